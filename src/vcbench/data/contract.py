@@ -1,0 +1,64 @@
+"""The data contract: the standard form every dataset takes inside vcbench.
+
+``vcbench.data.load_dataset`` turns a user's AnnData into this form. Standard ``obs`` columns
+(the user's original columns are kept beside them):
+
+- ``vcb_perturbation``: the condition label, a category. Control cells carry ``CONTROL``. A
+  combination is written with ``COMBINATION_DELIMITER`` and its parts sorted, so ``B+A`` and ``A+B``
+  are the same condition.
+- ``vcb_context``: the cell context (cell type, cell line, donor, patient), a category.
+- ``vcb_dataset``: the dataset a cell comes from, a category.
+- ``vcb_is_control``: whether the cell is a control cell.
+- ``vcb_targets``: the perturbed genes or compounds of the cell, joined with ``+`` (empty for
+  controls). ``perturbation_targets`` returns them as tuples.
+- ``vcb_n_targets``: how many genes or compounds were perturbed (0 for controls, 2 for a double).
+- ``vcb_dose``: the dose label (as a string, ``+``-joined for combinations), when a dose key was given.
+
+``X`` holds log1p of library-size-normalised expression (target sum 1e4). Raw counts, when the input
+had them, are kept in ``layers["counts"]``. ``uns["vcbench"]`` records how the data was read: the
+user's keys, the control label(s), what ``X`` held on input and what was done to it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import anndata as ad
+import pandas as pd
+
+PERTURBATION: Final = "vcb_perturbation"
+CONTEXT: Final = "vcb_context"
+DATASET: Final = "vcb_dataset"
+IS_CONTROL: Final = "vcb_is_control"
+TARGETS: Final = "vcb_targets"
+N_TARGETS: Final = "vcb_n_targets"
+DOSE: Final = "vcb_dose"
+
+STANDARD_COLUMNS: Final = (PERTURBATION, CONTEXT, DATASET, IS_CONTROL, TARGETS, N_TARGETS)
+
+CONTROL: Final = "control"
+COMBINATION_DELIMITER: Final = "+"
+COUNTS_LAYER: Final = "counts"
+UNS_KEY: Final = "vcbench"
+TARGET_SUM: Final = 1e4
+
+
+def is_standardised(adata: ad.AnnData) -> bool:
+    """Whether ``adata`` has been through ``load_dataset`` (has the record and every standard column)."""
+    return UNS_KEY in adata.uns and all(c in adata.obs.columns for c in STANDARD_COLUMNS)
+
+
+def split_combination(label: str, delimiter: str = COMBINATION_DELIMITER) -> tuple[str, ...]:
+    """The parts of a condition label: ``"A+B"`` gives ``("A", "B")``; the control label gives ``()``."""
+    if label == CONTROL or label == "":
+        return ()
+    return tuple(label.split(delimiter))
+
+
+def perturbation_targets(adata: ad.AnnData) -> pd.Series:
+    """The perturbed genes/compounds of each cell of a standardised AnnData, as tuples."""
+    return (
+        adata.obs[TARGETS]
+        .astype(str)
+        .map(lambda s: tuple(s.split(COMBINATION_DELIMITER)) if s else ())
+    )

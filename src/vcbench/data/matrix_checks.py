@@ -1,0 +1,62 @@
+"""Checks of an AnnData's expression matrix and gene names, each raising a clear error."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+from scipy import sparse
+
+from vcbench.errors import DataContractError
+
+
+def stored_values(matrix: np.ndarray | sparse.spmatrix | sparse.sparray) -> np.ndarray:
+    """The explicitly stored values of a matrix (the non-zero structure of a sparse one), flat."""
+    if sparse.issparse(matrix):
+        return np.asarray(matrix.data)
+    return np.asarray(matrix).ravel()
+
+
+def check_not_empty(adata: ad.AnnData) -> None:
+    """Error when the matrix has no cells, no genes, or no non-zero value."""
+    n_obs, n_vars = adata.shape
+    if n_obs == 0 or n_vars == 0:
+        raise DataContractError(
+            f"The expression matrix is empty ({n_obs} cells × {n_vars} genes). "
+            "Load a file that contains cells and genes, or check the filtering that produced it."
+        )
+    values = stored_values(adata.X)
+    if values.size == 0 or not np.any(values):
+        raise DataContractError(
+            f"The expression matrix ({n_obs} cells × {n_vars} genes) holds only zeros. "
+            "Check that X holds the expression values (or pass `layer=` naming the layer that does)."
+        )
+
+
+def check_unique_genes(adata: ad.AnnData) -> None:
+    """Error when gene names (``var_names``) repeat."""
+    duplicated = adata.var_names[adata.var_names.duplicated()].unique()
+    if len(duplicated):
+        shown = ", ".join(map(str, duplicated[:10]))
+        raise DataContractError(
+            f"{len(duplicated)} gene names appear more than once in var_names (e.g. {shown}). "
+            "Make them unique (adata.var_names_make_unique()) or sum the duplicated genes first."
+        )
+
+
+def check_finite_non_negative(adata: ad.AnnData) -> None:
+    """Error when the matrix holds NaN, infinite or negative values."""
+    values = stored_values(adata.X)
+    n_nan = int(np.isnan(values).sum())
+    n_inf = int(np.isinf(values).sum())
+    if n_nan or n_inf:
+        raise DataContractError(
+            f"The expression matrix holds {n_nan} NaN and {n_inf} infinite values. "
+            "Remove or impute them before loading (expression must be finite)."
+        )
+    n_negative = int((values < 0).sum())
+    if n_negative:
+        raise DataContractError(
+            f"The expression matrix holds {n_negative} negative values (minimum {values.min():.4g}). "
+            "vcbench expects raw counts or log1p-normalised expression, which are never negative; "
+            "pass the data before scaling/centering (e.g. adata.raw or a counts layer)."
+        )

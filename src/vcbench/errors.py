@@ -1,0 +1,30 @@
+"""Exceptions that vcbench raises for problems a user can fix.
+
+Every message names the problem and the fix. The CLI prints these messages without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class VcbenchError(Exception):
+    """Base class of every error vcbench raises on purpose."""
+
+
+class DataContractError(VcbenchError, ValueError):
+    """The input data does not satisfy the data contract (see ``vcbench.data.contract``)."""
+
+
+class DatasetFileError(VcbenchError, OSError):
+    """A dataset file is missing or is not a readable ``.h5ad`` file."""
+
+
+class ScenarioError(VcbenchError, ValueError):
+    """A scenario cannot be built from the given data, or a split violates its rules."""
+
+
+class ModelError(VcbenchError, RuntimeError):
+    """A model failed to fit or predict, or returned a prediction that breaks the model contract."""
+
+
+class MetricError(VcbenchError, ValueError):
+    """Predictions and truth cannot be compared (gene mismatch, missing conditions, bad values)."""

@@ -1,0 +1,120 @@
+"""The model contract (scikit-learn style).
+
+A model takes hyper-parameters only in its constructor, learns in ``fit(train) -> self`` and answers
+``predict(queries) -> AnnData``. ``queries`` lists the test conditions and carries each queried
+context's real control cells as input. The prediction is an AnnData of predicted cells with the
+standard ``obs`` columns ``vcb_context`` and ``vcb_perturbation`` and the training genes.
+
+A model that only predicts a mean expression per condition returns cells with ``predict_by_shift``:
+the query's control cells shifted by the predicted effect (predicted mean − control mean), so that
+their mean is the predicted mean and distribution metrics stay defined.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from vcbench.data import contract as c
+from vcbench.errors import ModelError
+
+PREDICTION_KEY = "vcbench_prediction"
+
+
+@dataclass(frozen=True)
+class Queries:
+    """What a model is asked to predict.
+
+    Attributes:
+        conditions: one row per test condition, columns ``vcb_context`` and ``vcb_perturbation``
+            (and ``vcb_dose`` when the data has doses).
+        controls: the real control cells of every queried context (standard form).
+    """
+
+    conditions: pd.DataFrame
+    controls: ad.AnnData
+
+    def controls_of(self, context: str) -> ad.AnnData:
+        """The control cells of one context."""
+        return self.controls[self.controls.obs[c.CONTEXT].astype(str) == context]
+
+
+class PerturbationModel(ABC):
+    """Base class of every model. Subclasses set ``name`` and implement ``fit`` and ``predict``."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def fit(self, train: ad.AnnData) -> Self:
+        """Learn from the training cells (standard form; perturbed and control cells)."""
+
+    @abstractmethod
+    def predict(self, queries: Queries) -> ad.AnnData:
+        """Predicted cells for every query condition."""
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's parameters and their current values (for the result record)."""
+        signature = inspect.signature(type(self).__init__)
+        return {
+            name: getattr(self, name)
+            for name in signature.parameters
+            if name != "self" and hasattr(self, name)
+        }
+
+
+def predict_by_shift(
+    queries: Queries,
+    effects: np.ndarray,
+    genes: pd.Index,
+    *,
+    max_cells: int | None = 500,
+    seed: int = 0,
+) -> ad.AnnData:
+    """Cells for each query condition: its context's control cells plus the condition's effect.
+
+    Args:
+        queries: the queries; row ``i`` of ``queries.conditions`` gets ``effects[i]``.
+        effects: array (n_conditions × n_genes) of predicted mean − control mean, genes in ``genes``.
+        genes: the genes of ``effects``; the query controls are reordered to match.
+        max_cells: at most this many control cells per condition (a seeded subsample).
+        seed: seed of the subsample.
+    """
+    conditions = queries.conditions.reset_index(drop=True)
+    if effects.shape != (len(conditions), len(genes)):
+        raise ModelError(
+            f"effects has shape {effects.shape}, expected {(len(conditions), len(genes))}."
+        )
+    missing = genes.difference(queries.controls.var_names)
+    if len(missing):
+        raise ModelError(
+            f"{len(missing)} model genes are not in the query controls (e.g. {list(missing[:5])})."
+        )
+    rng = np.random.default_rng(seed)
+    blocks, obs_blocks = [], []
+    for context, rows in conditions.groupby(c.CONTEXT, observed=True, sort=False).groups.items():
+        controls = queries.controls_of(str(context))[:, genes]
+        x = controls.X.toarray() if hasattr(controls.X, "toarray") else np.asarray(controls.X)
+        if max_cells is not None and x.shape[0] > max_cells:
+            x = x[np.sort(rng.choice(x.shape[0], max_cells, replace=False))]
+        for row in rows:
+            blocks.append((x + effects[row]).astype(x.dtype, copy=False))
+            obs_blocks.append(
+                pd.DataFrame(
+                    {c.CONTEXT: str(context), c.PERTURBATION: conditions.at[row, c.PERTURBATION]},
+                    index=range(x.shape[0]),
+                )
+            )
+    obs = pd.concat(obs_blocks, ignore_index=True)
+    obs.index = obs.index.astype(str)
+    prediction = ad.AnnData(X=np.vstack(blocks), obs=obs, var=pd.DataFrame(index=genes))
+    prediction.uns[PREDICTION_KEY] = {
+        "level": "cells",
+        "method": "control cells shifted by the predicted effect",
+    }
+    return prediction

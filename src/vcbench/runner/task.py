@@ -1,0 +1,64 @@
+"""Run one model on one split and score it: the unit of work of every benchmark."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from vcbench.data import contract as c
+from vcbench.errors import ModelError
+from vcbench.metrics import evaluate
+from vcbench.models.base import PerturbationModel, Queries
+from vcbench.scenarios.split import Split
+
+
+def queries_for(adata: ad.AnnData, split: Split) -> Queries:
+    """The split's test conditions with the real control cells of their contexts."""
+    conditions = split.test_conditions[[c.CONTEXT, c.PERTURBATION]].reset_index(drop=True)
+    return Queries(conditions=conditions, controls=_controls_of_test_contexts(adata, split))
+
+
+def _controls_of_test_contexts(adata: ad.AnnData, split: Split) -> ad.AnnData:
+    contexts = split.test_conditions[c.CONTEXT].astype(str).unique()
+    mask = (
+        adata.obs[c.IS_CONTROL].to_numpy()
+        & adata.obs[c.CONTEXT].astype(str).isin(contexts).to_numpy()
+    )
+    return adata[mask].copy()
+
+
+def truth_for(adata: ad.AnnData, split: Split) -> ad.AnnData:
+    """The real test cells plus the real control cells of the test contexts."""
+    test = split.mask(adata, "test") & ~adata.obs[c.IS_CONTROL].to_numpy()
+    controls = adata.obs_names.isin(_controls_of_test_contexts(adata, split).obs_names)
+    return adata[test | controls].copy()
+
+
+def run_model(
+    adata: ad.AnnData, split: Split, model: PerturbationModel, metrics: str | list[str]
+) -> pd.DataFrame:
+    """Fit ``model`` on the split's training cells, predict its queries, and score the prediction.
+
+    The model sees only training cells and the queries' control cells, never a test perturbed cell.
+    Returns tidy rows (context, perturbation, split_category, metric, value).
+    """
+    train = adata[split.mask(adata, "train")].copy()
+    queries = queries_for(adata, split)
+    try:
+        model.fit(train)
+        prediction = model.predict(queries)
+    except Exception as exc:
+        raise ModelError(f"Model {model.name!r} failed: {type(exc).__name__}: {exc}") from exc
+    scores = evaluate(
+        prediction, truth_for(adata, split), metrics=metrics, conditions=split.test_conditions
+    )
+    categories = split.test_conditions.set_index([c.CONTEXT, c.PERTURBATION])[
+        "split_category"
+    ].astype(str)
+    keys = pd.MultiIndex.from_arrays([scores["context"], scores["perturbation"]])
+    scores.insert(2, "split_category", categories.reindex(keys).to_numpy())
+    if scores["split_category"].isna().any():  # pragma: no cover - evaluate checks the conditions
+        raise ModelError("Scored conditions that are not test conditions.")
+    scores["value"] = scores["value"].astype(np.float64)
+    return scores

@@ -1,0 +1,53 @@
+"""The command line: the default run, its output and its error handling."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import typer
+from typer.testing import CliRunner
+
+import vcbench
+from vcbench.cli import app, friendly_errors
+from vcbench.errors import DataContractError
+
+runner = CliRunner()
+
+
+def test_run_prints_the_summary_and_writes_results(tmp_path) -> None:
+    result = runner.invoke(app, ["run", "--out", str(tmp_path / "res")])
+    assert result.exit_code == 0, result.output
+    for text in (
+        "no_change",
+        "perturbed_mean",
+        "pdcorr",
+        "pds",
+        "rmse",
+        "combo_seen0",
+        "single_unseen",
+    ):
+        assert text in result.output
+    assert (tmp_path / "res" / "results.parquet").exists()
+    second = runner.invoke(app, ["run", "--out", str(tmp_path / "res")])
+    assert "Reused finished results of: no_change, perturbed_mean" in second.output
+
+
+def test_a_vcbench_error_is_a_message_and_exit_code_2() -> None:
+    @friendly_errors
+    def failing() -> None:
+        raise DataContractError("No control cells: pass control=")
+
+    wrapped = typer.Typer()
+    wrapped.command()(failing)
+    result = runner.invoke(wrapped, [])
+    assert result.exit_code == 2
+    assert "Error: No control cells: pass control=" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_console_script_is_installed() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "vcbench.cli", "version"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == vcbench.__version__
