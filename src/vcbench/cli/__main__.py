@@ -1,0 +1,5 @@
+"""``python -m vcbench.cli``."""
+
+from vcbench.cli import app
+
+app()
