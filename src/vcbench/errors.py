@@ -28,3 +28,7 @@ class ModelError(VcbenchError, RuntimeError):
 
 class MetricError(VcbenchError, ValueError):
     """Predictions and truth cannot be compared (gene mismatch, missing conditions, bad values)."""
+
+
+class SpecError(VcbenchError, ValueError):
+    """A benchmark spec (YAML) is invalid: the message names the key and its line."""

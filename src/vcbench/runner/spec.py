@@ -1,0 +1,182 @@
+"""The benchmark spec: a YAML file validated with pydantic.
+
+Errors name the bad key, its line in the file and what is expected. See ``EXAMPLE_SPEC`` (written by
+``vcbench init``) for every key with a comment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from vcbench.errors import SpecError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetEntry(_Strict):
+    """A dataset: where it comes from and which obs columns mean what."""
+
+    name: str = Field(description="Label of the dataset in the results.")
+    source: str = Field(description="'demo', a registry dataset name, or a path to an .h5ad file.")
+    perturbation_key: str = "condition"
+    context_key: str | None = "cell_type"
+    control: str | list[str] = "control"
+    dataset_key: str | None = None
+    dose_key: str | None = None
+    n_top_genes: int = Field(
+        2000, ge=1, description="HVGs selected on each split's training cells."
+    )
+
+
+class ScenarioEntry(_Strict):
+    """A scenario with its variant, options and seeds."""
+
+    name: str
+    variant: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    datasets: list[str] | None = Field(None, description="Dataset names to run on; default all.")
+
+
+class ModelEntry(_Strict):
+    """A model: a registered name or an import path ``module:Class``, with its parameters."""
+
+    name: str
+    label: str | None = Field(None, description="Name in the results; default: the model's name.")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def result_name(self) -> str:
+        """The model's name in the results."""
+        return self.label or self.name
+
+
+class BenchmarkSpec(_Strict):
+    """A whole benchmark: datasets × scenarios × seeds × models, scored with one metric profile."""
+
+    output: Path = Path("results")
+    metrics: str | list[str] = "full"
+    executor: Literal["serial", "processes", "dask"] = "serial"
+    jobs: int = Field(2, ge=1)
+    scheduler: str | None = Field(None, description="Dask scheduler address (tcp://HOST:PORT).")
+    time_limit: float | None = Field(None, gt=0, description="Seconds a task may take.")
+    datasets: list[DatasetEntry] = Field(min_length=1)
+    scenarios: list[ScenarioEntry] = Field(min_length=1)
+    models: list[ModelEntry] = Field(min_length=1)
+
+    @field_validator("datasets", "models")
+    @classmethod
+    def _unique_names(cls, entries: list[Any]) -> list[Any]:
+        names = [getattr(e, "result_name", None) or e.name for e in entries]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(
+                f"names must be unique; repeated: {repeated} (give each a distinct name/label)"
+            )
+        return entries
+
+    @model_validator(mode="after")
+    def _scenario_datasets_exist(self) -> BenchmarkSpec:
+        known = {d.name for d in self.datasets}
+        for scenario in self.scenarios:
+            unknown = sorted(set(scenario.datasets or []) - known)
+            if unknown:
+                raise ValueError(
+                    f"scenario {scenario.name!r} names unknown dataset(s) {unknown}; datasets: {sorted(known)}"
+                )
+        return self
+
+
+def _node_at(node: yaml.Node | None, location: tuple[int | str, ...]) -> yaml.Node | None:
+    """The deepest YAML node along a pydantic error location."""
+    for part in location:
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            match = next((value for key, value in node.value if key.value == part), None)
+            if match is None:
+                return node
+            node = match
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
+            node = node.value[part]
+        else:
+            return node
+    return node
+
+
+def parse_spec(text: str, source: str = "<spec>") -> BenchmarkSpec:
+    """Validate a spec given as YAML text."""
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{source} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(
+            f"{source} must be a YAML mapping with keys datasets, scenarios, models (see `vcbench init`)."
+        )
+    try:
+        return BenchmarkSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            location = tuple(error["loc"])
+            node = _node_at(root, location)
+            line = f"line {node.start_mark.line + 1}" if node is not None else "?"
+            key = ".".join(map(str, location)) or "(top level)"
+            message = (
+                "unknown key (check its spelling)"
+                if error["type"] == "extra_forbidden"
+                else error["msg"]
+            )
+            problems.append(f"  {source}, {line}: {key}: {message}")
+        raise SpecError("The benchmark spec is invalid:\n" + "\n".join(problems)) from None
+
+
+def load_spec(path: str | Path) -> BenchmarkSpec:
+    """Read and validate a benchmark spec file."""
+    path = Path(path)
+    if not path.exists():
+        raise SpecError(
+            f"Spec file not found: {path}. Write an example with `vcbench init {path}`."
+        )
+    return parse_spec(path.read_text(), str(path))
+
+
+EXAMPLE_SPEC = """\
+# vcbench benchmark spec. Run it with: vcbench run THIS_FILE.yaml
+output: results/my_benchmark   # results, records and the report go here
+metrics: full                  # a metric profile (paper, fast, full) or a list of metric names
+executor: serial               # serial | processes | dask
+jobs: 2                        # worker processes (processes, dask LocalCluster)
+scheduler: null                # dask only: tcp://HOST:PORT of an existing cluster
+time_limit: null               # seconds a task may take before it is recorded as failed
+
+datasets:
+  - name: demo                 # label in the results
+    source: demo               # 'demo', a registry dataset name, or a path to an .h5ad file
+    perturbation_key: condition
+    context_key: cell_type
+    control: control           # one label or a list of labels
+    dataset_key: dataset       # obs column naming each cell's dataset (null: one dataset)
+    dose_key: null
+    n_top_genes: 2000          # HVGs selected on each split's training cells
+
+scenarios:
+  - name: combo                # held-out singles and combinations (GEARS-style categories)
+    options: {context: k562}
+    seeds: [0, 1, 2]
+
+models:
+  - name: no_change
+  - name: perturbed_mean
+  # - name: mypackage.models:MyModel   # your own class, by import path
+  #   label: my_model
+  #   params: {alpha: 0.1}
+"""
