@@ -1,0 +1,153 @@
+"""``vcbench datasets list | info | download | prepare``: the dataset registry from the shell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from vcbench.cli.app import app, console, friendly_errors
+from vcbench.errors import DataContractError
+
+datasets_app = typer.Typer(
+    help="Public perturbation datasets: list, download and prepare them into the data contract.",
+    no_args_is_help=True,
+)
+app.add_typer(datasets_app, name="datasets")
+
+CacheOption = Annotated[
+    Path | None,
+    typer.Option("--cache-dir", help="Cache folder (default: $VCBENCH_CACHE or ~/.cache/vcbench)."),
+]
+MirrorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--mirror",
+        help="Fetch the file from this folder or URL instead (e.g. file:///data/mirror).",
+    ),
+]
+
+
+def _parse_map(items: list[str] | None) -> dict[str, str | None]:
+    mapping: dict[str, str | None] = {}
+    for item in items or []:
+        role, sep, column = item.partition("=")
+        if not sep or not role.strip():
+            raise DataContractError(
+                f"--map {item!r} is not ROLE=COLUMN. Write e.g. --map context=cell_line "
+                "(or --map context= for no context column)."
+            )
+        mapping[role.strip()] = column.strip() or None
+    return mapping
+
+
+@datasets_app.command("list")
+@friendly_errors
+def list_command(cache_dir: CacheOption = None) -> None:
+    """Print the registry: name, perturbation type, cells, perturbations, contexts, size, licence, cached."""
+    from vcbench.datasets import list_datasets
+
+    frame = list_datasets(cache_dir)
+    table = Table(
+        title="vcbench dataset registry (counts: full upstream data; ~ rounded, ? unverified)"
+    )
+    for column in frame.columns:
+        justify = "right" if column in {"cells", "perturbations", "contexts", "size"} else "left"
+        table.add_column(column, justify=justify)
+    for row in frame.itertuples(index=False):
+        table.add_row(*map(str, row))
+    console.print(table)
+
+
+@datasets_app.command("info")
+@friendly_errors
+def info_command(name: Annotated[str, typer.Argument(help="Registry name.")]) -> None:
+    """Print one dataset's address, checksum, licence, citation and source layouts."""
+    from vcbench.datasets import get_spec
+
+    spec = get_spec(name)
+    console.print(f"[bold]{spec.name}[/]: {spec.title}", highlight=False)
+    console.print(spec.description, highlight=False)
+    if spec.file is not None:
+        console.print(f"file: {spec.file.url}", highlight=False)
+        console.print(f"checksum: {spec.file.known_hash or 'none'}", highlight=False)
+        console.print(f"checksum source: {spec.file.checksum_source}", highlight=False)
+    if spec.manual_download:
+        console.print(f"download: {spec.manual_download}", highlight=False)
+    console.print(f"accession: {spec.accession}\nlicence: {spec.licence}", highlight=False)
+    console.print(f"citation: {spec.citation}", highlight=False)
+    for source in spec.sources:
+        cols = source.columns
+        console.print(
+            f"layout {source.name!r}: perturbation={cols.perturbation} context={cols.context} "
+            f"dataset={cols.dataset} dose={cols.dose} control={list(cols.control)} "
+            f"delimiter={cols.combination_delimiter!r}; {source.description}",
+            highlight=False,
+        )
+    for note in spec.notes:
+        console.print(f"note: {note}", highlight=False)
+
+
+@datasets_app.command("download")
+@friendly_errors
+def download_command(
+    name: Annotated[str, typer.Argument(help="Registry name (see `vcbench datasets list`).")],
+    cache_dir: CacheOption = None,
+    mirror: MirrorOption = None,
+) -> None:
+    """Download a dataset's file into the cache (resumable, checksum-verified)."""
+    from vcbench.datasets import download
+
+    path = download(name, cache_dir, mirror=mirror)
+    console.print(f"Cached: {path}", highlight=False)
+
+
+@datasets_app.command("prepare")
+@friendly_errors
+def prepare_command(
+    name: Annotated[str, typer.Argument(help="Registry name (see `vcbench datasets list`).")],
+    out: Annotated[Path, typer.Option("--out", help="The prepared .h5ad file to write.")],
+    from_path: Annotated[
+        Path | None,
+        typer.Option("--from", help="Prepare this local file instead of the cached download."),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="Source layout of the file (default: detected)."),
+    ] = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map", help="ROLE=COLUMN override (roles: perturbation, context, dataset, dose)."
+        ),
+    ] = None,
+    control: Annotated[
+        list[str] | None, typer.Option("--control", help="Control label (repeatable).")
+    ] = None,
+    cache_dir: CacheOption = None,
+    mirror: MirrorOption = None,
+) -> None:
+    """Prepare a dataset into the contract form (QC, column mapping, normalisation, fingerprint)."""
+    from vcbench.data import contract as c
+    from vcbench.datasets import counts_of, prepare
+
+    adata = prepare(
+        name,
+        from_path,
+        source=source,
+        columns=_parse_map(map_),
+        control=control,
+        cache_dir=cache_dir,
+        out=out,
+        mirror=mirror,
+    )
+    counts = counts_of(adata)
+    record = adata.uns[c.UNS_KEY]
+    console.print(
+        f"Prepared {name} ({record['registry']['layout']} layout): {counts['cells']:,} cells × "
+        f"{adata.n_vars:,} genes, {counts['perturbations']} perturbations, "
+        f"{counts['contexts']} contexts -> {out}\nfingerprint {record['fingerprint']}",
+        highlight=False,
+    )

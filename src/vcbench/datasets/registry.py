@@ -1,0 +1,550 @@
+"""The dataset registry: public perturbation datasets, where to get them and how to read them.
+
+Data only: each entry is a frozen ``DatasetSpec`` naming the file to download (address, checksum
+where one is published, size), the licence and citation, and one or more ``Source`` layouts. A
+source is a file layout the preparation recipe can read: the upstream file, or a known local subset
+(e.g. the scGen copy of Kang 2018). It maps the file's columns to the data contract and carries the
+preparation recipe (QC thresholds, label clean-up, gene identifiers). ``vcbench.datasets.recipes``
+applies them; ``vcbench.datasets.fetch`` fetches the files.
+
+Checksums are those recorded by third parties who downloaded the same file (each ``checksum_source``
+says where); ``None`` means that no published checksum was found, and the download is then not
+verified. Counts (cells, perturbations, contexts) describe the full upstream dataset as published;
+``counts_approximate`` marks rounded figures. ``None`` means not verified here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from vcbench.errors import DataContractError
+
+SCPERTURB_RECORD: Final = "10044268"
+SCPERTURB_V14_RECORD: Final = "13350497"
+SCPERTURB_CITATION: Final = (
+    "Peidli S, Green TD, Shen C, et al. scPerturb: harmonized single-cell perturbation data. "
+    "Nat Methods 21, 531–540 (2024). doi:10.1038/s41592-023-02144-y"
+)
+SCPERTURB_LICENCE: Final = "CC-BY-4.0"
+
+
+def _zenodo(record: str, filename: str) -> str:
+    return f"https://zenodo.org/records/{record}/files/{filename}?download=1"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One downloadable file: address, file name in the cache, checksum and size."""
+
+    url: str
+    filename: str
+    known_hash: str | None = None  # pooch format, e.g. "md5:…"; None = no published checksum
+    size_bytes: int | None = None
+    checksum_source: str = "none found"
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which ``obs`` columns play which role in the data contract, and the control label(s)."""
+
+    perturbation: str
+    context: str | None
+    control: tuple[str, ...] = ("control",)
+    dataset: str | None = None
+    dose: str | None = None
+    combination_delimiter: str | None = "+"
+    context_label: str = "all"  # the single context's name when ``context`` is None
+
+    def required_columns(self) -> tuple[str, ...]:
+        """The obs columns a file must have for this mapping."""
+        return tuple(c for c in (self.perturbation, self.context, self.dataset, self.dose) if c)
+
+
+@dataclass(frozen=True)
+class QC:
+    """Quality-control thresholds of a preparation recipe (0 or None = not applied).
+
+    ``min_counts_per_cell`` and ``max_mito_fraction`` need raw counts and are skipped (and recorded
+    as skipped) on log-normalised input. ``keep_obs`` keeps cells whose column equals one of the
+    values; ``min_obs`` keeps cells whose column is at least the value.
+    """
+
+    min_genes_per_cell: int = 0
+    min_counts_per_cell: int = 0
+    max_mito_fraction: float | None = None
+    min_cells_per_gene: int = 0
+    min_cells_per_condition: int = 0
+    keep_obs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    min_obs: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Expected:
+    """Counts a prepared file of this source has (checked by the tests on the real local files)."""
+
+    cells: int
+    perturbations: int  # distinct non-control conditions
+    contexts: int
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file layout the recipe can read, with its column mapping and preparation recipe."""
+
+    name: str
+    description: str
+    columns: ColumnMapping
+    qc: QC = QC()
+    strip_label_pattern: str | None = None  # regex removed from perturbation labels (guide suffix)
+    label_map: tuple[tuple[str, str], ...] = ()  # raw label -> contract label, after stripping
+    drop_labels: tuple[str, ...] = ("nan", "None", "")  # cells without an assigned perturbation
+    gene_id_column: str | None = None  # var column holding the gene ids; None = var_names
+    expected: Expected | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registry entry: one public dataset, its file, its licence and how to prepare it."""
+
+    name: str
+    title: str
+    perturbation_type: str
+    description: str
+    file: RemoteFile | None
+    licence: str
+    citation: str
+    accession: str
+    sources: tuple[Source, ...]
+    n_cells: int | None = None
+    n_perturbations: int | None = None
+    n_contexts: int | None = None
+    counts_approximate: bool = False
+    size: str | None = None
+    manual_download: str | None = None  # instructions when there is no single file to fetch
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def default_source(self) -> Source:
+        """The upstream file's layout (the first source)."""
+        return self.sources[0]
+
+    def source(self, name: str) -> Source:
+        """The source layout called ``name``."""
+        for candidate in self.sources:
+            if candidate.name == name:
+                return candidate
+        names = ", ".join(s.name for s in self.sources)
+        raise DataContractError(
+            f"Dataset {self.name!r} has no source layout {name!r}; its layouts are: {names}. "
+            "Pass one of them (CLI: --source), or leave it out to detect the layout from the columns."
+        )
+
+
+# QC of the upstream raw-count files: vcbench's choices, recorded so every run is the same.
+_QC_DROPLET = QC(
+    min_genes_per_cell=200, max_mito_fraction=0.2, min_cells_per_gene=3, min_cells_per_condition=10
+)
+_QC_SCIPLEX = QC(
+    min_genes_per_cell=100, max_mito_fraction=0.2, min_cells_per_gene=3, min_cells_per_condition=10
+)
+
+
+def _scperturb_source(
+    context: str | None = "cell_line",
+    *,
+    dose: str | None = None,
+    delimiter: str | None = "_",
+    qc: QC = _QC_DROPLET,
+    context_label: str = "all",
+    strip: str | None = None,
+    description: str = "scPerturb's processed h5ad (raw counts; obs 'perturbation', 'cell_line', "
+    "'nperts'; control label 'control'; gene symbols as var_names, 'ensembl_id' in var)",
+) -> Source:
+    return Source(
+        name="scperturb",
+        description=description,
+        columns=ColumnMapping(
+            perturbation="perturbation",
+            context=context,
+            control=("control",),
+            dose=dose,
+            combination_delimiter=delimiter,
+            context_label=context_label,
+        ),
+        qc=qc,
+        strip_label_pattern=strip,
+    )
+
+
+_NORMAN = DatasetSpec(
+    name="norman2019",
+    title="Norman et al. 2019, K562 CRISPRa singles and pairs (Perturb-seq)",
+    perturbation_type="CRISPRa",
+    description="K562 cells with one or two genes activated by CRISPRa; the combination benchmark.",
+    file=RemoteFile(
+        url=_zenodo(SCPERTURB_RECORD, "NormanWeissman2019_filtered.h5ad"),
+        filename="NormanWeissman2019_filtered.h5ad",
+        known_hash="md5:c870e6967d91c017d9da827bab183cd6",
+        size_bytes=698_680_199,
+        checksum_source="md5 recorded in github.com/gao-lab/CASCADE data/download/Norman-2019/README.md "
+        "(downloaded 2024-03-17) and in a public download script; size from a public download script",
+    ),
+    licence=SCPERTURB_LICENCE,
+    citation="Norman TM, Horlbeck MA, Replogle JM, et al. Exploring genetic interaction manifolds "
+    "constructed from rich single-cell phenotypes. Science 365, 786–793 (2019). "
+    "doi:10.1126/science.aax4438; " + SCPERTURB_CITATION,
+    accession="GEO GSE133344",
+    sources=(
+        _scperturb_source(),
+        Source(
+            name="perturbench_devel",
+            description="PerturBench's devel subset (../shared/data, the bundled demo): obs "
+            "'condition' ('A+B' combinations), 'cell_type', 'dataset'; log1p-normalised; only the "
+            "'norman19' cells are kept",
+            columns=ColumnMapping(perturbation="condition", context="cell_type", dataset="dataset"),
+            qc=QC(min_cells_per_condition=10, keep_obs=(("dataset", ("norman19",)),)),
+            expected=Expected(cells=3375, perturbations=33, contexts=1),
+        ),
+    ),
+    n_contexts=1,
+    size="699 MB",
+)
+
+_REPLOGLE_CITATION = (
+    "Replogle JM, Saunders RA, Pogson AN, et al. Mapping information-rich genotype-phenotype "
+    "landscapes with genome-scale Perturb-seq. Cell 185, 2559–2575 (2022). "
+    "doi:10.1016/j.cell.2022.05.013; " + SCPERTURB_CITATION
+)
+_CASCADE_REPLOGLE = (
+    "md5 recorded in github.com/gao-lab/CASCADE data/download/Replogle-2022/README.md (2024-03-17)"
+)
+
+_REPLOGLE_K562 = DatasetSpec(
+    name="replogle2022_k562_essential",
+    title="Replogle et al. 2022, K562 essential-gene CRISPRi screen",
+    perturbation_type="CRISPRi",
+    description="Day-8 K562 CRISPRi Perturb-seq of common essential genes.",
+    file=RemoteFile(
+        url=_zenodo(SCPERTURB_RECORD, "ReplogleWeissman2022_K562_essential.h5ad"),
+        filename="ReplogleWeissman2022_K562_essential.h5ad",
+        known_hash="md5:d8cba17576d1a8afc0f7d71b79cad0f7",
+        checksum_source=_CASCADE_REPLOGLE,
+    ),
+    licence=SCPERTURB_LICENCE,
+    citation=_REPLOGLE_CITATION,
+    accession="SRA PRJNA831566; figshare plus article 20029387",
+    sources=(_scperturb_source(),),
+    n_contexts=1,
+)
+
+_REPLOGLE_RPE1 = DatasetSpec(
+    name="replogle2022_rpe1",
+    title="Replogle et al. 2022, RPE1 essential-gene CRISPRi screen",
+    perturbation_type="CRISPRi",
+    description="RPE1 CRISPRi Perturb-seq of common essential genes (a second cell context).",
+    file=RemoteFile(
+        url=_zenodo(SCPERTURB_RECORD, "ReplogleWeissman2022_rpe1.h5ad"),
+        filename="ReplogleWeissman2022_rpe1.h5ad",
+        known_hash="md5:cc7f1ec50aeb3a3e1b4a6cfa713d80fa",
+        checksum_source=_CASCADE_REPLOGLE,
+    ),
+    licence=SCPERTURB_LICENCE,
+    citation=_REPLOGLE_CITATION,
+    accession="SRA PRJNA831566; figshare plus article 20029387",
+    sources=(_scperturb_source(),),
+    n_contexts=1,
+)
+
+_ADAMSON_CITATION = (
+    "Adamson B, Norman TM, Jost M, et al. A multiplexed single-cell CRISPR screening platform "
+    "enables systematic dissection of the unfolded protein response. Cell 167, 1867–1882 (2016). "
+    "doi:10.1016/j.cell.2016.11.048; " + SCPERTURB_CITATION
+)
+_CASCADE_ADAMSON = (
+    "md5 recorded in github.com/gao-lab/CASCADE data/download/Adamson-2016/README.md (2024-03-17)"
+)
+
+_ADAMSON_PILOT = DatasetSpec(
+    name="adamson2016_pilot",
+    title="Adamson et al. 2016, K562 CRISPRi pilot (10X run GSM2406675)",
+    perturbation_type="CRISPRi",
+    description="Pilot Perturb-seq of UPR regulators in K562 (8 guide barcodes).",
+    file=RemoteFile(
+        url=_zenodo(SCPERTURB_RECORD, "AdamsonWeissman2016_GSM2406675_10X001.h5ad"),
+        filename="AdamsonWeissman2016_GSM2406675_10X001.h5ad",
+        known_hash="md5:232f7e3756d41602bbe434b50662a76f",
+        checksum_source=_CASCADE_ADAMSON
+        + "; the same md5 is recorded by a second public project for record 13350497",
+    ),
+    licence=SCPERTURB_LICENCE,
+    citation=_ADAMSON_CITATION,
+    accession="GEO GSM2406675 (GSE90546)",
+    sources=(_scperturb_source(),),
+    n_cells=5768,
+    n_contexts=1,
+)
+
+_ADAMSON_UPR = DatasetSpec(
+    name="adamson2016_upr",
+    title="Adamson et al. 2016, K562 CRISPRi UPR Perturb-seq (10X run GSM2406681)",
+    perturbation_type="CRISPRi",
+    description="UPR Perturb-seq: 91 sgRNAs targeting 82 genes in K562, about 65,000 cells.",
+    file=RemoteFile(
+        url=_zenodo(SCPERTURB_RECORD, "AdamsonWeissman2016_GSM2406681_10X010.h5ad"),
+        filename="AdamsonWeissman2016_GSM2406681_10X010.h5ad",
+        known_hash="md5:2fa44ea61a8dd35742af618638ec65fc",
+        checksum_source=_CASCADE_ADAMSON,
+    ),
+    licence=SCPERTURB_LICENCE,
+    citation=_ADAMSON_CITATION,
+    accession="GEO GSM2406681 (GSE90546)",
+    sources=(_scperturb_source(),),
+    n_cells=65_000,
+    n_perturbations=82,
+    n_contexts=1,
+    counts_approximate=True,
+)
+
+_SCIPLEX3 = DatasetSpec(
+    name="srivatsan2020_sciplex3",
+    title="Srivatsan et al. 2020, sci-Plex3 (A549, K562, MCF7; compounds × doses)",
+    perturbation_type="compound",
+    description="188 compounds at 4 doses (10 nM to 10 uM) in three cancer cell lines, 24 h.",
+    file=RemoteFile(
+        url=_zenodo(SCPERTURB_V14_RECORD, "SrivatsanTrapnell2020_sciplex3.h5ad"),
+        filename="SrivatsanTrapnell2020_sciplex3.h5ad",
+        checksum_source="none found for this record: scPerturb v1.4 (record 13350497) corrected "
+        "this file, and the only md5 found (d1f51b9f…) is recorded for other copies",
+    ),
+    licence=SCPERTURB_LICENCE,
+    citation="Srivatsan SR, McFaline-Figueroa JL, Ramani V, et al. Massively multiplex chemical "
+    "transcriptomics at single-cell resolution. Science 367, 45–51 (2020). "
+    "doi:10.1126/science.aax6234; " + SCPERTURB_CITATION,
+    accession="GEO GSE139944 (GSM4150378)",
+    sources=(
+        _scperturb_source(
+            dose="dose_value",
+            delimiter=None,
+            qc=_QC_SCIPLEX,
+            description="scPerturb's processed h5ad (raw counts; obs 'perturbation' = compound, "
+            "'cell_line', 'dose_value' in nM, 'time'; vehicle cells labelled 'control')",
+        ),
+    ),
+    n_cells=650_000,
+    n_perturbations=188,
+    n_contexts=3,
+    counts_approximate=True,
+    notes=(
+        "Compound names may contain '+', so combination parsing is off.",
+        "Vehicle cells carry dose 0 in some copies; the dose stays in obs 'vcb_dose'.",
+    ),
+)
+
+_MCFARLAND = DatasetSpec(
+    name="mcfarland2020",
+    title="McFarland et al. 2020, MIX-seq (pooled cancer cell lines × compounds)",
+    perturbation_type="compound",
+    description="Pooled cancer cell lines treated with compounds, demultiplexed by SNPs (MIX-seq).",
+    file=RemoteFile(
+        url=_zenodo(SCPERTURB_RECORD, "McFarlandTsherniak2020.h5ad"),
+        filename="McFarlandTsherniak2020.h5ad",
+    ),
+    licence=SCPERTURB_LICENCE,
+    citation="McFarland JM, Paolella BR, Warren A, et al. Multiplexed single-cell transcriptional "
+    "response profiling to define cancer vulnerabilities and drug mechanisms of action. "
+    "Nat Commun 11, 4296 (2020). doi:10.1038/s41467-020-17440-w; " + SCPERTURB_CITATION,
+    accession="figshare (Broad DepMap MIX-seq); scPerturb",
+    sources=(
+        _scperturb_source(
+            dose="dose_value",
+            delimiter=None,
+            description="scPerturb's processed h5ad (raw counts; obs 'perturbation' = compound, "
+            "'cell_line', 'dose_value', 'time'; vehicle cells labelled 'control')",
+        ),
+    ),
+    notes=("Several time points are kept; filter obs 'time' for a single-time benchmark.",),
+)
+
+_KANG = DatasetSpec(
+    name="kang2018",
+    title="Kang et al. 2018, PBMC IFN-beta stimulation (8 lupus patients)",
+    perturbation_type="cytokine",
+    description="PBMCs with and without 6 h IFN-beta stimulation; contexts are cell types.",
+    file=RemoteFile(
+        url="https://figshare.com/ndownloader/files/34464122",
+        filename="kang_2018.h5ad",
+        checksum_source="none published (pertpy's figshare copy; the address is pertpy's "
+        "kang_2018() loader)",
+    ),
+    licence="public (GEO)",
+    citation="Kang HM, Subramaniam M, Targ S, et al. Multiplexed droplet single-cell RNA-sequencing "
+    "using natural genetic variation. Nat Biotechnol 36, 89–94 (2018). doi:10.1038/nbt.4042",
+    accession="GEO GSE96583",
+    sources=(
+        Source(
+            name="pertpy",
+            description="pertpy's kang_2018.h5ad (raw counts; obs 'label' ctrl/stim, "
+            "'cell_type', 'replicate' = patient)",
+            columns=ColumnMapping(perturbation="label", context="cell_type", control=("ctrl",)),
+            qc=_QC_DROPLET,
+            label_map=(("stim", "IFN-beta"),),
+        ),
+        Source(
+            name="scgen",
+            description="scGen's 'valid' split (../shared/data; log1p-normalised HVGs; obs "
+            "'condition' control/stimulated, 'cell_type')",
+            columns=ColumnMapping(perturbation="condition", context="cell_type"),
+            qc=QC(min_cells_per_condition=10),
+            label_map=(("stimulated", "IFN-beta"),),
+            expected=Expected(cells=1975, perturbations=1, contexts=7),
+        ),
+    ),
+    n_perturbations=1,
+    notes=(
+        "Patients ('replicate' in pertpy's file) are kept in obs; use them as contexts with "
+        "--map context=replicate.",
+    ),
+)
+
+_PAPALEXI = DatasetSpec(
+    name="papalexi2021",
+    title="Papalexi et al. 2021, THP-1 ECCITE-seq CRISPR-KO (immune checkpoint regulators)",
+    perturbation_type="CRISPR-KO",
+    description="IFN-gamma-stimulated THP-1 cells with 25 targeted genes and non-targeting guides.",
+    file=RemoteFile(
+        url=_zenodo(SCPERTURB_RECORD, "PapalexiSatija2021_eccite_RNA.h5ad"),
+        filename="PapalexiSatija2021_eccite_RNA.h5ad",
+    ),
+    licence=SCPERTURB_LICENCE,
+    citation="Papalexi E, Mimitou EP, Butler AW, et al. Characterizing the molecular regulation of "
+    "inhibitory immune checkpoints with multimodal single-cell screens. Nat Genet 53, 322–331 "
+    "(2021). doi:10.1038/s41588-021-00778-2; " + SCPERTURB_CITATION,
+    accession="GEO GSE153056",
+    sources=(
+        _scperturb_source(
+            delimiter=None,
+            strip=r"g\d+$",
+            description="scPerturb's processed h5ad (raw counts; obs 'perturbation' at guide level, "
+            "e.g. 'STAT1g2', reduced to the target gene; 'cell_line'; control 'control')",
+        ),
+        Source(
+            name="sceptre",
+            description="sceptredata's gene-downsampled copy (../shared/data; raw counts; obs "
+            "'perturbation' with 'control', 'grna_max_frac', 'bio_rep'); cells whose top gRNA "
+            "has under 80% of their gRNA UMIs are dropped",
+            columns=ColumnMapping(
+                perturbation="perturbation",
+                context=None,
+                combination_delimiter=None,
+                context_label="THP-1",
+            ),
+            qc=QC(min_cells_per_condition=10, min_obs=(("grna_max_frac", 0.8),)),
+            expected=Expected(cells=16192, perturbations=25, contexts=1),
+        ),
+    ),
+    n_cells=20_729,
+    n_perturbations=25,
+    n_contexts=1,
+)
+
+_FRANGIEH = DatasetSpec(
+    name="frangieh2021",
+    title="Frangieh et al. 2021, melanoma Perturb-CITE-seq (immune evasion)",
+    perturbation_type="CRISPR-KO",
+    description="Patient-derived melanoma cells, 248 targeted genes, under control, IFN-gamma and "
+    "T-cell co-culture conditions.",
+    file=RemoteFile(
+        url=_zenodo(SCPERTURB_RECORD, "FrangiehIzar2021_RNA.h5ad"),
+        filename="FrangiehIzar2021_RNA.h5ad",
+    ),
+    licence=SCPERTURB_LICENCE,
+    citation="Frangieh CJ, Melms JC, Thakore PI, et al. Multimodal pooled Perturb-CITE-seq screens "
+    "in patient models define mechanisms of cancer immune evasion. Nat Genet 53, 332–341 (2021). "
+    "doi:10.1038/s41588-021-00779-1; " + SCPERTURB_CITATION,
+    accession="Broad Single Cell Portal SCP1064",
+    sources=(
+        _scperturb_source(
+            context=None,
+            delimiter="_",
+            context_label="melanoma",
+        ),
+    ),
+    n_cells=218_000,
+    n_perturbations=248,
+    n_contexts=3,
+    counts_approximate=True,
+    notes=(
+        "The culture condition (control, IFN-gamma, co-culture) is not mapped by default because its "
+        "column in the scPerturb file was not verified here; pass --map context=COLUMN.",
+    ),
+)
+
+_TAHOE = DatasetSpec(
+    name="tahoe100m",
+    title="Tahoe-100M (Tahoe Bio 2025), 50 cancer cell lines × 379 compounds × 3 doses",
+    perturbation_type="compound",
+    description="About 100 million cells; too large for one machine, so vcbench prepares a subset.",
+    file=None,
+    licence="CC0-1.0",
+    citation="Tahoe Therapeutics (formerly Vevo). Tahoe-100M: a giga-scale single-cell "
+    "perturbation atlas. bioRxiv preprint (2025); data: huggingface.co/datasets/tahoebio/Tahoe-100M "
+    "(cite the preprint named on the dataset card)",
+    accession="Hugging Face dataset tahoebio/Tahoe-100M",
+    sources=(
+        Source(
+            name="subset",
+            description="an h5ad subset built from the Hugging Face parquet shards (raw counts; "
+            "obs 'drug' with vehicle 'DMSO_TF', 'cell_line_id', 'plate', 'sample')",
+            columns=ColumnMapping(
+                perturbation="drug",
+                context="cell_line_id",
+                control=("DMSO_TF",),
+                combination_delimiter=None,
+            ),
+            qc=_QC_DROPLET,
+        ),
+    ),
+    n_cells=100_648_790,
+    n_perturbations=379,
+    n_contexts=50,
+    size="≈429 GB",
+    manual_download=(
+        "Tahoe-100M is about 429 GB of parquet shards (https://huggingface.co/datasets/"
+        "tahoebio/Tahoe-100M), so vcbench does not download it. Build a subset h5ad: read the "
+        "shards of one plate with the `datasets` or `pyarrow` library, keep the cell lines you "
+        "need (obs 'cell_line_id') and their plate-matched 'DMSO_TF' vehicle cells, turn the "
+        "'genes'/'expressions' columns into a sparse counts matrix with the gene table in "
+        "metadata/gene_metadata.parquet, and write it with anndata. Then run "
+        "`vcbench datasets prepare tahoe100m --from SUBSET.h5ad --out FILE.h5ad`."
+    ),
+    notes=("The dose is part of the 'sample' metadata; map it with --map dose=COLUMN once added.",),
+)
+
+REGISTRY: Final[dict[str, DatasetSpec]] = {
+    spec.name: spec
+    for spec in (
+        _NORMAN,
+        _REPLOGLE_K562,
+        _REPLOGLE_RPE1,
+        _ADAMSON_PILOT,
+        _ADAMSON_UPR,
+        _SCIPLEX3,
+        _MCFARLAND,
+        _KANG,
+        _PAPALEXI,
+        _FRANGIEH,
+        _TAHOE,
+    )
+}
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """The registry entry called ``name`` (case-insensitive)."""
+    spec = REGISTRY.get(name.lower())
+    if spec is None:
+        raise DataContractError(
+            f"No registry dataset called {name!r}. Registry datasets: {', '.join(REGISTRY)}. "
+            "Run `vcbench datasets list` to see them, or give the path of an .h5ad file."
+        )
+    return spec

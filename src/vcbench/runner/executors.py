@@ -1,0 +1,106 @@
+"""Executors: run isolated jobs one at a time, in parallel local processes, or on a Dask cluster.
+
+Every executor runs each job through ``run_isolated`` (its own child process), so the time limit,
+the per-task peak memory and failure isolation are the same everywhere, and so are the numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from vcbench.errors import VcbenchError
+from vcbench.runner.isolation import Outcome, run_isolated
+
+ExecutorName = Literal["serial", "processes", "dask"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One call to run: ``function(*args)``, identified by ``key``."""
+
+    key: str
+    function: Callable[..., Any]
+    args: tuple[Any, ...]
+
+
+def _serial(jobs: Sequence[Job], time_limit: float | None) -> Iterator[tuple[Job, Outcome]]:
+    for job in jobs:
+        yield job, run_isolated(job.function, job.args, time_limit)
+
+
+def _processes(
+    jobs: Sequence[Job], time_limit: float | None, n_jobs: int
+) -> Iterator[tuple[Job, Outcome]]:
+    # threads only wait: each job's work happens in its own child process
+    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+        futures = {
+            pool.submit(run_isolated, job.function, job.args, time_limit): job for job in jobs
+        }
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+@contextlib.contextmanager
+def _dask_client(scheduler: str | None, n_jobs: int) -> Iterator[Any]:
+    try:
+        import dask
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise VcbenchError(
+            'The dask executor needs dask.distributed: pip install "vcbench[dask]".'
+        ) from exc
+    # workers must not be daemonic, so that each job can run in a child process of its own
+    with dask.config.set({"distributed.worker.daemon": False}):
+        if scheduler:
+            with Client(scheduler) as client:
+                yield client
+            return
+        with (
+            LocalCluster(
+                n_workers=n_jobs, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+
+
+def _dask(
+    jobs: Sequence[Job], time_limit: float | None, n_jobs: int, scheduler: str | None
+) -> Iterator[tuple[Job, Outcome]]:
+    from distributed import as_completed as dask_completed
+
+    with _dask_client(scheduler, n_jobs) as client:
+        futures = {
+            client.submit(
+                run_isolated, job.function, job.args, time_limit, key=job.key, pure=False
+            ): job
+            for job in jobs
+        }
+        for future in dask_completed(list(futures)):
+            yield futures[future], future.result()
+
+
+def execute(
+    jobs: Sequence[Job],
+    executor: ExecutorName = "serial",
+    *,
+    n_jobs: int = 2,
+    scheduler: str | None = None,
+    time_limit: float | None = None,
+) -> Iterator[tuple[Job, Outcome]]:
+    """Run ``jobs`` and yield each (job, outcome) as it finishes (order may differ from ``jobs``)."""
+    if executor == "serial":
+        return _serial(jobs, time_limit)
+    if executor == "processes":
+        return _processes(jobs, time_limit, n_jobs)
+    if executor == "dask":
+        return _dask(jobs, time_limit, n_jobs, scheduler)
+    raise VcbenchError(f"Unknown executor {executor!r}; choose serial, processes or dask.")
