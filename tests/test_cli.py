@@ -16,11 +16,16 @@ runner = CliRunner()
 
 
 def test_run_prints_the_summary_and_writes_results(tmp_path) -> None:
-    result = runner.invoke(app, ["run", "--out", str(tmp_path / "res")])
+    spec = tmp_path / "spec.yaml"
+    assert runner.invoke(app, ["init", str(spec)]).exit_code == 0
+    text = spec.read_text().replace("metrics: full", "metrics: [rmse, pdcorr, pds]")
+    spec.write_text(text.replace("seeds: [0, 1, 2]", "seeds: [0]"))
+    result = runner.invoke(app, ["run", str(spec), "--out", str(tmp_path / "res")])
     assert result.exit_code == 0, result.output
     for text in (
         "no_change",
         "perturbed_mean",
+        "technical_replicate",
         "pdcorr",
         "pds",
         "rmse",
@@ -29,8 +34,10 @@ def test_run_prints_the_summary_and_writes_results(tmp_path) -> None:
     ):
         assert text in result.output
     assert (tmp_path / "res" / "results.parquet").exists()
-    second = runner.invoke(app, ["run", "--out", str(tmp_path / "res")])
-    assert "Reused finished results of: no_change, perturbed_mean" in second.output
+    second = runner.invoke(app, ["run", str(spec), "--out", str(tmp_path / "res")])
+    assert "3 tasks (3 reused)" in second.output
+    again = runner.invoke(app, ["init", str(spec)])
+    assert again.exit_code == 2 and "exists; pass --overwrite" in again.output
 
 
 def test_a_vcbench_error_is_a_message_and_exit_code_2() -> None:

@@ -1,4 +1,4 @@
-"""The default benchmark on the bundled demo, checked against an independent numpy computation."""
+"""A benchmark on the bundled demo, checked against an independent numpy computation."""
 
 from __future__ import annotations
 
@@ -8,14 +8,27 @@ import pytest
 
 from vcbench.data import contract as c
 from vcbench.datasets import demo
-from vcbench.runner import run_demo
+from vcbench.runner import parse_spec, run_benchmark
 from vcbench.scenarios import combo_split
+
+SPEC = """
+output: {out}
+metrics: [rmse, pdcorr, pds]
+calibration: false
+datasets: [{{name: demo, source: demo}}]
+scenarios: [{{name: perturbation, variant: combo, options: {{context: k562}}, seeds: [0]}}]
+models: [{{name: no_change}}, {{name: perturbed_mean}}]
+"""
+
+
+def run_demo(out, force: bool = False):
+    return run_benchmark(parse_spec(SPEC.format(out=out)), force=force)
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
-    return out, run_demo(out, seed=0)
+    return out, run_demo(out)
 
 
 def _dense(x) -> np.ndarray:
@@ -60,7 +73,7 @@ def _independent_scores(seed: int) -> pd.DataFrame:
 
 def test_results_files_exist_and_both_baselines_are_scored(run) -> None:
     out, _ = run
-    for name in ("results.parquet", "summary.parquet", "summary.csv"):
+    for name in ("results.parquet", "summary.parquet", "summary.csv", "records.parquet"):
         assert (out / name).exists()
     results = pd.read_parquet(out / "results.parquet")
     assert set(results["model"]) == {"no_change", "perturbed_mean"}
@@ -91,10 +104,10 @@ def test_numbers_equal_an_independent_numpy_computation(run) -> None:
 
 def test_rerun_reuses_finished_models_and_force_recomputes(run) -> None:
     out, first = run
-    again = run_demo(out, seed=0)
-    assert set(again.reused) == {"no_change", "perturbed_mean"}
+    again = run_demo(out)
+    assert again.n_reused == again.n_tasks == 2
     pd.testing.assert_frame_equal(again.results, first.results)
-    forced = run_demo(out, seed=0, force=True)
-    assert forced.reused == ()
+    forced = run_demo(out, force=True)
+    assert forced.n_reused == 0
     pd.testing.assert_frame_equal(forced.results, first.results)
     assert not list(out.rglob("*.tmp"))  # atomic writes leave no temporary files

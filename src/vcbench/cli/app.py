@@ -17,7 +17,7 @@ app = typer.Typer(
 )
 # Logs and pipes get a wide console so that result tables do not wrap.
 console = Console(width=None if sys.stdout.isatty() else 160)
-errors = Console(stderr=True)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -10,6 +10,9 @@ from rich.table import Table
 from vcbench.analysis.summary import OVERALL
 from vcbench.metrics.registry import METRICS
 
+# Shown in the terminal when present; every metric is in summary.csv and results.parquet.
+HEADLINE_METRICS = ("pdcorr", "pds", "rmse", "de_overlap", "lfc_spearman", "energy_distance")
+
 
 def summary_table(summary: pd.DataFrame, title: str = "vcbench results") -> Table:
     """A rich table: one row per (model, split category), one column per metric.
@@ -51,3 +54,22 @@ def summary_table(summary: pd.DataFrame, title: str = "vcbench results") -> Tabl
             cells.append(f"{text} [{n_nan} NaN]" if n_nan else text)
         table.add_row(str(model), str(category), *cells, str(int(group["n"].max())))
     return table
+
+
+def summary_tables(
+    summary: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE_METRICS
+) -> list[Table]:
+    """One table per (dataset, scenario, variant) of a benchmark summary, with the ``metrics`` that
+    are present (all metrics when none of them is)."""
+    if summary.empty:
+        return []
+    shown = [m for m in metrics if m in set(summary["metric"])] or list(
+        dict.fromkeys(summary["metric"])
+    )
+    tables = []
+    for (dataset, scenario, variant), group in summary.groupby(
+        ["dataset", "scenario", "variant"], sort=False
+    ):
+        title = f"{dataset}: {scenario}" + (f" / {variant}" if variant else "")
+        tables.append(summary_table(group[group["metric"].isin(shown)], title=title))
+    return tables

@@ -66,6 +66,9 @@ class BenchmarkSpec(_Strict):
     jobs: int = Field(2, ge=1)
     scheduler: str | None = Field(None, description="Dask scheduler address (tcp://HOST:PORT).")
     time_limit: float | None = Field(None, gt=0, description="Seconds a task may take.")
+    calibration: bool = Field(
+        True, description="Add perturbed_mean and technical_replicate (METRICS.md calibration)."
+    )
     datasets: list[DatasetEntry] = Field(min_length=1)
     scenarios: list[ScenarioEntry] = Field(min_length=1)
     models: list[ModelEntry] = Field(min_length=1)
@@ -157,6 +160,7 @@ executor: serial               # serial | processes | dask
 jobs: 2                        # worker processes (processes, dask LocalCluster)
 scheduler: null                # dask only: tcp://HOST:PORT of an existing cluster
 time_limit: null               # seconds a task may take before it is recorded as failed
+calibration: true              # add perturbed_mean (negative) and technical_replicate (positive control)
 
 datasets:
   - name: demo                 # label in the results
@@ -168,10 +172,14 @@ datasets:
     dose_key: null
     n_top_genes: 2000          # HVGs selected on each split's training cells
 
-scenarios:
-  - name: combo                # held-out singles and combinations (GEARS-style categories)
+scenarios:                     # see `vcbench split --help` and docs/scenarios.md
+  - name: perturbation         # context | perturbation | cross_dataset
+    variant: combo             # held-out singles and combinations (GEARS-style categories)
     options: {context: k562}
     seeds: [0, 1, 2]
+  # - name: context            # unseen cell line: hold out whole contexts
+  #   variant: strict          # random | strict | leave_one_out | few_shot
+  #   options: {contexts: [A172, T98G, U87MG]}
 
 models:
   - name: no_change

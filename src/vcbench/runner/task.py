@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -43,16 +45,30 @@ def run_model(
     The model sees only training cells and the queries' control cells, never a test perturbed cell.
     Returns tidy rows (context, perturbation, split_category, metric, value).
     """
+    return run_model_timed(adata, split, model, metrics)[0]
+
+
+def run_model_timed(
+    adata: ad.AnnData, split: Split, model: PerturbationModel, metrics: str | list[str]
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """``run_model`` that also returns the fit, predict and evaluation wall times in seconds."""
     train = adata[split.mask(adata, "train")].copy()
     queries = queries_for(adata, split)
+    timings: dict[str, float] = {}
     try:
+        start = time.perf_counter()
         model.fit(train)
+        timings["fit_seconds"] = time.perf_counter() - start
+        start = time.perf_counter()
         prediction = model.predict(queries)
+        timings["predict_seconds"] = time.perf_counter() - start
     except Exception as exc:
         raise ModelError(f"Model {model.name!r} failed: {type(exc).__name__}: {exc}") from exc
+    start = time.perf_counter()
     scores = evaluate(
         prediction, truth_for(adata, split), metrics=metrics, conditions=split.test_conditions
     )
+    timings["evaluate_seconds"] = time.perf_counter() - start
     categories = split.test_conditions.set_index([c.CONTEXT, c.PERTURBATION])[
         "split_category"
     ].astype(str)
@@ -61,4 +77,4 @@ def run_model(
     if scores["split_category"].isna().any():  # pragma: no cover - evaluate checks the conditions
         raise ModelError("Scored conditions that are not test conditions.")
     scores["value"] = scores["value"].astype(np.float64)
-    return scores
+    return scores, timings

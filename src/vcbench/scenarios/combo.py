@@ -12,6 +12,9 @@ Seen singles (and the kept ``combo_seen2`` combinations) are training data; ``va
 seen singles go to validation instead, and count as unseen for the categories (a category counts the
 genes seen alone in *training*). The context's control cells are training data and the input of
 the queries. Cells of other contexts are ``unused``.
+
+The split is ``scenario="perturbation", variant="combo"``; it is checked for leakage and its shift is
+measured before it is returned.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import pandas as pd
 from vcbench.data import contract as c
 from vcbench.data.fingerprint import fingerprint
 from vcbench.errors import ScenarioError
-from vcbench.scenarios.split import Split, check_no_test_leakage
+from vcbench.scenarios.leakage import finalise
+from vcbench.scenarios.split import SET_DTYPE, Split
 
 CATEGORIES = ("single_unseen", "combo_seen0", "combo_seen1", "combo_seen2")
 
@@ -123,7 +127,8 @@ def combo_split(
         }
     )
     split = Split(
-        scenario="combo",
+        scenario="perturbation",
+        variant="combo",
         params={
             "context": context,
             "unseen_fraction": unseen_fraction,
@@ -132,12 +137,10 @@ def combo_split(
         },
         seed=seed,
         fingerprint=fingerprint(adata),
-        assignment=role.astype(pd.CategoricalDtype(["train", "val", "test", "unused"])),
+        assignment=role.astype(SET_DTYPE),
         test_conditions=test_conditions,
     )
-    check_no_test_leakage(adata, split)
-    check_combo_rules(adata, split)
-    return split
+    return finalise(adata, split)
 
 
 def check_combo_rules(adata: ad.AnnData, split: Split) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anndata as ad
@@ -14,22 +15,27 @@ from vcbench.errors import ScenarioError
 
 SETS = ("train", "val", "test", "unused")
 CONDITION_COLUMNS = (c.CONTEXT, c.PERTURBATION, "split_category", "n_cells")
+SET_DTYPE = pd.CategoricalDtype(list(SETS))
 
 
 @dataclass(frozen=True)
 class Split:
-    """A scenario's split of one dataset.
+    """A scenario's split of one dataset (or of several datasets combined into one AnnData).
 
     Attributes:
-        scenario: the scenario's name (e.g. ``"combo"``).
+        scenario: the scenario family (``context``, ``perturbation``, ``cross_dataset``).
         params: the scenario's parameters (JSON-serialisable).
         seed: the random seed.
         fingerprint: ``vcbench.data.fingerprint`` of the data the split was made from.
         assignment: per cell (indexed by obs name) one of ``train``, ``val``, ``test``, ``unused``.
             Control cells of a test context are inputs of the queries and the reference of the effect
-            metrics; they are assigned ``train`` when the model may also fit on them.
-        test_conditions: one row per test condition: context, perturbation, ``split_category`` and
-            the number of real test cells.
+            metrics; they are assigned ``train`` when the model may also fit on them, else ``test``.
+        test_conditions: one row per test condition: context, perturbation (and ``vcb_dose`` for
+            dose-resolved scenarios), ``split_category`` and the number of real test cells.
+        variant: the scenario's variant (e.g. ``combo``, ``strict``).
+        shift: the measured shift (see ``vcbench.scenarios.shift``); None when not measured.
+        genes: the genes selected on training cells (cross-dataset splits); None means all genes.
+        info: facts derived while building the split (fold count, held-out sets, HVG overlap, ...).
     """
 
     scenario: str
@@ -38,6 +44,15 @@ class Split:
     fingerprint: str
     assignment: pd.Series
     test_conditions: pd.DataFrame = field(repr=False)
+    variant: str = ""
+    shift: pd.DataFrame | None = field(default=None, repr=False)
+    genes: tuple[str, ...] | None = field(default=None, repr=False)
+    info: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        """``scenario/variant`` (or just the scenario when there is no variant)."""
+        return f"{self.scenario}/{self.variant}" if self.variant else self.scenario
 
     def mask(self, adata: ad.AnnData, which: str) -> np.ndarray:
         """Boolean mask over ``adata``'s cells of one set (``train``, ``val``, ``test``, ``unused``)."""
@@ -53,17 +68,45 @@ class Split:
             .reset_index()
         )
 
+    def save(self, path: str | Path) -> Path:
+        """Write the split file (format: ``vcbench.scenarios.io``); returns the path."""
+        from vcbench.scenarios.io import save_split
+
+        return save_split(self, path)
+
+    @staticmethod
+    def load(path: str | Path, adata: ad.AnnData | None = None) -> Split:
+        """Read a split file; with ``adata``, check that it was made from that data."""
+        from vcbench.scenarios.io import load_split
+
+        return load_split(path, adata)
+
+
+def condition_keys(split: Split) -> list[str]:
+    """The columns that identify a test condition: context, perturbation (and dose when present)."""
+    keys = [c.CONTEXT, c.PERTURBATION]
+    return [*keys, c.DOSE] if c.DOSE in split.test_conditions.columns else keys
+
+
+def cell_condition_index(adata: ad.AnnData, keys: list[str]) -> pd.MultiIndex:
+    """Each cell's condition as a MultiIndex over ``keys`` (values as strings)."""
+    for key in keys:
+        if key not in adata.obs.columns:
+            raise ScenarioError(
+                f"The split's test conditions use obs[{key!r}], which this data lacks. Use the "
+                "data the split was made from."
+            )
+    return pd.MultiIndex.from_arrays([adata.obs[k].astype(str).to_numpy() for k in keys])
+
 
 def check_no_test_leakage(adata: ad.AnnData, split: Split) -> None:
     """Error when a perturbed cell of a test condition is assigned to train or val."""
     obs = adata.obs
-    test_keys = pd.MultiIndex.from_frame(
-        split.test_conditions[[c.CONTEXT, c.PERTURBATION]].astype(str)
+    keys = condition_keys(split)
+    test_keys = pd.MultiIndex.from_frame(split.test_conditions[keys].astype(str))
+    in_test_condition = (
+        cell_condition_index(adata, keys).isin(test_keys) & ~obs[c.IS_CONTROL].to_numpy()
     )
-    cell_keys = pd.MultiIndex.from_arrays(
-        [obs[c.CONTEXT].astype(str), obs[c.PERTURBATION].astype(str)]
-    )
-    in_test_condition = cell_keys.isin(test_keys) & ~obs[c.IS_CONTROL].to_numpy()
     seen = split.assignment.reindex(obs.index).isin(["train", "val"]).to_numpy()
     leaked = in_test_condition & seen
     if leaked.any():

@@ -1,0 +1,246 @@
+"""Run a benchmark spec: prepare each split once, run every model on it in isolation, keep going
+past failures, and resume from the store on a re-run."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import anndata as ad
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+import vcbench
+from vcbench.analysis.summary import summarise
+from vcbench.data.fingerprint import fingerprint
+from vcbench.data.loader import load_dataset
+from vcbench.data.preprocess import select_hvgs
+from vcbench.errors import VcbenchError
+from vcbench.models import get_model
+from vcbench.runner.executors import Job, execute
+from vcbench.runner.grid import SplitJob, Task, split_jobs, tasks_for
+from vcbench.runner.isolation import Outcome
+from vcbench.runner.replicate import REPLICATE, replicate_scores
+from vcbench.runner.spec import BenchmarkSpec, DatasetEntry
+from vcbench.runner.store import ResultStore, write_table_atomic
+from vcbench.runner.task import run_model_timed
+from vcbench.scenarios import make_split
+from vcbench.scenarios.cross_dataset import prepare as prepare_cross_dataset
+from vcbench.scenarios.io import load_split, save_split
+from vcbench.scenarios.split import Split
+
+RESULT_KEYS = ["dataset", "scenario", "variant", "seed", "model"]
+SUMMARY_KEYS = ("dataset", "scenario", "variant", "model", "split_category", "metric")
+SPLIT_FILE, DATA_FILE = "split.parquet", "data.h5ad"
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """What a benchmark run produced (all of it also written under ``out``)."""
+
+    results: pd.DataFrame
+    records: pd.DataFrame
+    summary: pd.DataFrame
+    out: Path
+    n_tasks: int
+    n_reused: int
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """Records of the tasks that failed."""
+        if self.records.empty:
+            return self.records
+        return self.records[self.records["status"] != "ok"]
+
+
+def load_entry(entry: DatasetEntry) -> ad.AnnData:
+    """The dataset of a spec entry, in the standard form: the demo, a registry name, or a file."""
+    from vcbench.datasets import REGISTRY, demo, resolve_dataset
+
+    if entry.source == "demo":
+        return demo()
+    if entry.source in REGISTRY:
+        return resolve_dataset(entry.source)
+    return load_dataset(
+        entry.source,
+        perturbation_key=entry.perturbation_key,
+        context_key=entry.context_key,
+        control=entry.control,
+        dataset_key=entry.dataset_key,
+        dose_key=entry.dose_key,
+        dataset_name=entry.name,
+    )
+
+
+def prepare_split(adata: ad.AnnData, job: SplitJob) -> tuple[Split, ad.AnnData]:
+    """The split and the data its models use: genes selected on the training cells only."""
+    scenario = job.scenario
+    split = make_split(adata, scenario.name, scenario.variant, seed=job.seed, **scenario.options)
+    if split.scenario == "cross_dataset":  # count scaling and gene strategy are the split's own
+        return split, prepare_cross_dataset(adata, split)
+    genes = select_hvgs(adata, job.dataset.n_top_genes, cells=split.mask(adata, "train"))
+    return split, adata[:, genes].copy()
+
+
+def _versions() -> dict[str, str]:
+    names = ("anndata", "scanpy", "numpy", "scipy", "pandas", "scikit-learn", "torch")
+    found = {"vcbench": vcbench.__version__, "python": platform.python_version()}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def execute_task(task: Task) -> dict[str, float]:
+    """Run one task (in its own process) and write its results; returns its timings."""
+    data = ad.read_h5ad(task.split_dir / DATA_FILE)
+    split = load_split(task.split_dir / SPLIT_FILE)
+    metrics = task.metrics if isinstance(task.metrics, str) else list(task.metrics)
+    if task.model.name == REPLICATE:  # the positive control is scored, not fitted
+        start = time.perf_counter()
+        scores = replicate_scores(data, split, metrics, seed=task.split.seed)
+        timings = {"evaluate_seconds": time.perf_counter() - start}
+    else:
+        model = get_model(task.model.name, **task.model.params)
+        scores, timings = run_model_timed(data, split, model, metrics)
+    job = task.split
+    labels = [
+        job.dataset.name,
+        job.scenario.name,
+        split.variant or "",
+        job.seed,
+        task.model.result_name,
+    ]
+    for position, (key, value) in enumerate(zip(RESULT_KEYS, labels, strict=True)):
+        scores.insert(position, key, value)
+    write_table_atomic(scores, task.task_dir / "results.parquet")
+    return timings
+
+
+def _record(task: Task, outcome: Outcome) -> dict[str, object]:
+    job = task.split
+    return {
+        "task_id": task.task_id,
+        "status": outcome.status,
+        "error": outcome.error,
+        "traceback": outcome.traceback,
+        "dataset": job.dataset.name,
+        "scenario": job.scenario.name,
+        "variant": job.scenario.variant or "",
+        "options": job.scenario.options,
+        "seed": job.seed,
+        "split_id": job.split_id,
+        "model": task.model.result_name,
+        "model_name": task.model.name,
+        "model_params": task.model.params,
+        "metrics": task.metrics,
+        **(outcome.value or {}),
+        "wall_seconds": outcome.wall_seconds,
+        "peak_memory_mib": outcome.peak_memory_mib,
+        "versions": _versions(),
+        "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _prepare_splits(spec: BenchmarkSpec, store: ResultStore, force: bool) -> list[SplitJob]:
+    datasets = {entry.name: load_entry(entry) for entry in spec.datasets}
+    jobs = split_jobs(spec, {name: fingerprint(adata) for name, adata in datasets.items()})
+    for job in jobs:
+        folder = store.split_dir(job.split_id)
+        if not force and (folder / SPLIT_FILE).exists() and (folder / DATA_FILE).exists():
+            continue
+        split, data = prepare_split(datasets[job.dataset.name], job)
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = folder / f".{DATA_FILE}.tmp"
+        data.write_h5ad(temporary)
+        temporary.replace(folder / DATA_FILE)
+        save_split(
+            split, folder / SPLIT_FILE
+        )  # written last: a split is ready when its file exists
+    return jobs
+
+
+def _progress(total: int, console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]tasks"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,  # quiet in logs and pipes
+        transient=True,
+    )
+
+
+def _run_pending(
+    spec: BenchmarkSpec, pending: list[Task], store: ResultStore, console: Console
+) -> Iterator[Task]:
+    jobs = [Job(task.task_id, execute_task, (task,)) for task in pending]
+    by_key = {task.task_id: task for task in pending}
+    with _progress(len(jobs), console) as progress:
+        bar = progress.add_task("tasks", total=len(jobs), failed=0)
+        failed = 0
+        for job, outcome in execute(
+            jobs,
+            spec.executor,
+            n_jobs=spec.jobs,
+            scheduler=spec.scheduler,
+            time_limit=spec.time_limit,
+        ):
+            task = by_key[job.key]
+            store.write_record(task.task_id, _record(task, outcome))
+            failed += outcome.status != "ok"
+            progress.update(bar, advance=1, failed=failed)
+            yield task
+
+
+def run_benchmark(
+    spec: BenchmarkSpec, *, force: bool = False, console: Console | None = None
+) -> BenchmarkResult:
+    """Run every task of ``spec`` that has not finished yet and write the combined tables.
+
+    Writes ``results.parquet`` (tidy: one row per dataset × scenario × seed × model × condition ×
+    metric), ``records.parquet`` (one row per task: status, error, timings, peak memory, versions)
+    and ``summary.parquet``/``summary.csv`` to ``spec.output``.
+    """
+    console = console or Console(stderr=True)
+    store = ResultStore(spec.output)
+    try:
+        splits = _prepare_splits(spec, store, force)
+    except VcbenchError:
+        raise
+    except Exception as exc:  # a bug or an unexpected input while splitting: say where
+        raise VcbenchError(
+            f"Preparing the splits failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+        ) from exc
+    tasks = tasks_for(spec, splits, store.root)
+    pending = [t for t in tasks if force or not store.is_finished(t.task_id)]
+    for _ in _run_pending(spec, pending, store, console):
+        pass
+    ids = [t.task_id for t in tasks]
+    results = store.results(ids)
+    if not results.empty:
+        results = results.sort_values(
+            [*RESULT_KEYS, "context", "perturbation", "metric"], kind="stable"
+        ).reset_index(drop=True)
+    records = store.records(ids)
+    summary = summarise(results, by=SUMMARY_KEYS) if not results.empty else pd.DataFrame()
+    out = store.root
+    write_table_atomic(results, out / "results.parquet")
+    write_table_atomic(
+        records.astype({c: str for c in records.columns if records[c].dtype == object}),
+        out / "records.parquet",
+    )
+    write_table_atomic(summary, out / "summary.parquet")
+    write_table_atomic(summary, out / "summary.csv")
+    return BenchmarkResult(results, records, summary, out, len(tasks), len(tasks) - len(pending))

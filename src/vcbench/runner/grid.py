@@ -1,0 +1,93 @@
+"""Expand a benchmark spec into splits (once per dataset × scenario × seed) and tasks (× model)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import vcbench
+from vcbench.runner.spec import BenchmarkSpec, DatasetEntry, ModelEntry, ScenarioEntry
+from vcbench.runner.store import task_id
+
+
+@dataclass(frozen=True)
+class SplitJob:
+    """One split of one dataset: made and prepared once, shared by every model."""
+
+    split_id: str
+    dataset: DatasetEntry
+    scenario: ScenarioEntry
+    seed: int
+
+
+@dataclass(frozen=True)
+class Task:
+    """One model on one split. ``task_id`` hashes everything that determines its result."""
+
+    task_id: str
+    split: SplitJob
+    model: ModelEntry
+    metrics: str | tuple[str, ...]
+    split_dir: Path
+    task_dir: Path
+
+
+def split_jobs(spec: BenchmarkSpec, fingerprints: dict[str, str]) -> list[SplitJob]:
+    """Every (dataset, scenario, seed) of the spec, identified by a content hash."""
+    jobs = []
+    for scenario in spec.scenarios:
+        for dataset in spec.datasets:
+            if scenario.datasets is not None and dataset.name not in scenario.datasets:
+                continue
+            for seed in scenario.seeds:
+                identity = {
+                    "data": fingerprints[dataset.name],
+                    "n_top_genes": dataset.n_top_genes,
+                    "scenario": scenario.name,
+                    "variant": scenario.variant,
+                    "options": scenario.options,
+                    "seed": seed,
+                    "version": vcbench.__version__,
+                }
+                jobs.append(SplitJob(task_id(identity), dataset, scenario, seed))
+    return jobs
+
+
+CALIBRATION_MODELS = (ModelEntry(name="perturbed_mean"), ModelEntry(name="technical_replicate"))
+
+
+def models_of(spec: BenchmarkSpec) -> list[ModelEntry]:
+    """The spec's models plus, with ``calibration``, the negative control (``perturbed_mean``) and
+    the positive control (``technical_replicate``) when the spec does not name them."""
+    models = list(spec.models)
+    if spec.calibration:
+        present = {m.result_name for m in models}
+        models += [m for m in CALIBRATION_MODELS if m.name not in present]
+    return models
+
+
+def tasks_for(spec: BenchmarkSpec, splits: list[SplitJob], root: Path) -> list[Task]:
+    """Every (split, model) pair of the spec (calibration controls included, see ``models_of``)."""
+    metrics = spec.metrics if isinstance(spec.metrics, str) else tuple(spec.metrics)
+    tasks = []
+    for split in splits:
+        for model in models_of(spec):
+            identity = {
+                "split": split.split_id,
+                "model": model.name,
+                "params": model.params,
+                "metrics": metrics,
+                "version": vcbench.__version__,
+            }
+            tid = task_id(identity)
+            tasks.append(
+                Task(
+                    tid,
+                    split,
+                    model,
+                    metrics,
+                    root / "splits" / split.split_id,
+                    root / "tasks" / tid,
+                )
+            )
+    return tasks
