@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Self
 
 import anndata as ad
@@ -10,6 +11,7 @@ import pandas as pd
 
 from vcbench.data import contract as c
 from vcbench.models.base import PerturbationModel, Queries, predict_by_shift
+from vcbench.models.effects import TrainingEffects, group_means_of_rows, query_control_means
 
 
 def _mean(adata: ad.AnnData) -> np.ndarray:
@@ -72,3 +74,102 @@ class PerturbedMean(PerturbationModel):
         return predict_by_shift(
             queries, effects, pd.Index(self.genes_), max_cells=self.max_cells, seed=self.seed
         )
+
+
+class _EffectBaseline(PerturbationModel):
+    """A baseline that adds an effect learned from the training conditions (``TrainingEffects``) to
+    the query's control cells (``predict_by_shift``)."""
+
+    def __init__(self, max_cells: int | None = 500, seed: int = 0) -> None:
+        self.max_cells = max_cells
+        self.seed = seed
+
+    def fit(self, train: ad.AnnData) -> Self:
+        self.effects_ = TrainingEffects.from_train(train, model=self.name)
+        self.genes_ = self.effects_.genes
+        return self
+
+    @abstractmethod
+    def _effects(self, queries: Queries, control_means: np.ndarray) -> np.ndarray:
+        """The predicted effect of each query (conditions × genes)."""
+
+    def predict(self, queries: Queries) -> ad.AnnData:
+        control_means = query_control_means(queries, self.genes_)
+        effects = self._effects(queries, control_means)
+        return predict_by_shift(
+            queries, effects, pd.Index(self.genes_), max_cells=self.max_cells, seed=self.seed
+        )
+
+
+class PerturbationMean(_EffectBaseline):
+    """For a perturbation seen in training, its mean effect over the training contexts where it was
+    seen (each context weighted equally), added to the query context's controls (scPerturBench's
+    ``trainMean``); other perturbations get ``perturbed_mean``'s prediction."""
+
+    name = "perturbation_mean"
+
+    def _effects(self, queries: Queries, control_means: np.ndarray) -> np.ndarray:
+        labels, means = group_means_of_rows(
+            self.effects_.effects, self.effects_.conditions[c.PERTURBATION].to_numpy()
+        )
+        out = self.effects_.perturbed_mean_effects(queries, control_means)
+        position = pd.Index(labels).get_indexer(queries.conditions[c.PERTURBATION].astype(str))
+        found = position >= 0
+        out[found] = means[position[found]]
+        return out
+
+
+class Additive(_EffectBaseline):
+    """The additive baseline (Ahlmann-Eltze et al. 2025): the effect of a perturbation with targets
+    ``t_1 … t_n`` is ``Σ_i effect(t_i)``, ``effect(t)`` the effect of the single perturbation ``t`` in
+    the query context's training data (else its mean over the other training contexts). A target
+    never seen alone in training contributes ``perturbed_mean``'s effect.
+
+    A shift shared by all perturbations is counted once per part (as in the original baseline).
+    """
+
+    name = "additive"
+
+    def _effects(self, queries: Queries, control_means: np.ndarray) -> np.ndarray:
+        conditions = self.effects_.conditions
+        singles = (conditions["targets"].map(len) == 1).to_numpy()
+        keys = pd.MultiIndex.from_frame(conditions.loc[singles, [c.CONTEXT, c.PERTURBATION]])
+        single_effects = self.effects_.effects[singles]
+        labels, means = group_means_of_rows(
+            single_effects, conditions.loc[singles, c.PERTURBATION].to_numpy()
+        )
+        by_label = pd.Index(labels)
+        fallback = self.effects_.perturbed_mean_effects(queries, control_means)
+        out = np.zeros_like(fallback)
+        contexts = queries.conditions[c.CONTEXT].astype(str).to_numpy()
+        labels_q = queries.conditions[c.PERTURBATION].astype(str).to_numpy()
+        for i, (context, label) in enumerate(zip(contexts, labels_q, strict=True)):
+            for part in c.split_combination(label):
+                in_context = keys.get_indexer([(context, part)])[0]
+                anywhere = by_label.get_indexer([part])[0]
+                if in_context >= 0:
+                    out[i] += single_effects[in_context]
+                elif anywhere >= 0:
+                    out[i] += means[anywhere]
+                else:
+                    out[i] += fallback[i]
+        return out
+
+
+class RandomPerturbation(_EffectBaseline):
+    """The effect of a training perturbation drawn at random (uniformly, seeded) for each query,
+    among the training conditions of the query context (of all contexts when it has none): the
+    chance reference of the seed paper's sign-error figure."""
+
+    name = "random_perturbation"
+
+    def _effects(self, queries: Queries, control_means: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng(self.seed)
+        contexts = self.effects_.conditions[c.CONTEXT].to_numpy()
+        out = np.zeros_like(control_means)
+        for i, context in enumerate(queries.conditions[c.CONTEXT].astype(str)):
+            pool = np.flatnonzero(contexts == context)
+            if pool.size == 0:
+                pool = np.arange(contexts.size)
+            out[i] = self.effects_.effects[rng.choice(pool)]
+        return out

@@ -1,4 +1,8 @@
-"""Look up models by name or by import path (``package.module:ClassName``)."""
+"""Look up models by name or by import path (``package.module:ClassName``).
+
+``MODELS`` holds the core (numpy) models; ``LAZY_MODELS`` names models that need an optional
+dependency by their import path, imported only when asked for. ``model_names()`` lists both.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,66 @@ from typing import Any
 
 from vcbench.errors import ModelError
 from vcbench.models.base import PerturbationModel
-from vcbench.models.baselines import NoChange, PerturbedMean
+from vcbench.models.baselines import (
+    Additive,
+    NoChange,
+    PerturbationMean,
+    PerturbedMean,
+    RandomPerturbation,
+)
+from vcbench.models.linear import Linear
 
-MODELS: dict[str, type[PerturbationModel]] = {m.name: m for m in (NoChange, PerturbedMean)}
+MODELS: dict[str, type[PerturbationModel]] = {
+    m.name: m
+    for m in (NoChange, PerturbedMean, PerturbationMean, Additive, Linear, RandomPerturbation)
+}
+
+# name -> (import path, the extra that provides its dependency)
+LAZY_MODELS: dict[str, tuple[str, str]] = {
+    "linear_additive": ("vcbench.models.torch_simple:LinearAdditive", "torch"),
+    "latent_additive": ("vcbench.models.torch_simple:LatentAdditive", "torch"),
+    "decoder_only": ("vcbench.models.torch_simple:DecoderOnly", "torch"),
+}
 
 
-def get_model(name: str, **params: Any) -> PerturbationModel:
-    """An instance of a registered model, or of a user's class given as ``module:Class``."""
-    if ":" in name:
-        module_name, _, class_name = name.partition(":")
+def model_names() -> list[str]:
+    """Every registered model name (core and optional), sorted."""
+    return sorted({*MODELS, *LAZY_MODELS})
+
+
+def _import_class(path: str) -> type:
+    module_name, _, class_name = path.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def get_model_class(name: str) -> type[PerturbationModel]:
+    """The class of a registered model, or of a user's class given as ``module:Class``."""
+    if name in MODELS:
+        return MODELS[name]
+    if name in LAZY_MODELS:
+        path, extra = LAZY_MODELS[name]
         try:
-            cls = getattr(importlib.import_module(module_name), class_name)
+            return _import_class(path)
+        except ModuleNotFoundError as exc:
+            raise ModelError(
+                f"Model {name!r} needs the optional dependency {exc.name!r}: "
+                f'pip install "vcbench[{extra}]".'
+            ) from exc
+    if ":" in name:
+        try:
+            cls = _import_class(name)
         except (ImportError, AttributeError) as exc:
             raise ModelError(
                 f"Cannot import model {name!r}: {exc}. Check the import path 'module:Class'."
             ) from exc
         if not (isinstance(cls, type) and issubclass(cls, PerturbationModel)):
             raise ModelError(f"{name!r} is not a subclass of vcbench.models.PerturbationModel.")
-    elif name in MODELS:
-        cls = MODELS[name]
-    else:
-        raise ModelError(
-            f"Unknown model {name!r}. Registered models: {sorted(MODELS)}; or give 'module:Class'."
-        )
-    return cls(**params)
+        return cls
+    raise ModelError(
+        f"Unknown model {name!r}. Registered models: {model_names()}; or give 'module:Class'."
+    )
+
+
+def get_model(name: str, **params: Any) -> PerturbationModel:
+    """An instance of a registered model, or of a user's class given as ``module:Class``."""
+    return get_model_class(name)(**params)
