@@ -45,3 +45,15 @@ class Sleeps(PerturbedMean):
 
         time.sleep(60)
         return super().fit(train)
+
+
+class Warns(PerturbedMean):
+    """Warns in fit."""
+
+    name = "warns"
+
+    def fit(self, train):
+        import warnings
+
+        warnings.warn("careful: this model warns", UserWarning, stacklevel=2)
+        return super().fit(train)

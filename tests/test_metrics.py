@@ -127,7 +127,8 @@ def test_evaluate_matches_numpy_on_means(truth_and_prediction) -> None:
         row = scores[scores["perturbation"] == p].set_index("metric")["value"]
         assert row["rmse"] == pytest.approx(np.sqrt(np.mean((y[p] - x[p]) ** 2)))
         assert row["pdcorr"] == pytest.approx(np.corrcoef(y[p] - x0, x[p] - x0)[0, 1])
-    assert set(scores.columns) == {"context", "perturbation", "metric", "value"}
+    assert set(scores.columns) == {"context", "perturbation", "metric", "value", "note"}
+    assert (scores["note"] == "").all()
     assert len(scores) == 9
 
 

@@ -203,3 +203,13 @@ def test_perturbation_features_one_hot_and_embedding() -> None:
     np.testing.assert_allclose(both.transform([("A",), ("C",)]), [[1, 3 / scale], [0, 4 / scale]])
     with pytest.raises(ModelError, match="Unknown feature kind"):
         PerturbationFeatures("words")  # type: ignore[arg-type]
+
+
+def test_linear_without_measured_targets_is_the_mean_effect_with_a_warning(low_rank) -> None:
+    sim, split = low_rank
+    targets = {t for t in sim.adata.obs[c.TARGETS] for t in t.split("+") if t}
+    unmeasured = sim.adata[:, ~sim.adata.var_names.isin(targets)].copy()  # no target is measured
+    with pytest.warns(UserWarning, match="no training perturbation targets a measured gene"):
+        linear = run_model(unmeasured, split, Linear(), ["rmse"])
+    mean = run_model(unmeasured, split, PerturbedMean(), ["rmse"])
+    np.testing.assert_allclose(linear["value"], mean["value"], rtol=1e-6)

@@ -146,3 +146,21 @@ def test_calibration_adds_both_controls_and_the_replicate_is_near_the_ceiling(tm
     # halves of the same real cells agree far better than the negative control does
     assert means["technical_replicate", "pdcorr"] > 0.8 > means["perturbed_mean", "pdcorr"]
     assert means["technical_replicate", "rmse"] < means["perturbed_mean", "rmse"] / 2
+
+
+def test_task_warnings_go_to_the_record(tmp_path) -> None:
+    models = "  - name: runner_models:Warns\n    label: warns\n"
+    result = run_benchmark(_spec(tmp_path, models, seeds="[0]"))
+    assert result.failures.empty
+    assert "UserWarning: careful: this model warns" in result.records["warnings"].iloc[0]
+
+
+def test_runner_passes_training_cells_so_pdcorr_systema_is_defined() -> None:
+    from vcbench.datasets import demo
+    from vcbench.models import get_model
+    from vcbench.runner import run_model
+    from vcbench.scenarios import combo_split
+
+    adata = demo()
+    scores = run_model(adata, combo_split(adata, "k562"), get_model("additive"), ["pdcorr_systema"])
+    assert scores["value"].notna().all()

@@ -31,7 +31,7 @@ def run(
     force: Annotated[bool, typer.Option(help="Re-run tasks that already finished.")] = False,
 ) -> None:
     """Run a benchmark spec (or the demo) and print the summary; finished tasks are reused."""
-    from vcbench.report import summary_tables
+    from vcbench.report import summary_tables, write_report
     from vcbench.runner import demo_spec, load_spec, run_benchmark
 
     chosen = load_spec(spec) if spec is not None else demo_spec()
@@ -55,11 +55,13 @@ def run(
         raise typer.Exit(code=130) from None
     for table in summary_tables(result.summary):
         console.print(table)
+    report = write_report(result.out)
     console.print(
         f"{result.n_tasks} tasks ({result.n_reused} reused), "
         f"{time.perf_counter() - start:.1f} s. Results in {result.out}/ "
         "(results.parquet, summary.csv, records.parquet)."
     )
+    console.print(f"Report: {report.html} (and {report.markdown.name})")
     failures = result.failures
     if len(failures):
         errors.print(f"[bold red]{len(failures)} task(s) failed[/] (details in records.parquet):")

@@ -1,65 +1,173 @@
-"""Score predictions against the truth: one tidy row per (context, perturbation, metric)."""
+"""Score predictions against the truth: one tidy row per (context, perturbation, metric).
+
+Memory: the expression matrices are read one condition at a time (``AnnData.X[rows]``, which also
+works on AnnData opened with ``backed="r"``), so the peak is one condition's cells plus the context's
+real controls plus P × G means; the whole matrix is never densified.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from scipy.linalg import eigh
 
 from vcbench.data import contract as c
 from vcbench.errors import MetricError
-from vcbench.metrics.definitions import ContextArrays
-from vcbench.metrics.pseudobulk import group_means
-from vcbench.metrics.registry import resolve_metrics
+from vcbench.metrics.cells import (
+    CELL_METRICS,
+    DE_TEST_METRICS,
+    DISTRIBUTION_METRICS,
+    PCA_DISTRIBUTION_METRICS,
+    cell_metric_values,
+)
+from vcbench.metrics.definitions import TOP_K, ContextArrays
+from vcbench.metrics.registry import Metric, resolve_metrics
+from vcbench.metrics.wilcoxon import ControlRanks
+from vcbench.models.base import PREDICTION_KEY
 
 KEYS = [c.CONTEXT, c.PERTURBATION]
+N_PCS = 50
+RETRIEVAL_NEEDS_TWO = "undefined: retrieval needs at least 2 conditions in the context"
+MEANS_ONLY = "not computable: the prediction holds means only (no cells)"
+NO_REFERENCE = "not computable: pass reference= (the training cells) for the Systema centroid"
+Level = Literal["auto", "cells", "mean"]
 
 
-def _aligned_prediction(prediction: ad.AnnData, truth: ad.AnnData) -> ad.AnnData:
-    """The prediction with the truth's genes in the truth's order; errors for missing columns/genes."""
-    missing_columns = [k for k in KEYS if k not in prediction.obs]
-    if missing_columns:
+@dataclass(frozen=True)
+class _Matrix:
+    """Row access to an AnnData's X (in memory or backed), columns in the truth's gene order."""
+
+    adata: ad.AnnData
+    columns: np.ndarray | None  # indexer into adata.var_names, or None when already in order
+
+    def rows(self, index: np.ndarray) -> np.ndarray:
+        index = np.sort(np.asarray(index, dtype=np.int64))
+        block = self.adata.X[index]
+        if self.columns is not None:
+            block = block[:, self.columns]
+        block = block.toarray() if sparse.issparse(block) else np.asarray(block)
+        return block.astype(np.float64, copy=False)
+
+
+def _gene_columns(
+    genes: pd.Index, truth_genes: pd.Index, what: str = "prediction"
+) -> np.ndarray | None:
+    """Indexer putting ``genes`` in the truth's order (None when already so); error on other sets."""
+    only_truth = truth_genes.difference(genes)
+    only_other = genes.difference(truth_genes)
+    if len(only_truth) or len(only_other):
         raise MetricError(
-            f"The prediction lacks obs column(s) {missing_columns}; a prediction names each cell's "
+            f"{what.capitalize()} and truth have different genes: {len(only_truth)} only in the truth "
+            f"(e.g. {list(only_truth[:5])}), {len(only_other)} only in the {what} "
+            f"(e.g. {list(only_other[:5])}). Give the {what} exactly the truth's genes."
+        )
+    if genes.equals(truth_genes):
+        return None
+    return genes.get_indexer(truth_genes)
+
+
+def _groups(obs: pd.DataFrame, keys: list[str]) -> dict[tuple[str, ...], np.ndarray]:
+    frame = obs[keys].astype(str)
+    return {
+        tuple(k) if isinstance(k, tuple) else (k,): v
+        for k, v in frame.groupby(keys, sort=True).indices.items()
+    }
+
+
+def _prediction_rows(prediction: ad.AnnData) -> dict[tuple[str, ...], np.ndarray]:
+    """Row indices of each predicted (context, perturbation); the prediction's controls are ignored."""
+    missing = [k for k in KEYS if k not in prediction.obs]
+    if missing:
+        raise MetricError(
+            f"The prediction lacks obs column(s) {missing}; a prediction names each cell's "
             f"context and perturbation in obs[{c.CONTEXT!r}] and obs[{c.PERTURBATION!r}]."
         )
-    only_truth = truth.var_names.difference(prediction.var_names)
-    only_prediction = prediction.var_names.difference(truth.var_names)
-    if len(only_truth) or len(only_prediction):
-        raise MetricError(
-            f"Prediction and truth have different genes: {len(only_truth)} only in the truth "
-            f"(e.g. {list(only_truth[:5])}), {len(only_prediction)} only in the prediction "
-            f"(e.g. {list(only_prediction[:5])}). Predict exactly the truth's genes."
-        )
-    if not prediction.var_names.equals(truth.var_names):
-        prediction = prediction[:, truth.var_names]
-    values = prediction.X.data if sparse.issparse(prediction.X) else np.asarray(prediction.X)
-    if not np.all(np.isfinite(values)):
-        raise MetricError(
-            f"The prediction holds {int((~np.isfinite(values)).sum())} NaN or infinite values. "
-            "Fix the model's output; vcbench does not impute predictions."
-        )
-    return prediction
+    groups = _groups(prediction.obs, KEYS)
+    controls = {key for key in groups if key[1] == c.CONTROL}
+    if c.IS_CONTROL in prediction.obs:
+        is_control = prediction.obs[c.IS_CONTROL].to_numpy(dtype=bool)
+        controls |= {key for key, rows in groups.items() if is_control[rows].all()}
+    return {key: rows for key, rows in groups.items() if key not in controls}
 
 
-def _check_conditions(predicted: pd.MultiIndex, expected: pd.MultiIndex) -> None:
-    missing = expected.difference(predicted)
-    extra = predicted.difference(expected)
-    if len(missing) or len(extra):
+def _level(prediction: ad.AnnData, rows: dict[tuple[str, ...], np.ndarray], level: Level) -> str:
+    if level != "auto":
+        return level
+    marked = prediction.uns.get(PREDICTION_KEY, {}).get("level")
+    if marked in ("cells", "mean"):
+        return str(marked)
+    return "mean" if all(len(r) == 1 for r in rows.values()) else "cells"
+
+
+def _expected_conditions(
+    truth_rows: dict[tuple[str, ...], np.ndarray], conditions: pd.DataFrame | None
+) -> list[tuple[str, str]]:
+    available = sorted(truth_rows)
+    if conditions is None:
+        return available
+    expected = sorted(set(map(tuple, conditions[KEYS].astype(str).to_numpy())))
+    missing = sorted(set(expected) - set(available))
+    if missing:
         raise MetricError(
-            f"Prediction conditions do not match the test conditions: missing {list(missing[:10])}"
-            f"{' …' if len(missing) > 10 else ''} ({len(missing)}), extra {list(extra[:10])} ({len(extra)}). "
+            f"The truth has no cells of test condition(s) {missing[:10]}; give the real test cells."
+        )
+    return expected
+
+
+def _check_conditions(predicted: set[tuple[str, ...]], expected: list[tuple[str, str]]) -> None:
+    missing = sorted(set(expected) - predicted)
+    extra = sorted(predicted - set(expected))
+    if missing or extra:
+        raise MetricError(
+            f"Prediction conditions do not match the test conditions: missing {missing[:10]}"
+            f"{' …' if len(missing) > 10 else ''} ({len(missing)}), extra {extra[:10]} ({len(extra)}). "
             "Predict every test (context, perturbation) pair and nothing else."
         )
 
 
-def _target_mask(perturbations: pd.Index, genes: pd.Index) -> np.ndarray:
+def _target_mask(perturbations: list[str], genes: pd.Index) -> np.ndarray:
     mask = np.zeros((len(perturbations), len(genes)), dtype=bool)
     for row, label in enumerate(perturbations):
         positions = genes.get_indexer(c.split_combination(str(label)))
         mask[row, positions[positions >= 0]] = True
     return mask
+
+
+def _pca_components(total: np.ndarray, cross: np.ndarray, n: int, n_pcs: int) -> np.ndarray:
+    """Top ``n_pcs`` eigenvectors (G × n_pcs) of the covariance from Σx and Σxxᵀ over ``n`` cells.
+
+    Sign convention: each component's largest-magnitude loading is positive.
+    """
+    mean = total / n
+    covariance = (cross - n * np.outer(mean, mean)) / max(n - 1, 1)
+    n_pcs = max(1, min(n_pcs, covariance.shape[0], n - 1))
+    size = covariance.shape[0]
+    _, vectors = eigh(covariance, subset_by_index=(size - n_pcs, size - 1))
+    components = vectors[:, ::-1]
+    signs = np.sign(components[np.abs(components).argmax(axis=0), np.arange(n_pcs)])
+    return components * np.where(signs == 0, 1.0, signs)
+
+
+def _systema_references(reference: ad.AnnData, genes: pd.Index) -> dict[str, np.ndarray]:
+    """Per context: the mean of the training perturbations' centroids (key ``""``: all contexts)."""
+    matrix = _Matrix(reference, _gene_columns(reference.var_names, genes, "reference"))
+    perturbed = ~reference.obs[c.IS_CONTROL].to_numpy(dtype=bool)
+    groups = _groups(reference.obs.iloc[np.flatnonzero(perturbed)], KEYS)
+    offset = np.flatnonzero(perturbed)
+    centroids = {key: matrix.rows(offset[rows]).mean(axis=0) for key, rows in groups.items()}
+    if not centroids:
+        raise MetricError(
+            "reference= holds no perturbed cells; pass the training cells (perturbed and control)."
+        )
+    out = {"": np.mean(list(centroids.values()), axis=0)}
+    for context in {key[0] for key in centroids}:
+        out[context] = np.mean([v for k, v in centroids.items() if k[0] == context], axis=0)
+    return out
 
 
 def evaluate(
@@ -68,65 +176,156 @@ def evaluate(
     *,
     metrics: str | list[str] = "fast",
     conditions: pd.DataFrame | None = None,
+    reference: ad.AnnData | None = None,
+    level: Level = "auto",
+    k: int = TOP_K,
+    max_cells: int | None = 500,
+    n_pcs: int = N_PCS,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Score a prediction against the truth (both in the standard form).
+    """Score a prediction against the truth (both in the standard form); definitions: METRICS.md.
 
     Args:
         prediction: predicted cells (or one mean row per condition) with ``vcb_context`` and
-            ``vcb_perturbation`` in ``obs``.
+            ``vcb_perturbation`` in ``obs``. Its own control cells, if any, are ignored.
         truth: the real test cells plus the real control cells of their contexts. The effects of
             both prediction and truth are taken against these real controls.
-        metrics: a profile name (``fast``, ``full``) or a list of metric names.
+        metrics: a profile name (``paper``, ``fast``, ``full``) or a list of metric names.
         conditions: the test conditions (columns ``vcb_context``, ``vcb_perturbation``); default:
             every perturbed (context, perturbation) of the truth.
+        reference: the training cells (standard form), for ``pdcorr_systema``'s reference point.
+        level: ``cells`` or ``mean``; ``auto`` reads ``uns["vcbench_prediction"]["level"]``, else
+            takes one row per condition as means.
+        k: size of the top-k DE gene sets.
+        max_cells: distribution metrics subsample each sample to at most this many cells.
+        n_pcs: number of principal components of the PC-space metrics.
+        seed: seed of the subsampling.
 
     Returns:
-        A tidy frame with columns context, perturbation, metric, value.
+        A tidy frame with columns context, perturbation, metric, value, note (why a value is
+        missing, or how it was computed, e.g. the subsampling).
     """
     chosen = resolve_metrics(metrics)
-    prediction = _aligned_prediction(prediction, truth)
-    is_control = truth.obs[c.IS_CONTROL].to_numpy()
-    truth_index, truth_means = group_means(truth[~is_control], KEYS)
-    control_index, control_means = group_means(truth[is_control], [c.CONTEXT])
-    expected = truth_index
-    if conditions is not None:
-        expected = pd.MultiIndex.from_frame(conditions[KEYS].astype(str)).unique().sort_values()
-        missing = expected.difference(truth_index)
-        if len(missing):
-            raise MetricError(
-                f"The truth has no cells of test condition(s) {list(missing[:10])}; give the real test cells."
-            )
-    predicted_index, predicted_means = group_means(prediction, KEYS)
-    _check_conditions(predicted_index, expected)
-    predicted_means = predicted_means[predicted_index.get_indexer(expected)]
-    truth_means = truth_means[truth_index.get_indexer(expected)]
-    truth_index = expected
-
-    rows = []
-    contexts = truth_index.get_level_values(0)
-    for context in contexts.unique():
-        if context not in control_index.get_level_values(0):
-            raise MetricError(
-                f"Context {context!r} has no real control cells in the truth; the effect metrics need them."
-            )
-        block = np.flatnonzero(contexts == context)
-        perturbations = truth_index.get_level_values(1)[block]
-        arrays = ContextArrays(
-            predicted=predicted_means[block],
-            observed=truth_means[block],
-            control=control_means[control_index.get_level_values(0).get_loc(context)],
-            target_mask=_target_mask(perturbations, truth.var_names),
+    columns = _gene_columns(prediction.var_names, truth.var_names)
+    predicted_rows = _prediction_rows(prediction)
+    prediction_level = _level(prediction, predicted_rows, level)
+    is_control = truth.obs[c.IS_CONTROL].to_numpy(dtype=bool)
+    truth_rows = {
+        key: rows for key, rows in _groups(truth.obs, KEYS).items() if not is_control[rows].all()
+    }
+    control_rows = {
+        key[0]: rows for key, rows in _groups(truth.obs.iloc[is_control], [c.CONTEXT]).items()
+    }
+    control_rows = {key: np.flatnonzero(is_control)[rows] for key, rows in control_rows.items()}
+    expected = _expected_conditions(truth_rows, conditions)
+    _check_conditions(set(predicted_rows), expected)
+    contexts = sorted({context for context, _ in expected})
+    without_controls = [context for context in contexts if context not in control_rows]
+    if without_controls:
+        raise MetricError(
+            f"Context {without_controls[0]!r} has no real control cells in the truth; the effect "
+            "metrics need them. Include the context's real control cells in the truth."
         )
+    names = {m.name for m in chosen}
+    cell_wanted = names & set(CELL_METRICS) if prediction_level == "cells" else set()
+    needs_pca = "pca_delta_spearman" in names or bool(cell_wanted & set(PCA_DISTRIBUTION_METRICS))
+    systema = (
+        _systema_references(reference, truth.var_names)
+        if reference is not None and "pdcorr_systema" in names
+        else None
+    )
+    truth_matrix = _Matrix(truth, None)
+    prediction_matrix = _Matrix(prediction, columns)
+
+    blocks = []
+    non_finite = 0
+    prepared = []
+    for context in contexts:  # pass 1: means, PCA statistics, finiteness of the prediction
+        perturbations = [p for ctx, p in expected if ctx == context]
+        controls = truth_matrix.rows(control_rows[context])
+        n_genes = controls.shape[1]
+        observed = np.empty((len(perturbations), n_genes))
+        predicted = np.empty_like(observed)
+        total, cross, n = controls.sum(axis=0), None, controls.shape[0]
+        if needs_pca:
+            cross = controls.T @ controls
+        for i, perturbation in enumerate(perturbations):
+            cells = truth_matrix.rows(truth_rows[(context, perturbation)])
+            observed[i] = cells.mean(axis=0)
+            if needs_pca:
+                total += cells.sum(axis=0)
+                cross += cells.T @ cells
+                n += cells.shape[0]
+            guess = prediction_matrix.rows(predicted_rows[(context, perturbation)])
+            finite = np.isfinite(guess)
+            if not finite.all():
+                non_finite += int((~finite).sum())
+                continue
+            predicted[i] = guess.mean(axis=0)
+        components = _pca_components(total, cross, n, n_pcs) if needs_pca else None
+        reference_point = None
+        if systema is not None:
+            reference_point = systema.get(context, systema[""])
+        arrays = ContextArrays(
+            predicted=predicted,
+            observed=observed,
+            control=controls.mean(axis=0),
+            target_mask=_target_mask(perturbations, truth.var_names),
+            k=k,
+            components=components,
+            systema_reference=reference_point,
+        )
+        prepared.append((context, perturbations, arrays))
+        del controls
+    if non_finite:
+        raise MetricError(
+            f"The prediction holds {non_finite} NaN or infinite values. "
+            "Fix the model's output; vcbench does not impute predictions."
+        )
+
+    for context, perturbations, arrays in prepared:  # pass 2: cell-level metrics
+        if cell_wanted:
+            ranks = None
+            if cell_wanted & set(DE_TEST_METRICS):
+                ranks = ControlRanks(truth_matrix.rows(control_rows[context]))
+            values: dict[str, list[float]] = {name: [] for name in cell_wanted}
+            for perturbation in perturbations:
+                found = cell_metric_values(
+                    prediction_matrix.rows(predicted_rows[(context, perturbation)]),
+                    truth_matrix.rows(truth_rows[(context, perturbation)]),
+                    cell_wanted,
+                    controls=ranks,
+                    components=arrays.components,
+                    max_cells=max_cells,
+                    seed=seed,
+                )
+                for name in cell_wanted:
+                    values[name].append(found[name])
+            arrays = replace(arrays, cell_values={n: np.array(v) for n, v in values.items()})
         for metric in chosen:
-            values = metric.function(arrays)
-            rows.append(
+            blocks.append(
                 pd.DataFrame(
                     {
                         "context": context,
                         "perturbation": perturbations,
                         "metric": metric.name,
-                        "value": values,
+                        "value": np.asarray(metric.function(arrays), dtype=np.float64),
+                        "note": _note(metric, arrays, prediction_level, max_cells, seed),
                     }
                 )
             )
-    return pd.concat(rows, ignore_index=True)
+    return pd.concat(blocks, ignore_index=True)
+
+
+def _note(
+    metric: Metric, arrays: ContextArrays, level: str, max_cells: int | None, seed: int
+) -> str:
+    if metric.needs_cells and level != "cells":
+        return MEANS_ONLY
+    if metric.name == "pdcorr_systema" and arrays.systema_reference is None:
+        return NO_REFERENCE
+    if metric.family == "retrieval" and arrays.n_conditions < 2:
+        return RETRIEVAL_NEEDS_TWO
+    if metric.name in DISTRIBUTION_METRICS + PCA_DISTRIBUTION_METRICS and max_cells is not None:
+        return f"cells subsampled to at most {max_cells} per sample (seed {seed})"
+    return ""

@@ -11,11 +11,13 @@ ridge solution on both sides:
 A perturbation's embedding is its target gene's row of ``G`` (the sum over the targets of a
 combination), or its targets' rows of a user-supplied embedding table (genes or compounds). The
 predicted effect of ``(k, p)`` is ``b_k + G W P_p``; a perturbation none of whose targets has an
-embedding gets ``b_k``. Cells are the query controls shifted by that effect (``predict_by_shift``).
+embedding gets ``b_k``; when no training perturbation has one (targets not measured and no table
+given), ``W = 0`` and every prediction is ``b_k``, with a warning. Cells are the query controls shifted by that effect (``predict_by_shift``).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Self
 
 import anndata as ad
@@ -88,12 +90,23 @@ class Linear(PerturbationModel):
         targets = effects.conditions["targets"].tolist()
         p = embed_targets(targets, self.table_)
         self.n_embedded_ = int((np.abs(p).sum(axis=1) > 0).sum())
-        if self.n_embedded_ == 0:
+        if self.n_embedded_ == 0 and self.embedding is not None:
             raise ModelError(
                 "No training perturbation has a target in the embedding table; check that its "
                 f"names match the targets (e.g. {targets[:3]})."
             )
         g = self.gene_embedding_.to_numpy()
+        if self.n_embedded_ == 0:
+            # the training PCA embedding covers no target (targets not among the measured genes):
+            # the data give W no information, so W = 0 and every prediction is b_k
+            warnings.warn(
+                "linear: no training perturbation targets a measured gene, so the default PCA "
+                "embedding gives no perturbation features; predicting each context's mean training "
+                "effect (as perturbed_mean). Pass embedding= with a gene embedding table to use one.",
+                stacklevel=2,
+            )
+            self.weights_ = np.zeros((g.shape[1], p.shape[1]))
+            return self
         self.weights_ = ridge_both_sides(centred.T, g, p, self.ridge)
         return self
 

@@ -1,5 +1,25 @@
-"""Reports: tables and figures built from tidy results."""
+"""Reports: terminal tables, and the HTML/Markdown benchmark report built from tidy results."""
 
+from vcbench.report.build import Block, Report, Section, build_report
 from vcbench.report.console import summary_table, summary_tables
+from vcbench.report.render import (
+    ReportFiles,
+    load_results,
+    render_html,
+    render_markdown,
+    write_report,
+)
 
-__all__ = ["summary_table", "summary_tables"]
+__all__ = [
+    "Block",
+    "Report",
+    "ReportFiles",
+    "Section",
+    "build_report",
+    "load_results",
+    "render_html",
+    "render_markdown",
+    "summary_table",
+    "summary_tables",
+    "write_report",
+]

@@ -7,6 +7,7 @@ import datetime
 import platform
 import time
 import traceback
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -100,18 +101,21 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def execute_task(task: Task) -> dict[str, float]:
-    """Run one task (in its own process) and write its results; returns its timings."""
-    data = ad.read_h5ad(task.split_dir / DATA_FILE)
-    split = load_split(task.split_dir / SPLIT_FILE)
-    metrics = task.metrics if isinstance(task.metrics, str) else list(task.metrics)
-    if task.model.name == REPLICATE:  # the positive control is scored, not fitted
-        start = time.perf_counter()
-        scores = replicate_scores(data, split, metrics, seed=task.split.seed)
-        timings = {"evaluate_seconds": time.perf_counter() - start}
-    else:
-        model = get_model(task.model.name, **task.model.params)
-        scores, timings = run_model_timed(data, split, model, metrics)
+def execute_task(task: Task) -> dict[str, object]:
+    """Run one task (in its own process) and write its results; returns its timings and the
+    warnings it raised (kept in the task's record rather than printed)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = ad.read_h5ad(task.split_dir / DATA_FILE)
+        split = load_split(task.split_dir / SPLIT_FILE)
+        metrics = task.metrics if isinstance(task.metrics, str) else list(task.metrics)
+        if task.model.name == REPLICATE:  # the positive control is scored, not fitted
+            start = time.perf_counter()
+            scores = replicate_scores(data, split, metrics, seed=task.split.seed)
+            timings = {"evaluate_seconds": time.perf_counter() - start}
+        else:
+            model = get_model(task.model.name, **task.model.params)
+            scores, timings = run_model_timed(data, split, model, metrics)
     job = task.split
     labels = [
         job.dataset.name,
@@ -123,7 +127,8 @@ def execute_task(task: Task) -> dict[str, float]:
     for position, (key, value) in enumerate(zip(RESULT_KEYS, labels, strict=True)):
         scores.insert(position, key, value)
     write_table_atomic(scores, task.task_dir / "results.parquet")
-    return timings
+    messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    return {**timings, "warnings": messages}
 
 
 def _record(task: Task, outcome: Outcome) -> dict[str, object]:

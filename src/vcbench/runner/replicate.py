@@ -52,7 +52,10 @@ def replicate_scores(
     if len(scored):
         prediction = truth[half_a & ~is_control].copy()
         reference = truth[~half_a].copy()
-        frames.append(evaluate(prediction, reference, metrics=metrics, conditions=scored))
+        train = adata[split.mask(adata, "train")]
+        frames.append(
+            evaluate(prediction, reference, metrics=metrics, conditions=scored, reference=train)
+        )
     names = [m.name for m in resolve_metrics(metrics)]
     unscored = conditions[~np.asarray(halvable, dtype=bool)]
     if len(unscored):

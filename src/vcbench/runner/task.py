@@ -66,7 +66,11 @@ def run_model_timed(
         raise ModelError(f"Model {model.name!r} failed: {type(exc).__name__}: {exc}") from exc
     start = time.perf_counter()
     scores = evaluate(
-        prediction, truth_for(adata, split), metrics=metrics, conditions=split.test_conditions
+        prediction,
+        truth_for(adata, split),
+        metrics=metrics,
+        conditions=split.test_conditions,
+        reference=train,  # the training centroids of pdcorr_systema
     )
     timings["evaluate_seconds"] = time.perf_counter() - start
     categories = split.test_conditions.set_index([c.CONTEXT, c.PERTURBATION])[

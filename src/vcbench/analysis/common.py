@@ -1,0 +1,79 @@
+"""Shared vocabulary of the analysis functions: table keys, the controls, metric directions and
+input checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from vcbench.errors import VcbenchError
+
+TASK = ["dataset", "scenario", "variant"]
+RESULT_COLUMNS = [*TASK, "seed", "model", "context", "perturbation", "split_category", "metric"]
+CONDITION = ["seed", "context", "perturbation", "split_category"]
+NEGATIVE = "perturbed_mean"
+POSITIVE = "technical_replicate"
+# The numpy baselines of vcbench.models: a "simple baseline" in the model-selection guide.
+SIMPLE_BASELINES = (
+    "no_change",
+    "perturbed_mean",
+    "perturbation_mean",
+    "additive",
+    "linear",
+    "random_perturbation",
+)
+# Names that suggest "lower is better" for metrics the registry does not know (yet).
+_LOWER_HINTS = ("error", "mse", "mae", "distance", "sinkhorn", "mmd", "rank_", "loss")
+
+
+class AnalysisError(VcbenchError, ValueError):
+    """A result table cannot be analysed as asked (missing columns, models or controls)."""
+
+
+class NotAvailable(AnalysisError):
+    """The benchmark lacks the data an analysis needs; the message says why."""
+
+
+def require_columns(table: pd.DataFrame, columns: Iterable[str], what: str = "results") -> None:
+    """Raise :class:`AnalysisError` naming the columns of ``columns`` that ``table`` lacks."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise AnalysisError(
+            f"The {what} table lacks column(s) {missing}; it has {list(table.columns)}. "
+            f"Pass the tidy results.parquet that `vcbench run` writes."
+        )
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether larger values of ``metric`` are better: from the metric registry, or for a metric it
+    does not know, ``False`` when the name suggests an error or distance, else ``True``."""
+    from vcbench.metrics.registry import METRICS
+
+    if metric in METRICS:
+        return bool(METRICS[metric].best >= 1)
+    return not any(hint in metric for hint in _LOWER_HINTS)
+
+
+def family(metric: str) -> str:
+    """The metric's family from the registry (``"other"`` for a metric it does not know)."""
+    from vcbench.metrics.registry import METRICS
+
+    return str(METRICS[metric].family) if metric in METRICS else "other"
+
+
+def orientation(metrics: pd.Series) -> np.ndarray:
+    """+1 where higher values of the row's metric are better, −1 where lower are better."""
+    signs = {m: 1.0 if higher_is_better(m) else -1.0 for m in pd.unique(metrics)}
+    return metrics.map(signs).to_numpy(dtype=np.float64)
+
+
+def simple_name(model: str) -> str:
+    """A model's registry name from its result name (labels such as ``linear(alpha=1)``)."""
+    return model.split("(")[0].strip()
+
+
+def is_simple_baseline(model: str) -> bool:
+    """Whether ``model`` is one of the numpy baselines (:data:`SIMPLE_BASELINES`)."""
+    return simple_name(model) in SIMPLE_BASELINES

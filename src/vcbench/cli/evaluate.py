@@ -1,0 +1,65 @@
+"""``vcbench evaluate``: score any prediction file against a truth file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vcbench.cli.app import app, console, friendly_errors
+
+
+@app.command()
+@friendly_errors
+def evaluate(
+    prediction: Annotated[Path, typer.Argument(help="Predicted cells (or means), .h5ad.")],
+    truth: Annotated[Path, typer.Argument(help="Real test cells + real controls, .h5ad.")],
+    perturbation_key: Annotated[
+        str, typer.Option(help="obs column with the perturbation label (both files).")
+    ] = "condition",
+    context_key: Annotated[
+        str | None, typer.Option(help="obs column with the cell context (default: one context).")
+    ] = None,
+    control: Annotated[
+        list[str] | None, typer.Option(help="Control label (repeat for several).")
+    ] = None,
+    profile: Annotated[
+        str,
+        typer.Option(help="Metric profile (paper, fast, full) or comma-separated metric names."),
+    ] = "full",
+    out: Annotated[Path, typer.Option(help="Directory for scores.* and summary.*")] = Path(
+        "evaluation"
+    ),
+    reference: Annotated[
+        Path | None, typer.Option(help="Training cells .h5ad (for pdcorr_systema).")
+    ] = None,
+    max_cells: Annotated[
+        int, typer.Option(help="Distribution metrics subsample to at most this many cells.")
+    ] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the subsampling and the bootstrap.")] = 0,
+    backed: Annotated[
+        bool, typer.Option(help="Open the prediction in backed mode (files larger than memory).")
+    ] = False,
+) -> None:
+    """Score PREDICTION against TRUTH: per-condition scores and a per-metric summary."""
+    from vcbench.metrics.files import evaluate_files
+    from vcbench.metrics.registry import PROFILES
+
+    metrics: str | list[str] = profile if profile in PROFILES else profile.split(",")
+    result = evaluate_files(
+        prediction,
+        truth,
+        perturbation_key=perturbation_key,
+        context_key=context_key,
+        control=control or ["control"],
+        metrics=metrics,
+        out=out,
+        reference_path=reference,
+        backed=backed,
+        max_cells=max_cells,
+        seed=seed,
+    )
+    shown = result.summary[["context", "metric", "mean", "ci_low", "ci_high", "n", "n_nan"]]
+    console.print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    console.print(f"Wrote {', '.join(str(p) for p in result.paths)}")

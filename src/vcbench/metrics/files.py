@@ -1,0 +1,102 @@
+"""Score a prediction file against a truth file (what ``vcbench evaluate`` runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import anndata as ad
+import pandas as pd
+
+from vcbench.data import contract as c
+from vcbench.data.labels import check_labels_present, parse_labels
+from vcbench.data.loader import load_dataset, read_h5ad
+from vcbench.errors import MetricError
+from vcbench.metrics.aggregate import aggregate
+from vcbench.metrics.evaluate import evaluate
+
+
+def standardise_prediction(
+    prediction: ad.AnnData,
+    perturbation_key: str,
+    context_key: str | None,
+    control: str | Sequence[str],
+    combination_delimiter: str | None = c.COMBINATION_DELIMITER,
+) -> ad.AnnData:
+    """Add the standard obs columns to a prediction (in place; X is not read or changed).
+
+    Labels are parsed as ``load_dataset`` parses the truth's (controls become ``control``,
+    combination parts are sorted), so both name the same conditions. No count detection: a
+    prediction holds log-normalised values.
+    """
+    obs = prediction.obs
+    for role, key in (("perturbation", perturbation_key), ("context", context_key)):
+        if key is not None and key not in obs:
+            raise MetricError(
+                f"The prediction has no obs column {key!r} (the {role} key); its obs columns: "
+                f"{list(obs.columns)}. Pass --{role}-key naming the prediction's column."
+            )
+    controls = [control] if isinstance(control, str) else list(control)
+    parsed = parse_labels(obs[perturbation_key], controls, combination_delimiter, perturbation_key)
+    obs[c.PERTURBATION] = pd.Categorical(parsed["condition"].to_numpy())
+    obs[c.IS_CONTROL] = (parsed["n_targets"] == 0).to_numpy()
+    if context_key is None:
+        obs[c.CONTEXT] = pd.Categorical(["all"] * len(obs))
+    else:
+        check_labels_present(obs[context_key], context_key)
+        obs[c.CONTEXT] = pd.Categorical(obs[context_key].astype(str).str.strip().to_numpy())
+    return prediction
+
+
+@dataclass(frozen=True)
+class EvaluationFiles:
+    """The tables ``evaluate_files`` wrote and where."""
+
+    scores: pd.DataFrame
+    summary: pd.DataFrame
+    paths: tuple[Path, ...]
+
+
+def evaluate_files(
+    prediction_path: str | Path,
+    truth_path: str | Path,
+    *,
+    perturbation_key: str = "condition",
+    context_key: str | None = None,
+    control: str | Sequence[str] = c.CONTROL,
+    metrics: str | list[str] = "full",
+    out: str | Path | None = None,
+    reference_path: str | Path | None = None,
+    backed: bool = False,
+    max_cells: int | None = 500,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> EvaluationFiles:
+    """Load both files, score them with ``evaluate`` and write the tables under ``out``.
+
+    The truth (real test cells and the real controls of their contexts) is read with
+    ``load_dataset``; the prediction's obs columns are mapped with ``standardise_prediction`` and its
+    control cells are ignored. ``backed=True`` opens the prediction in backed mode (read one
+    condition at a time). Writes ``scores.parquet``/``.csv`` (one row per context × perturbation ×
+    metric) and ``summary.parquet``/``.csv`` (per context and metric: mean, sd, n, n_nan, bootstrap
+    95 % interval).
+    """
+    truth = load_dataset(truth_path, perturbation_key, context_key, control)
+    prediction = ad.read_h5ad(prediction_path, backed="r") if backed else read_h5ad(prediction_path)
+    standardise_prediction(prediction, perturbation_key, context_key, control)
+    reference = None
+    if reference_path is not None:
+        reference = load_dataset(reference_path, perturbation_key, context_key, control)
+    scores = evaluate(
+        prediction, truth, metrics=metrics, reference=reference, max_cells=max_cells, seed=seed
+    )
+    summary = aggregate(scores, n_boot=n_boot, seed=seed)
+    paths: list[Path] = []
+    if out is not None:
+        from vcbench.runner.store import write_table_atomic
+
+        for name, table in (("scores", scores), ("summary", summary)):
+            for suffix in (".parquet", ".csv"):
+                paths.append(write_table_atomic(table, Path(out) / f"{name}{suffix}"))
+    return EvaluationFiles(scores=scores, summary=summary, paths=tuple(paths))

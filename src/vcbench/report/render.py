@@ -1,0 +1,159 @@
+"""Render a :class:`~vcbench.report.build.Report` as a self-contained HTML page or as Markdown,
+and write both for a results directory."""
+
+from __future__ import annotations
+
+import datetime
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+import vcbench
+from vcbench.analysis.common import AnalysisError
+from vcbench.report.build import Block, Report, build_report
+from vcbench.report.tables import html_table, markdown_table
+
+NOT_AVAILABLE = "Not available in this benchmark"
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d1d1f;
+background:#fafafa;line-height:1.45}
+main{max-width:1280px;margin:0 auto;padding:24px 32px 64px}
+h1{margin:0 0 4px;font-size:28px}h2{margin-top:40px;padding-top:8px;border-top:2px solid #0072B2}
+.meta{color:#555;font-size:13px;margin-bottom:16px}
+nav{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 14px;margin:12px 0 20px;
+font-size:14px;display:flex;flex-wrap:wrap;gap:4px 16px}nav a{color:#0072B2;text-decoration:none;white-space:nowrap}
+.summary{background:#fff;border-left:4px solid #E69F00;padding:10px 18px;border-radius:4px}
+.summary li{margin:4px 0}.intro{color:#333;max-width:1000px}
+.table-wrap{overflow-x:auto;margin:6px 0 18px}
+table{border-collapse:collapse;font-size:13px;background:#fff}
+th,td{border:1px solid #ddd;padding:4px 9px;text-align:right;vertical-align:top}
+th{background:#eef3f8;position:sticky;top:0}
+.text{text-align:left}
+tbody tr:nth-child(even){background:#f6f6f6}td.best{font-weight:700;background:#e6f2fa}
+.detail{color:#666;font-size:11px}.caption{font-weight:600;margin:14px 0 4px}
+img{max-width:100%;height:auto;background:#fff;border:1px solid #eee;margin:4px 0 12px}
+.unavailable{color:#7a4b00;background:#fff6e5;border:1px solid #f0d9a8;padding:8px 12px;
+border-radius:4px}details{margin:0 0 12px}summary{cursor:pointer;color:#0072B2}
+"""
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where :func:`write_report` wrote the report."""
+
+    html: Path
+    markdown: Path
+
+
+def _html_block(block: Block) -> str:
+    caption = f'<div class="caption">{html.escape(block.caption)}</div>' if block.caption else ""
+    if block.kind == "text":
+        body = f"<p>{html.escape(str(block.content))}</p>"
+    elif block.kind == "figure":
+        body = f'<img src="{block.content}" alt="{html.escape(block.caption)}">'
+    else:
+        assert isinstance(block.content, pd.DataFrame)
+        body = html_table(block.content, block.bold)
+    if block.collapsed:
+        return f"<details><summary>{html.escape(block.caption)}</summary>{body}</details>"
+    return caption + body
+
+
+def render_html(report: Report) -> str:
+    """A self-contained HTML page: inline CSS, figures as PNG data URIs, no network needed."""
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    nav = "".join(f'<a href="#{s.key}">{html.escape(s.title)}</a>' for s in report.sections)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(report.title)}</title><style>{CSS}</style></head><body><main>",
+        f"<h1>{html.escape(report.title)}</h1>",
+        f'<div class="meta">vcbench {vcbench.__version__} · generated {stamp} · definitions: '
+        "docs/report.md and docs/metrics.md</div>",
+        f'<nav><a href="#summary">Summary</a>{nav}</nav>',
+        '<section id="summary"><h2>Summary</h2><ul class="summary">',
+        *(f"<li>{html.escape(line)}</li>" for line in report.summary),
+        "</ul></section>",
+    ]
+    for section in report.sections:
+        parts.append(f'<section id="{section.key}"><h2>{html.escape(section.title)}</h2>')
+        if section.unavailable:
+            parts.append(
+                f'<p class="unavailable">{NOT_AVAILABLE}: {html.escape(section.unavailable)}</p>'
+            )
+        else:
+            parts.append(f'<p class="intro">{html.escape(section.intro)}</p>')
+            parts.extend(_html_block(block) for block in section.blocks)
+        parts.append("</section>")
+    parts.append("</main></body></html>")
+    return "\n".join(parts)
+
+
+def render_markdown(report: Report) -> str:
+    """The report as Markdown (tables and text; the figures are in the HTML page)."""
+    lines = [f"# {report.title}", "", "## Summary", ""]
+    lines += [f"- {line}" for line in report.summary]
+    for section in report.sections:
+        lines += ["", f"## {section.title}", ""]
+        if section.unavailable:
+            lines.append(f"_{NOT_AVAILABLE}: {section.unavailable}_")
+            continue
+        lines.append(section.intro)
+        for block in section.blocks:
+            if block.kind == "figure":
+                continue
+            lines.append("")
+            if block.kind == "text":
+                lines.append(str(block.content))
+                continue
+            assert isinstance(block.content, pd.DataFrame)
+            lines += [f"**{block.caption}**", "", markdown_table(block.content, block.bold)]
+    has_figures = any(b.kind == "figure" for s in report.sections for b in s.blocks)
+    if has_figures:
+        lines += ["", "_Figures: see report.html in the same directory._"]
+    return "\n".join(lines) + "\n"
+
+
+def load_results(results_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """``results.parquet`` and (when present) ``records.parquet`` of a benchmark's output folder."""
+    folder = Path(results_dir)
+    path = folder / "results.parquet"
+    if not path.is_file():
+        raise AnalysisError(
+            f"No results.parquet in {folder}: pass the output directory of `vcbench run` "
+            "(the spec's `output`, default results/)."
+        )
+    records_path = folder / "records.parquet"
+    records = pd.read_parquet(records_path) if records_path.is_file() else None
+    return pd.read_parquet(path), records
+
+
+def write_report(
+    results_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    title: str | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> ReportFiles:
+    """Write ``report.html`` (``out``, default ``RESULTS_DIR/report.html``) and ``report.md``
+    beside it, from the tables that ``vcbench run`` wrote to ``results_dir``."""
+    folder = Path(results_dir)
+    results, records = load_results(folder)
+    report = build_report(
+        results,
+        records,
+        title=title or f"vcbench report: {folder.resolve().name}",
+        n_boot=n_boot,
+        seed=seed,
+    )
+    html_path = Path(out) if out is not None else folder / "report.html"
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    markdown_path = html_path.with_suffix(".md")
+    html_path.write_text(render_html(report), encoding="utf-8")
+    markdown_path.write_text(render_markdown(report), encoding="utf-8")
+    return ReportFiles(html_path, markdown_path)
