@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 
 import anndata as ad
@@ -340,6 +341,17 @@ def test_backed_prediction_gives_the_same_scores(tmp_path) -> None:
     pd.testing.assert_frame_equal(
         evaluate(backed, truth, metrics=metrics), evaluate(prediction, truth, metrics=metrics)
     )
+
+
+def test_threaded_cell_metrics_equal_a_serial_run(monkeypatch) -> None:
+    evaluate_module = importlib.import_module("vcbench.metrics.evaluate")  # not the function
+    prediction, truth = _cells_pair(5)
+    metrics = ["energy_distance", "sinkhorn", "mmd_rbf", "pca_sinkhorn", "de_test_overlap"]
+    scores = {}
+    for workers in (1, 3):
+        monkeypatch.setattr(evaluate_module, "_workers", lambda workers=workers: workers)
+        scores[workers] = evaluate(prediction, truth, metrics=metrics, max_cells=20)
+    pd.testing.assert_frame_equal(scores[3], scores[1], check_exact=True)
 
 
 def test_prediction_controls_are_ignored_and_retrieval_needs_two_conditions() -> None:

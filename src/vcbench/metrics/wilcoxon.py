@@ -12,28 +12,30 @@ groups of tied values in the pooled sample; ``z = (|U − μ| − ½) / σ`` (co
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from scipy.special import ndtr
 
 _GENE_STRIDE = np.int64(1) << np.int64(33)
+_GENE_BLOCK = 128
 
 
 def _float32_exact(values: np.ndarray) -> bool:
     return bool(np.array_equal(values.astype(np.float32), values))
 
 
-def _keys(sorted_rows: np.ndarray, exact32: bool) -> np.ndarray:
-    """One sortable scalar per (gene, value): row ``g`` of ``sorted_rows`` holds gene ``g``'s values.
+def _keys(genes: np.ndarray, values: np.ndarray, exact32: bool) -> np.ndarray:
+    """One sortable scalar per (gene, value) pair (``genes`` int64, ``values`` float64, same shape).
 
     float32-representable values map to an order-preserving int64 (gene in the high bits); other
     values to complex numbers ``g + i·value`` (numpy orders complex numbers lexicographically).
     """
-    genes = np.arange(sorted_rows.shape[0], dtype=np.int64)[:, None]
     if exact32:
-        bits = sorted_rows.astype(np.float32).view(np.int32).astype(np.int64)
+        bits = values.astype(np.float32).view(np.int32).astype(np.int64)
         ordered = np.where(bits < 0, -(bits & 0x7FFFFFFF), bits)
-        return (genes * _GENE_STRIDE + ordered).ravel()
-    return (genes + 1j * sorted_rows).ravel()
+        return genes * _GENE_STRIDE + ordered
+    return genes + 1j * values
 
 
 def _runs(sorted_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -52,31 +54,39 @@ class ControlRanks:
     def __init__(self, controls: np.ndarray) -> None:
         controls = np.asarray(controls, dtype=np.float64)
         self.n, self.n_genes = controls.shape
-        self._sorted = np.ascontiguousarray(np.sort(controls, axis=0).T)  # genes × controls
+        self._sorted = np.ascontiguousarray(controls.T)  # genes × controls, rows sorted in place
+        self._sorted.sort(axis=1)
         self._exact32 = _float32_exact(self._sorted)
         self._keys: dict[bool, np.ndarray] = {}
-        starts, lengths = _runs(self._sorted)
-        self._tie_term = np.bincount(
-            starts // self.n, weights=lengths**3 - lengths, minlength=self.n_genes
-        )
+        self._lock = threading.Lock()  # groups may be tested from several threads
+        self._tie_term = np.empty(self.n_genes)
+        for first in range(0, self.n_genes, _GENE_BLOCK):  # blocks of genes bound the temporaries
+            block = self._sorted[first : first + _GENE_BLOCK]
+            starts, lengths = _runs(block)
+            self._tie_term[first : first + len(block)] = np.bincount(
+                starts // self.n, weights=lengths**3 - lengths, minlength=len(block)
+            )
 
     def _control_keys(self, exact32: bool) -> np.ndarray:
-        if exact32 not in self._keys:
-            self._keys[exact32] = _keys(self._sorted, exact32)
-        return self._keys[exact32]
+        with self._lock:
+            if exact32 not in self._keys:
+                genes = np.arange(self.n_genes, dtype=np.int64)[:, None]
+                self._keys[exact32] = _keys(genes, self._sorted, exact32).ravel()
+            return self._keys[exact32]
 
     def u_statistic_and_pvalue(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """U of ``cells`` (n × genes) against the controls and the two-sided p-value, per gene."""
         cells = np.asarray(cells, dtype=np.float64)
         m = cells.shape[0]
-        rows = np.ascontiguousarray(np.sort(cells, axis=0).T)  # genes × cells
+        rows = np.ascontiguousarray(cells.T)  # genes × cells, each row then sorted in place
+        rows.sort(axis=1)
         exact32 = self._exact32 and _float32_exact(rows)
         control_keys = self._control_keys(exact32)
         starts, a = _runs(rows)  # each run of tied values is placed among the controls once
-        keys = _keys(rows, exact32)[starts]
+        gene = starts // m
+        keys = _keys(gene, rows.ravel()[starts], exact32)
         left = np.searchsorted(control_keys, keys, side="left")
         b = (np.searchsorted(control_keys, keys, side="right") - left).astype(np.float64)
-        gene = starts // m
         less = (left - gene * self.n).astype(np.float64)
         u = np.bincount(gene, weights=a * (less + 0.5 * b), minlength=self.n_genes)
         pooled = a + b
