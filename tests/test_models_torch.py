@@ -8,52 +8,21 @@ in ``ctx1``. A model that learns the perturbations' effects must beat ``no_chang
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
+from deep_model_cases import seen_case
 
 from vcbench.data import contract as c
-from vcbench.data.simulate import simulate
 from vcbench.models import NoChange, get_model
 from vcbench.runner import run_model
-from vcbench.scenarios.split import Split
 
 pytest.importorskip("torch")
 
 FAST = {"n_epochs": 40, "n_threads": 1}
 
 
-def seen_in_other_context_split(adata, seed: int = 0) -> Split:
-    """Test half of ``ctx1``'s perturbations; everything else (controls included) trains."""
-    obs = adata.obs
-    in_ctx1 = (obs[c.CONTEXT] == "ctx1").to_numpy()
-    labels = sorted(obs.loc[~obs[c.IS_CONTROL].to_numpy(), c.PERTURBATION].astype(str).unique())
-    held = sorted(np.random.default_rng(seed).permutation(labels)[: len(labels) // 2])
-    is_test = in_ctx1 & obs[c.PERTURBATION].astype(str).isin(held).to_numpy()
-    role = pd.Series(np.where(is_test, "test", "train"), index=obs.index).astype("category")
-    conditions = pd.DataFrame(
-        {
-            c.CONTEXT: "ctx1",
-            c.PERTURBATION: held,
-            "split_category": "seen_other_context",
-            "n_cells": [int((is_test & (obs[c.PERTURBATION] == p).to_numpy()).sum()) for p in held],
-        }
-    )
-    return Split("seen", {}, seed, "", role, conditions)
-
-
 @pytest.fixture(scope="module")
 def seen():
-    sim = simulate(
-        n_contexts=2,
-        n_genes=60,
-        n_singles=10,
-        n_combinations=6,
-        cells_per_condition=40,
-        n_control_cells=100,
-        context_modulation=0.1,
-        seed=6,
-    )
-    return sim.adata, seen_in_other_context_split(sim.adata)
+    return seen_case()
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,11 @@ LAZY_MODELS: dict[str, tuple[str, str]] = {
     "linear_additive": ("vcbench.models.torch_simple:LinearAdditive", "torch"),
     "latent_additive": ("vcbench.models.torch_simple:LatentAdditive", "torch"),
     "decoder_only": ("vcbench.models.torch_simple:DecoderOnly", "torch"),
+    "cpa": ("vcbench.models.deep.cpa:CPA", "torch"),
+    "biolord": ("vcbench.models.deep.biolord:BioLORD", "torch"),
+    "sams_vae": ("vcbench.models.deep.sams_vae:SAMSVAE", "torch"),
+    "sclambda": ("vcbench.models.deep.sclambda:ScLAMBDA", "torch"),
+    "prnet": ("vcbench.models.deep.prnet:PRnet", "torch"),
 }
 
 

@@ -30,9 +30,7 @@ small, and several threads on a shared CPU were up to 20 times slower; ``None``:
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, ClassVar, Literal, Self
+from typing import ClassVar, Literal, Self
 
 import anndata as ad
 import numpy as np
@@ -45,37 +43,9 @@ from vcbench.errors import ModelError
 from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries, predict_by_shift
 from vcbench.models.effects import TrainingEffects, query_control_means
 from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures
-
-
-def _dense(x: Any) -> np.ndarray:
-    return np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float32)
-
-
-@contextmanager
-def _threads(n_threads: int | None) -> Iterator[None]:
-    """Use ``n_threads`` CPU threads inside the block (``None``: leave torch's setting)."""
-    if n_threads is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def mlp(n_in: int, n_hidden: int, n_out: int, n_layers: int, dropout: float = 0.0) -> nn.Sequential:
-    """``n_layers`` hidden layers of ``n_hidden`` units (Linear, ReLU, Dropout), then a Linear."""
-    layers: list[nn.Module] = []
-    width = n_in
-    for _ in range(n_layers):
-        layers += [nn.Linear(width, n_hidden), nn.ReLU()]
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        width = n_hidden
-    layers.append(nn.Linear(width, n_out))
-    return nn.Sequential(*layers)
+from vcbench.models.torch_utils import dense_float32 as _dense
+from vcbench.models.torch_utils import mlp
+from vcbench.models.torch_utils import torch_threads as _threads
 
 
 class _LinearAdditiveNet(nn.Module):
