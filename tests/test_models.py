@@ -170,6 +170,14 @@ def test_model_names_list_core_and_torch_models() -> None:
         "linear_additive",
         "latent_additive",
         "decoder_only",
+        "genepert",
+        "cpa",
+        "biolord",
+        "sams_vae",
+        "sclambda",
+        "prnet",
+        "gears",
+        "state",
     }
 
 

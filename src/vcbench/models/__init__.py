@@ -12,6 +12,7 @@ from vcbench.models.baselines import (
     PerturbedMean,
     RandomPerturbation,
 )
+from vcbench.models.genepert import GenePert
 from vcbench.models.linear import Linear
 from vcbench.models.registry import LAZY_MODELS, MODELS, get_model, get_model_class, model_names
 
@@ -19,6 +20,7 @@ __all__ = [
     "LAZY_MODELS",
     "MODELS",
     "Additive",
+    "GenePert",
     "Linear",
     "NoChange",
     "PerturbationMean",

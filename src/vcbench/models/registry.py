@@ -18,11 +18,20 @@ from vcbench.models.baselines import (
     PerturbedMean,
     RandomPerturbation,
 )
+from vcbench.models.genepert import GenePert
 from vcbench.models.linear import Linear
 
 MODELS: dict[str, type[PerturbationModel]] = {
     m.name: m
-    for m in (NoChange, PerturbedMean, PerturbationMean, Additive, Linear, RandomPerturbation)
+    for m in (
+        NoChange,
+        PerturbedMean,
+        PerturbationMean,
+        Additive,
+        Linear,
+        RandomPerturbation,
+        GenePert,
+    )
 }
 
 # name -> (import path, the extra that provides its dependency)
@@ -35,6 +44,8 @@ LAZY_MODELS: dict[str, tuple[str, str]] = {
     "sams_vae": ("vcbench.models.deep.sams_vae:SAMSVAE", "torch"),
     "sclambda": ("vcbench.models.deep.sclambda:ScLAMBDA", "torch"),
     "prnet": ("vcbench.models.deep.prnet:PRnet", "torch"),
+    "gears": ("vcbench.models.deep.gears:GEARS", "torch"),
+    "state": ("vcbench.models.deep.state:STATE", "torch"),
 }
 
 

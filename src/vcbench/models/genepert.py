@@ -1,0 +1,148 @@
+"""GenePert (Chen & Zou, bioRxiv 2024): ridge regression from a perturbed gene's embedding to its
+expression change.
+
+GenePert embeds each perturbed gene with a gene embedding (originally GenePT, embeddings of the
+genes' literature descriptions) and fits a ridge regression from the embedding to the perturbation's
+mean expression change. In vcbench's notation, with ``Δ`` the training effects (training conditions ×
+genes, ``TrainingEffects``), ``b_k`` the mean effect of context ``k``'s training conditions (the mean
+over all conditions for a context without any) and ``E`` the perturbation embeddings (conditions × d:
+the sum of the rows of the condition's targets in the embedding table):
+
+    B = argmin ‖(Δ − b) − E B‖² + λ ‖B‖²  =  (EᵀE + λI)⁻¹ Eᵀ (Δ − b),
+    predicted effect of (k, p) = b_k + E_p B,
+
+returned as the query's control cells shifted by that effect (``predict_by_shift``).
+
+Embeddings: ``embedding=`` a table (CSV/parquet/DataFrame, names in the first column: e.g. GenePT
+embeddings); ``None`` uses the training PCA gene embedding of the ``linear`` baseline (which only
+embeds measured genes). A target missing from the table contributes zero, so a perturbation with no
+embedded target is predicted ``b_k − ē_k B``. With one context this is scikit-learn's
+``Ridge(alpha=λ, fit_intercept=True)`` fitted on ``(E, Δ)``.
+
+Deviations from the original: (1) combinations are embedded as the sum of their genes' embeddings
+(GenePert is defined for single genes; the sum is the rule every vcbench model uses); (2) the
+regression is on effects (perturbed − control mean), centred per context, so that several contexts
+share one ``B``; GenePert regresses the post-perturbation expression of one cell line, which differs
+from this only by the intercept; (3) the ridge penalty ``λ`` is a parameter (default 1), not chosen
+by cross-validation as in the paper's experiments (a benchmark should not tune on its own test set;
+pass ``ridge=`` to set it); (4) the default embedding is the training PCA embedding, because GenePT
+embeddings cannot be downloaded at run time: supply them with ``embedding=``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Self
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from vcbench.data import contract as c
+from vcbench.errors import ModelError
+from vcbench.models.base import PerturbationModel, Queries, predict_by_shift
+from vcbench.models.effects import TrainingEffects, group_means_of_rows, query_control_means
+from vcbench.models.embeddings import (
+    EmbeddingSource,
+    embed_targets,
+    load_embedding,
+    pca_gene_embedding,
+)
+
+
+def ridge_solution(x: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
+    """``(XᵀX + λI)⁻¹ Xᵀ Y``, the ridge coefficients without intercept."""
+    return np.linalg.solve(x.T @ x + ridge * np.eye(x.shape[1]), x.T @ y)
+
+
+class GenePert(PerturbationModel):
+    """GenePert's ridge regression from perturbation embeddings to effects (module docstring).
+
+    Args:
+        ridge: λ, the ridge penalty.
+        embedding: an embedding table of targets (DataFrame, or a .csv/.parquet path), e.g. GenePT
+            gene embeddings; ``None`` uses the training PCA embedding with ``n_components``
+            dimensions.
+        n_components: dimensions of the training PCA embedding (when ``embedding`` is None).
+        max_cells, seed: as in ``predict_by_shift``.
+    """
+
+    name = "genepert"
+
+    def __init__(
+        self,
+        ridge: float = 1.0,
+        embedding: EmbeddingSource | None = None,
+        n_components: int = 10,
+        max_cells: int | None = 500,
+        seed: int = 0,
+    ) -> None:
+        self.ridge = ridge
+        self.embedding = embedding
+        self.n_components = n_components
+        self.max_cells = max_cells
+        self.seed = seed
+
+    def fit(self, train: ad.AnnData) -> Self:
+        if self.ridge <= 0:
+            raise ModelError(f"genepert: ridge must be positive, got {self.ridge}.")
+        effects = TrainingEffects.from_train(train, model=self.name)
+        self.genes_ = effects.genes
+        contexts = effects.conditions[c.CONTEXT].to_numpy()
+        labels, means = group_means_of_rows(effects.effects, contexts)
+        self.context_offsets_ = dict(zip(labels.tolist(), means, strict=True))
+        self.overall_offset_ = effects.effects.mean(axis=0)
+        rows = np.searchsorted(labels, contexts)
+        centred = effects.effects - means[rows]
+        if self.embedding is not None:
+            self.table_ = load_embedding(self.embedding)
+        else:
+            if len(effects.conditions) < 2:
+                raise ModelError(
+                    "genepert's default PCA embedding needs at least 2 training conditions; "
+                    "supply embedding= instead."
+                )
+            self.table_ = pca_gene_embedding(effects.effects, self.genes_, self.n_components)
+        targets = effects.conditions["targets"].tolist()
+        x = embed_targets(targets, self.table_)
+        self.n_embedded_ = int((np.abs(x).sum(axis=1) > 0).sum())
+        if self.n_embedded_ == 0:
+            if self.embedding is not None:
+                raise ModelError(
+                    "genepert: no training perturbation has a target in the embedding table; check "
+                    f"that its names match the targets (e.g. {targets[:3]})."
+                )
+            warnings.warn(
+                "genepert: no training perturbation targets a measured gene, so the default PCA "
+                "embedding embeds none of them; predicting each context's mean training effect. "
+                "Pass embedding= with a gene embedding table (e.g. GenePT).",
+                stacklevel=2,
+            )
+        _, embedding_means = group_means_of_rows(x, contexts)
+        self.embedding_offsets_ = dict(zip(labels.tolist(), embedding_means, strict=True))
+        self.overall_embedding_offset_ = x.mean(axis=0)
+        self.coefficients_ = ridge_solution(x - embedding_means[rows], centred, self.ridge)
+        return self
+
+    def effect_of(self, context: str, perturbation: str) -> np.ndarray:
+        """The predicted effect ``b_k + (E_p − ē_k) B`` of one condition."""
+        embedded = embed_targets([c.split_combination(perturbation)], self.table_)[0]
+        centre = self.embedding_offsets_.get(context, self.overall_embedding_offset_)
+        offset = self.context_offsets_.get(context, self.overall_offset_)
+        return offset + (embedded - centre) @ self.coefficients_
+
+    def predict(self, queries: Queries) -> ad.AnnData:
+        conditions = queries.conditions
+        query_control_means(queries, self.genes_)  # a clear error for contexts without controls
+        effects = np.zeros((len(conditions), len(self.genes_)))
+        for row, (context, perturbation) in enumerate(
+            zip(
+                conditions[c.CONTEXT].astype(str),
+                conditions[c.PERTURBATION].astype(str),
+                strict=True,
+            )
+        ):
+            effects[row] = self.effect_of(context, perturbation)
+        return predict_by_shift(
+            queries, effects, pd.Index(self.genes_), max_cells=self.max_cells, seed=self.seed
+        )
