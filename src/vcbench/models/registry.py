@@ -18,6 +18,7 @@ from vcbench.models.baselines import (
     PerturbedMean,
     RandomPerturbation,
 )
+from vcbench.models.external import PredictionsFile
 from vcbench.models.genepert import GenePert
 from vcbench.models.linear import Linear
 
@@ -33,6 +34,9 @@ MODELS: dict[str, type[PerturbationModel]] = {
         GenePert,
     )
 }
+
+# models the runner builds itself (not listed by model_names): a spec's `predictions` entry
+INTERNAL_MODELS: dict[str, type[PerturbationModel]] = {PredictionsFile.name: PredictionsFile}
 
 # name -> (import path, the extra that provides its dependency)
 LAZY_MODELS: dict[str, tuple[str, str]] = {
@@ -61,8 +65,8 @@ def _import_class(path: str) -> type:
 
 def get_model_class(name: str) -> type[PerturbationModel]:
     """The class of a registered model, or of a user's class given as ``module:Class``."""
-    if name in MODELS:
-        return MODELS[name]
+    if name in MODELS or name in INTERNAL_MODELS:
+        return MODELS.get(name) or INTERNAL_MODELS[name]
     if name in LAZY_MODELS:
         path, extra = LAZY_MODELS[name]
         try:

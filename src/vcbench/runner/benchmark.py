@@ -156,7 +156,8 @@ def _record(task: Task, outcome: Outcome) -> dict[str, object]:
     }
 
 
-def _prepare_splits(spec: BenchmarkSpec, store: ResultStore, force: bool) -> list[SplitJob]:
+def prepare_splits(spec: BenchmarkSpec, store: ResultStore, force: bool) -> list[SplitJob]:
+    """Make, check and preprocess every split of ``spec`` that the store does not hold yet."""
     datasets = {entry.name: load_entry(entry) for entry in spec.datasets}
     jobs = split_jobs(spec, {name: fingerprint(adata) for name, adata in datasets.items()})
     for job in jobs:
@@ -221,7 +222,7 @@ def run_benchmark(
     console = console or Console(stderr=True)
     store = ResultStore(spec.output)
     try:
-        splits = _prepare_splits(spec, store, force)
+        splits = prepare_splits(spec, store, force)
     except VcbenchError:
         raise
     except Exception as exc:  # a bug or an unexpected input while splitting: say where

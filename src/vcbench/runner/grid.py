@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,24 @@ class SplitJob:
     dataset: DatasetEntry
     scenario: ScenarioEntry
     seed: int
+
+    @property
+    def folder(self) -> str:
+        """A readable relative folder of the split: ``DATASET/SCENARIO-VARIANT/seedSEED``."""
+        variant = self.scenario.variant or "default"
+        return f"{self.dataset.name}/{self.scenario.name}-{variant}/seed{self.seed}"
+
+    def predictions_path(self, pattern: str) -> Path:
+        """A ``predictions`` pattern filled in for this split."""
+        return Path(
+            pattern.format(
+                split=self.folder,
+                dataset=self.dataset.name,
+                scenario=self.scenario.name,
+                variant=self.scenario.variant or "default",
+                seed=self.seed,
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -66,18 +85,41 @@ def models_of(spec: BenchmarkSpec) -> list[ModelEntry]:
     return models
 
 
+def _file_digest(path: Path) -> str:
+    """The SHA-256 of a file ("missing" when there is none), so a changed file is scored again."""
+    if not path.is_file():
+        return "missing"
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_model(model: ModelEntry, split: SplitJob) -> tuple[ModelEntry, dict[str, str]]:
+    """The model a task runs: a ``predictions`` entry becomes the ``predictions_file`` model with
+    this split's file; also returns what identifies that file (its path and content hash)."""
+    if model.predictions is None:
+        return model, {}
+    path = split.predictions_path(model.predictions)
+    entry = ModelEntry(name="predictions_file", label=model.result_name, params={"path": str(path)})
+    return entry, {"predictions_sha256": _file_digest(path)}
+
+
 def tasks_for(spec: BenchmarkSpec, splits: list[SplitJob], root: Path) -> list[Task]:
     """Every (split, model) pair of the spec (calibration controls included, see ``models_of``)."""
     metrics = spec.metrics if isinstance(spec.metrics, str) else tuple(spec.metrics)
     tasks = []
     for split in splits:
-        for model in models_of(spec):
+        for listed in models_of(spec):
+            model, file_identity = resolve_model(listed, split)
             identity = {
                 "split": split.split_id,
                 "model": model.name,
                 "params": model.params,
                 "metrics": metrics,
                 "version": vcbench.__version__,
+                **file_identity,
             }
             tid = task_id(identity)
             tasks.append(

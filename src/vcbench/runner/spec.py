@@ -45,11 +45,26 @@ class ScenarioEntry(_Strict):
 
 
 class ModelEntry(_Strict):
-    """A model: a registered name or an import path ``module:Class``, with its parameters."""
+    """A model: a registered name or an import path ``module:Class``, with its parameters; or, with
+    ``predictions``, a model run outside vcbench whose prediction files are scored (``name`` is
+    then its label)."""
 
     name: str
     label: str | None = Field(None, description="Name in the results; default: the model's name.")
     params: dict[str, Any] = Field(default_factory=dict)
+    predictions: str | None = Field(
+        None,
+        description="Path pattern of prediction files made outside vcbench, one per split; "
+        "placeholders {split}, {dataset}, {scenario}, {variant}, {seed}.",
+    )
+
+    @model_validator(mode="after")
+    def _predictions_take_no_params(self) -> ModelEntry:
+        if self.predictions is not None and self.params:
+            raise ValueError(
+                "a model given by `predictions` files takes no `params` (it is not run by vcbench)"
+            )
+        return self
 
     @property
     def result_name(self) -> str:
