@@ -152,3 +152,16 @@ def test_write_prepared_leaves_nothing_half_written(tmp_path, monkeypatch) -> No
     with pytest.raises(OSError, match="disk full"):
         write_prepared(adata, tmp_path / "out.h5ad")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_adamson_guide_constructs_become_genes_controls_and_combinations() -> None:
+    # scPerturb's Adamson files label guide constructs; '*' marks cells assigned to no guide
+    constructs = ["62(mod)_pBA581", "Gal4-4(mod)_pBA582", "3x_neg_ctrl_pMJ144-1", "DDIT3_pDS263"]
+    constructs += ["ATF6_PERK_IRE1_pMJ158", "*"]
+    raw = _scperturb_like(n_per=60)[:180].copy()
+    raw.obs["perturbation"] = np.repeat(constructs, 30)
+    prepared = prepare_adata(raw, "adamson2016_pilot")
+    labels = prepared.obs[c.PERTURBATION].astype(str)
+    assert set(labels) == {"control", "DDIT3", "ATF6+IRE1+PERK"}
+    assert int(prepared.obs[c.IS_CONTROL].sum()) == (labels == "control").sum() > 60
+    assert "*" not in set(prepared.obs["perturbation"].astype(str))

@@ -158,6 +158,8 @@ def _scperturb_source(
     qc: QC = _QC_DROPLET,
     context_label: str = "all",
     strip: str | None = None,
+    label_map: tuple[tuple[str, str], ...] = (),
+    drop_labels: tuple[str, ...] = ("nan", "None", ""),
     description: str = "scPerturb's processed h5ad (raw counts; obs 'perturbation', 'cell_line', "
     "'nperts'; control label 'control'; gene symbols as var_names, 'ensembl_id' in var)",
 ) -> Source:
@@ -174,6 +176,8 @@ def _scperturb_source(
         ),
         qc=qc,
         strip_label_pattern=strip,
+        label_map=label_map,
+        drop_labels=drop_labels,
     )
 
 
@@ -207,6 +211,11 @@ _NORMAN = DatasetSpec(
             expected=Expected(cells=3375, perturbations=33, contexts=1),
         ),
     ),
+    # 111,445 cells; 105 single + 131 paired CRISPRa conditions besides control: read from this
+    # file (md5 c870e696…, records 10044268 and 13350497) by public projects, and by a survey of
+    # record 7041849; scPerturb's metadata table lists 237 perturbations incl. control.
+    n_cells=111_445,
+    n_perturbations=236,
     n_contexts=1,
     size="699 MB",
 )
@@ -229,12 +238,20 @@ _REPLOGLE_K562 = DatasetSpec(
         url=_zenodo(SCPERTURB_RECORD, "ReplogleWeissman2022_K562_essential.h5ad"),
         filename="ReplogleWeissman2022_K562_essential.h5ad",
         known_hash="md5:d8cba17576d1a8afc0f7d71b79cad0f7",
-        checksum_source=_CASCADE_REPLOGLE,
+        # 1,546,729,675 bytes: pinned with this md5 by several public download scripts (records
+        # 7041849 and 13350497 carry the same md5, so the same bytes)
+        size_bytes=1_546_729_675,
+        checksum_source=_CASCADE_REPLOGLE
+        + "; the same md5 is pinned by public projects for records 7041849 and 13350497",
     ),
     licence=SCPERTURB_LICENCE,
     citation=_REPLOGLE_CITATION,
     accession="SRA PRJNA831566; figshare plus article 20029387",
     sources=(_scperturb_source(),),
+    # 310,385 cells × 8,563 genes, 2,057 target genes + non-targeting controls: a public review of
+    # this file (scPerturb 1.4 copy, same md5); scPerturb's metadata table lists 2,058 incl. control.
+    n_cells=310_385,
+    n_perturbations=2_057,
     n_contexts=1,
 )
 
@@ -247,12 +264,21 @@ _REPLOGLE_RPE1 = DatasetSpec(
         url=_zenodo(SCPERTURB_RECORD, "ReplogleWeissman2022_rpe1.h5ad"),
         filename="ReplogleWeissman2022_rpe1.h5ad",
         known_hash="md5:cc7f1ec50aeb3a3e1b4a6cfa713d80fa",
-        checksum_source=_CASCADE_REPLOGLE,
+        # 1,236,886,900 bytes: pinned with this md5 by public download scripts (records 10044268,
+        # 7041849 and 13350497 carry the same md5)
+        size_bytes=1_236_886_900,
+        checksum_source=_CASCADE_REPLOGLE
+        + "; the same md5 is pinned by public projects for records 7041849 and 13350497",
     ),
     licence=SCPERTURB_LICENCE,
     citation=_REPLOGLE_CITATION,
     accession="SRA PRJNA831566; figshare plus article 20029387",
     sources=(_scperturb_source(),),
+    # 247,914 cells × 8,749 genes, 2,393 target genes + 11,485 control cells: read from this file
+    # by public projects (a server audit of the md5-identical 1.4 copy; a survey of record
+    # 7041849); scPerturb's metadata table lists 2,394 perturbations incl. control.
+    n_cells=247_914,
+    n_perturbations=2_393,
     n_contexts=1,
 )
 
@@ -265,6 +291,26 @@ _CASCADE_ADAMSON = (
     "md5 recorded in github.com/gao-lab/CASCADE data/download/Adamson-2016/README.md (2024-03-17)"
 )
 
+# scPerturb's Adamson files label guide constructs, not genes: 'DDIT3_pDS263', multi-gene constructs
+# such as 'ATF6_PERK_IRE1_pMJ158', the negative-control constructs '62(mod)_pBA581',
+# '63(mod)_pBA580', 'Gal4-4(mod)_pBA582', '3x_neg_ctrl_pMJ144-1/-2', and '*' for cells assigned to no
+# guide (labels as read from these files by public projects). The recipe strips the plasmid suffix,
+# maps the control constructs to 'control', drops '*', and reads a multi-gene construct as a
+# combination of its '_'-separated parts.
+_ADAMSON_SOURCE = _scperturb_source(
+    strip=r"_p[A-Z]{2}\d+(-\d+)?$",
+    label_map=(
+        ("62(mod)", "control"),
+        ("63(mod)", "control"),
+        ("Gal4-4(mod)", "control"),
+        ("3x_neg_ctrl", "control"),
+    ),
+    drop_labels=("nan", "None", "", "*"),
+    description="scPerturb's processed h5ad of an Adamson 10X run (raw counts; obs 'perturbation' "
+    "holds guide constructs such as 'DDIT3_pDS263', negative-control constructs and '*' for "
+    "unassigned cells)",
+)
+
 _ADAMSON_PILOT = DatasetSpec(
     name="adamson2016_pilot",
     title="Adamson et al. 2016, K562 CRISPRi pilot (10X run GSM2406675)",
@@ -274,14 +320,19 @@ _ADAMSON_PILOT = DatasetSpec(
         url=_zenodo(SCPERTURB_RECORD, "AdamsonWeissman2016_GSM2406675_10X001.h5ad"),
         filename="AdamsonWeissman2016_GSM2406675_10X001.h5ad",
         known_hash="md5:232f7e3756d41602bbe434b50662a76f",
+        size_bytes=34_557_246,  # pinned with this md5 by a public download script (record 13350497)
         checksum_source=_CASCADE_ADAMSON
         + "; the same md5 is recorded by a second public project for record 13350497",
     ),
     licence=SCPERTURB_LICENCE,
     citation=_ADAMSON_CITATION,
     accession="GEO GSM2406675 (GSE90546)",
-    sources=(_scperturb_source(),),
+    sources=(_ADAMSON_SOURCE,),
+    # 5,768 cells × 35,635 genes; labels: 7 targeted genes (BHLHE40, CREB1, DDIT3, EP300, SNAI1,
+    # SPI1, ZNF326), the control construct 62(mod)_pBA581 and '*' (unassigned): read from this file
+    # by public projects; scPerturb's metadata table lists 9 labels incl. unperturbed.
     n_cells=5768,
+    n_perturbations=7,
     n_contexts=1,
 )
 
@@ -294,13 +345,17 @@ _ADAMSON_UPR = DatasetSpec(
         url=_zenodo(SCPERTURB_RECORD, "AdamsonWeissman2016_GSM2406681_10X010.h5ad"),
         filename="AdamsonWeissman2016_GSM2406681_10X010.h5ad",
         known_hash="md5:2fa44ea61a8dd35742af618638ec65fc",
+        size_bytes=471_286_951,  # pinned with this md5 by a public download script (13350497)
         checksum_source=_CASCADE_ADAMSON,
     ),
     licence=SCPERTURB_LICENCE,
     citation=_ADAMSON_CITATION,
     accession="GEO GSM2406681 (GSE90546)",
-    sources=(_scperturb_source(),),
-    n_cells=65_000,
+    sources=(_ADAMSON_SOURCE,),
+    # 65,337 cells: a public catalogue of this scPerturb file (and the GEO cell identities).
+    # 82 genes is the paper's count (91 sgRNAs); the file labels constructs, 114 labels incl.
+    # controls per scPerturb's metadata table, so the file's condition count is not verified.
+    n_cells=65_337,
     n_perturbations=82,
     n_contexts=1,
     counts_approximate=True,
@@ -314,8 +369,11 @@ _SCIPLEX3 = DatasetSpec(
     file=RemoteFile(
         url=_zenodo(SCPERTURB_V14_RECORD, "SrivatsanTrapnell2020_sciplex3.h5ad"),
         filename="SrivatsanTrapnell2020_sciplex3.h5ad",
-        checksum_source="none found for this record: scPerturb v1.4 (record 13350497) corrected "
-        "this file, and the only md5 found (d1f51b9f…) is recorded for other copies",
+        known_hash="md5:c9e70629505d98c7ca1a837f62b14e89",
+        size_bytes=2_526_631_614,
+        checksum_source="md5 and size of the corrected scPerturb 1.4 file (record 13350497) pinned "
+        "by several public projects (download scripts, source manifests); the older md5 "
+        "d1f51b9f… belongs to pre-1.4 copies",
     ),
     licence=SCPERTURB_LICENCE,
     citation="Srivatsan SR, McFaline-Figueroa JL, Ramani V, et al. Massively multiplex chemical "
@@ -331,10 +389,12 @@ _SCIPLEX3 = DatasetSpec(
             "'cell_line', 'dose_value' in nM, 'time'; vehicle cells labelled 'control')",
         ),
     ),
-    n_cells=650_000,
+    # 799,317 cells × 110,983 genes in this (1.4) file, pinned by public projects reading it; the
+    # paper's ~650,000 counts cells passing its QC. 188 compounds (scPerturb's metadata table: 189
+    # incl. control); A549, K562, MCF7.
+    n_cells=799_317,
     n_perturbations=188,
     n_contexts=3,
-    counts_approximate=True,
     notes=(
         "Compound names may contain '+', so combination parsing is off.",
         "Vehicle cells carry dose 0 in some copies; the dose stays in obs 'vcb_dose'.",
@@ -349,6 +409,9 @@ _MCFARLAND = DatasetSpec(
     file=RemoteFile(
         url=_zenodo(SCPERTURB_RECORD, "McFarlandTsherniak2020.h5ad"),
         filename="McFarlandTsherniak2020.h5ad",
+        # 1,459,410,830 bytes: record 13350497's file list (scPerturb 1.4 changed only the sci-Plex,
+        # Shifrut and Dixit files, per its authors in pertpy PR #649); no md5 found for this record
+        size_bytes=1_459_410_830,
     ),
     licence=SCPERTURB_LICENCE,
     citation="McFarland JM, Paolella BR, Warren A, et al. Multiplexed single-cell transcriptional "
@@ -363,6 +426,13 @@ _MCFARLAND = DatasetSpec(
             "'cell_line', 'dose_value', 'time'; vehicle cells labelled 'control')",
         ),
     ),
+    # 182,875 cells: two public listings of the scPerturb file (record 7041849 and a later copy).
+    # 17 perturbations besides control: scPerturb's metadata table (18 incl. control), and a public
+    # benchmark that kept 17 targets and all 182,875 cells, grouped by 209 cell lines (obs
+    # 'cell_line').
+    n_cells=182_875,
+    n_perturbations=17,
+    n_contexts=209,
     notes=("Several time points are kept; filter obs 'time' for a single-time benchmark.",),
 )
 
@@ -374,6 +444,7 @@ _KANG = DatasetSpec(
     file=RemoteFile(
         url="https://figshare.com/ndownloader/files/34464122",
         filename="kang_2018.h5ad",
+        size_bytes=38_356_412,  # pinned (with a sha256, no md5) by a public project downloading it
         checksum_source="none published (pertpy's figshare copy; the address is pertpy's "
         "kang_2018() loader)",
     ),
@@ -400,7 +471,11 @@ _KANG = DatasetSpec(
             expected=Expected(cells=1975, perturbations=1, contexts=7),
         ),
     ),
+    # 24,673 cells × 15,706 genes; 8 cell types in obs 'cell_type' (11,238 CD4 T … 132
+    # megakaryocytes): read from this file by several public projects (liana's kang_2018 loader too)
+    n_cells=24_673,
     n_perturbations=1,
+    n_contexts=8,
     notes=(
         "Patients ('replicate' in pertpy's file) are kept in obs; use them as contexts with "
         "--map context=replicate.",
@@ -415,6 +490,9 @@ _PAPALEXI = DatasetSpec(
     file=RemoteFile(
         url=_zenodo(SCPERTURB_RECORD, "PapalexiSatija2021_eccite_RNA.h5ad"),
         filename="PapalexiSatija2021_eccite_RNA.h5ad",
+        # 147,215,278 bytes: record 13350497's file list (unchanged by scPerturb 1.4, per its authors
+        # in pertpy PR #649). Its md5 there (d9e8bfe2…) is not confirmed for this record, so unset.
+        size_bytes=147_215_278,
     ),
     licence=SCPERTURB_LICENCE,
     citation="Papalexi E, Mimitou EP, Butler AW, et al. Characterizing the molecular regulation of "
@@ -443,6 +521,7 @@ _PAPALEXI = DatasetSpec(
             expected=Expected(cells=16192, perturbations=25, contexts=1),
         ),
     ),
+    # 20,729 cells, 25 targeted genes: a public survey reading this file (the paper: 20,729 cells)
     n_cells=20_729,
     n_perturbations=25,
     n_contexts=1,
@@ -457,6 +536,11 @@ _FRANGIEH = DatasetSpec(
     file=RemoteFile(
         url=_zenodo(SCPERTURB_RECORD, "FrangiehIzar2021_RNA.h5ad"),
         filename="FrangiehIzar2021_RNA.h5ad",
+        known_hash="md5:dc438f53c476a3dd562898654d48ed15",
+        size_bytes=1_458_928_348,
+        checksum_source="md5 and size for record 10044268 pinned by a public acquisition script "
+        "(from the record's file list) and recorded in a second public project's provenance; "
+        "record 13350497 lists the same size",
     ),
     licence=SCPERTURB_LICENCE,
     citation="Frangieh CJ, Melms JC, Thakore PI, et al. Multimodal pooled Perturb-CITE-seq screens "
@@ -470,10 +554,12 @@ _FRANGIEH = DatasetSpec(
             context_label="melanoma",
         ),
     ),
-    n_cells=218_000,
+    # 218,331 cells × 23,712 genes; 248 targeted genes besides control; 3 conditions (Control, IFNg,
+    # Co-culture in obs 'perturbation_2'): read from this file (md5 dc438f53…) by public projects;
+    # scPerturb's metadata table lists 249 incl. control. The paper's ~750 counts guides.
+    n_cells=218_331,
     n_perturbations=248,
     n_contexts=3,
-    counts_approximate=True,
     notes=(
         "The culture condition (control, IFN-gamma, co-culture) is not mapped by default because its "
         "column in the scPerturb file was not verified here; pass --map context=COLUMN.",
