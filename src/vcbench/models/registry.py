@@ -50,6 +50,9 @@ LAZY_MODELS: dict[str, tuple[str, str]] = {
     "prnet": ("vcbench.models.deep.prnet:PRnet", "torch"),
     "gears": ("vcbench.models.deep.gears:GEARS", "torch"),
     "state": ("vcbench.models.deep.state:STATE", "torch"),
+    # adapters to the authors' packages, each behind its own extra
+    "gears_official": ("vcbench.models.adapters.gears_official:GEARSOfficial", "gears"),
+    "biolord_official": ("vcbench.models.adapters.biolord_official:BiolordOfficial", "biolord"),
 }
 
 
