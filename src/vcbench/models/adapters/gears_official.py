@@ -115,6 +115,8 @@ import torch
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
 from vcbench.models.base import PerturbationModel, Queries, predict_by_shift
+from vcbench.models.go_terms import GoTermSource
+from vcbench.models.go_terms import load_go_terms as load_go_table
 from vcbench.models.torch_utils import torch_threads
 
 try:
@@ -135,7 +137,6 @@ except ModuleNotFoundError as exc:  # pragma: no cover - exercised without the e
         'pip install "vcbench[gears]".'
     ) from exc
 
-GoTermSource = str | Path | pd.DataFrame
 GEARS_CONTROL = "ctrl"
 JACCARD_THRESHOLD = 0.1  # GEARS's get_GO_edge_list keeps edges with a Jaccard index above this
 _DATASET_NAME = "vcbench"
@@ -147,33 +148,9 @@ _CELL_TYPE = "pooled"
 
 def load_go_terms(source: GoTermSource) -> dict[str, set[str]]:
     """The gene → GO-term sets of a table with columns ``gene`` and ``go_term`` (one row per
-    pair): a DataFrame or a ``.csv``/``.parquet`` file. Rows with a missing value are dropped."""
-    if isinstance(source, pd.DataFrame):
-        table = source
-    else:
-        path = Path(source)
-        if not path.exists():
-            raise ModelError(f"GO-term file {path} does not exist.")
-        suffix = path.suffix.lower()
-        if suffix == ".csv":
-            table = pd.read_csv(path)
-        elif suffix in (".parquet", ".pq"):
-            table = pd.read_parquet(path)
-        else:
-            raise ModelError(f"GO-term file {path} must be .csv or .parquet, not {suffix!r}.")
-    missing = {"gene", "go_term"} - set(table.columns)
-    if missing:
-        raise ModelError(
-            f"The GO-term table needs columns 'gene' and 'go_term'; it lacks {sorted(missing)} "
-            f"(it has {list(table.columns)[:10]})."
-        )
-    pairs = table[["gene", "go_term"]].dropna().astype(str)
-    if pairs.empty:
-        raise ModelError("The GO-term table has no (gene, go_term) rows.")
-    gene2go: dict[str, set[str]] = {}
-    for gene, term in zip(pairs["gene"], pairs["go_term"], strict=True):
-        gene2go.setdefault(gene, set()).add(term)
-    return gene2go
+    pair): a DataFrame or a ``.csv``/``.parquet`` file (``vcbench.models.go_terms``)."""
+    table = load_go_table(source)
+    return {gene: set(terms) for gene, terms in table.groupby("gene", sort=False)["go_term"]}
 
 
 def coexpression_go_terms(

@@ -106,7 +106,6 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -118,8 +117,8 @@ from vcbench.data import contract as c
 from vcbench.errors import ModelError
 from vcbench.models.deep.common import ConditionInputs, DeepModel, FeatureKind, TrainingData
 from vcbench.models.embeddings import EmbeddingSource, load_embedding
+from vcbench.models.go_terms import GoTermSource, load_go_terms
 
-GoTermSource = str | Path | pd.DataFrame
 GRAD_CLIP = 1.0  # GEARS clips every gradient entry to [-1, 1]
 POS_WEIGHT = 0.2  # weight of the co-expression (positional) gene embedding, as in GEARS
 SIMILARITY_CHUNK = 1024  # rows of a similarity matrix computed at once
@@ -166,32 +165,6 @@ def coexpression_graph(
         r = (centred.T @ centred) / np.sqrt(np.outer(squares, squares))
     r = np.abs(np.clip(np.nan_to_num(r, nan=0.0), -1.0, 1.0))
     return _top_k_edges(iter([(0, r)]), r.shape[0], k + 1, threshold)
-
-
-def load_go_terms(source: GoTermSource) -> pd.DataFrame:
-    """A gene → GO-term table (columns ``gene`` and ``go_term``, one row per pair) from a
-    DataFrame or a ``.csv``/``.parquet`` file."""
-    if isinstance(source, pd.DataFrame):
-        table = source
-    else:
-        path = Path(source)
-        if not path.exists():
-            raise ModelError(f"GO-term file {path} does not exist.")
-        if path.suffix.lower() == ".csv":
-            table = pd.read_csv(path)
-        elif path.suffix.lower() in (".parquet", ".pq"):
-            table = pd.read_parquet(path)
-        else:
-            raise ModelError(f"GO-term file {path} must be .csv or .parquet.")
-    missing = {"gene", "go_term"} - set(table.columns)
-    if missing:
-        raise ModelError(
-            f"The GO-term table needs columns 'gene' and 'go_term'; {missing} missing."
-        )
-    table = table[["gene", "go_term"]].dropna().astype(str).drop_duplicates()
-    if table.empty:
-        raise ModelError("The GO-term table is empty.")
-    return table.reset_index(drop=True)
 
 
 def jaccard_graph(
