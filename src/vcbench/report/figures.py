@@ -76,7 +76,7 @@ def _grid(n: int, ncols: int, width: float, height: float):
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
     figure, axes = plt.subplots(
-        nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False
+        nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, layout="constrained"
     )
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
@@ -127,23 +127,27 @@ def category_bars(board: pd.DataFrame, palette: dict[str, str], title: str) -> s
         ax.set_title(arrow(metric))
         ax.set_ylabel(f"{metric} (mean over conditions)", fontsize=8)
     handles, labels = axes[0].get_legend_handles_labels()
-    figure.legend(
+    # constrained layout keeps the legend (titled) just above the panels, however tall the grid
+    legend = figure.legend(
         handles,
         labels,
-        loc="upper center",
+        loc="outside upper center",
         ncol=min(len(models), 6),
         frameon=False,
-        bbox_to_anchor=(0.5, 1.0),
+        title=title,
     )
-    figure.suptitle(title, y=1.06, fontweight="bold")
-    figure.tight_layout()
+    legend.get_title().set_fontweight("bold")
     return to_data_uri(figure)
+
+
+ANNOTATE_UP_TO = 12  # heatmaps with more metrics show colours only
 
 
 def heatmap(
     matrix: pd.DataFrame, title: str, label: str, ax: object | None = None, vmin: float = -1.0
 ) -> object:
-    """A metric × metric heatmap with the values written in the cells (diverging, −1 to 1)."""
+    """A metric × metric heatmap (diverging, −1 to 1), with the values written in the cells when
+    there are at most ``ANNOTATE_UP_TO`` metrics (the tables beside it hold them all)."""
     plt = _pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4.4))
@@ -153,7 +157,9 @@ def heatmap(
     ax.set_xticks(range(n), matrix.columns, rotation=45, ha="right")  # type: ignore[attr-defined]
     ax.set_yticks(range(n), matrix.index)  # type: ignore[attr-defined]
     ax.grid(False)  # type: ignore[attr-defined]
-    for i in range(n):
+    if n > ANNOTATE_UP_TO:
+        ax.tick_params(labelsize=7)  # type: ignore[attr-defined]
+    for i in range(n if n <= ANNOTATE_UP_TO else 0):
         for j in range(n):
             v = values[i, j]
             text = "—" if np.isnan(v) else f"{v:.2f}"
@@ -175,7 +181,8 @@ def agreement_figure(correlation: pd.DataFrame, tau: pd.DataFrame | None) -> str
     """Side-by-side heatmaps: correlation of metric values, and mean Kendall τ of model rankings."""
     plt = _pyplot()
     panels = 1 if tau is None else 2
-    figure, axes = plt.subplots(1, panels, figsize=(5.6 * panels, 4.6), squeeze=False)
+    side = max(4.6, 0.28 * len(correlation) + 1.5)  # room for one label per metric
+    figure, axes = plt.subplots(1, panels, figsize=((side + 1) * panels, side), squeeze=False)
     heatmap(
         correlation,
         "Correlation of values\n(all models, tasks, conditions)",
@@ -193,7 +200,8 @@ def rank_figure(ranks: pd.DataFrame, palette: dict[str, str]) -> str:
     tasks = list(
         dict.fromkeys(zip(ranks["dataset"], ranks["scenario"], ranks["variant"], strict=True))
     )
-    figure, axes = _grid(len(tasks), 3, 4.6, 3.4)
+    n_metrics = ranks["metric"].nunique()
+    figure, axes = _grid(len(tasks), 3 if n_metrics <= 12 else 1, max(4.6, 0.4 * n_metrics), 3.6)
     n_models = ranks["model"].nunique()
     for ax, task in zip(axes, tasks, strict=False):
         rows = ranks[
@@ -233,12 +241,10 @@ def rank_figure(ranks: pd.DataFrame, palette: dict[str, str]) -> str:
     figure.legend(
         [handles[lab] for lab in labels],
         labels,
-        loc="upper center",
+        loc="outside upper center",
         ncol=min(len(labels), 6),
         frameon=False,
-        bbox_to_anchor=(0.5, 1.04),
     )
-    figure.tight_layout()
     return to_data_uri(figure)
 
 
@@ -248,7 +254,8 @@ def relative_bars(
     """Grouped bars of a relative change in percent: one panel per distinct ``panel`` key, metrics
     on the x axis, one bar per model."""
     keys = list(dict.fromkeys(map(tuple, table[panel].to_numpy())))
-    figure, axes = _grid(len(keys), 2, 6.0, 3.4)
+    n_metrics = table["metric"].nunique()
+    figure, axes = _grid(len(keys), 2 if n_metrics <= 12 else 1, max(6.0, 0.45 * n_metrics), 3.6)
     models = [m for m in palette if m in set(table["model"])]
     width = 0.8 / max(len(models), 1)
     for ax, key in zip(axes, keys, strict=False):
@@ -280,14 +287,8 @@ def relative_bars(
         ax.set_title(" / ".join(str(k) for k in key))
     handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(
-        handles,
-        labels,
-        loc="upper center",
-        ncol=min(len(models), 6),
-        frameon=False,
-        bbox_to_anchor=(0.5, 1.06),
+        handles, labels, loc="outside upper center", ncol=min(len(models), 6), frameon=False
     )
-    figure.tight_layout()
     return to_data_uri(figure)
 
 
