@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from vcbench.errors import SpecError
@@ -55,3 +57,13 @@ def test_not_yaml_not_a_mapping_and_missing_file(tmp_path) -> None:
         parse_spec("- just a list")
     with pytest.raises(SpecError, match=r"Spec file not found: .*vcbench init"):
         load_spec(tmp_path / "nope.yaml")
+
+
+def test_the_benchmark_specs_parse_and_name_registered_models() -> None:
+    from vcbench.models import model_names
+
+    specs = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "specs").glob("*.yaml"))
+    assert specs
+    for path in specs:
+        spec = load_spec(path)
+        assert {m.name for m in spec.models} <= set(model_names()), path.name
