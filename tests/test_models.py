@@ -185,6 +185,8 @@ def test_model_names_list_core_and_torch_models() -> None:
         "state",
         "gears_official",
         "biolord_official",
+        "state_official",
+        "scgen",
     }
 
 

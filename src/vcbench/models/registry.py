@@ -53,6 +53,8 @@ LAZY_MODELS: dict[str, tuple[str, str]] = {
     # adapters to the authors' packages, each behind its own extra
     "gears_official": ("vcbench.models.adapters.gears_official:GEARSOfficial", "gears"),
     "biolord_official": ("vcbench.models.adapters.biolord_official:BiolordOfficial", "biolord"),
+    "state_official": ("vcbench.models.adapters.state_official:STATEOfficial", "state"),
+    "scgen": ("vcbench.models.adapters.scgen_pertpy:ScGenPertpy", "scgen"),
 }
 
 
