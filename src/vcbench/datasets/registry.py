@@ -203,7 +203,7 @@ _NORMAN = DatasetSpec(
         _scperturb_source(),
         Source(
             name="perturbench_devel",
-            description="PerturBench's devel subset (../shared/data, the bundled demo): obs "
+            description="PerturBench's devel subset (the bundled demo file): obs "
             "'condition' ('A+B' combinations), 'cell_type', 'dataset'; log1p-normalised; only the "
             "'norman19' cells are kept",
             columns=ColumnMapping(perturbation="condition", context="cell_type", dataset="dataset"),
@@ -463,7 +463,7 @@ _KANG = DatasetSpec(
         ),
         Source(
             name="scgen",
-            description="scGen's 'valid' split (../shared/data; log1p-normalised HVGs; obs "
+            description="scGen's 'valid' split (log1p-normalised HVGs; obs "
             "'condition' control/stimulated, 'cell_type')",
             columns=ColumnMapping(perturbation="condition", context="cell_type"),
             qc=QC(min_cells_per_condition=10),
@@ -508,7 +508,7 @@ _PAPALEXI = DatasetSpec(
         ),
         Source(
             name="sceptre",
-            description="sceptredata's gene-downsampled copy (../shared/data; raw counts; obs "
+            description="sceptredata's gene-downsampled copy (raw counts; obs "
             "'perturbation' with 'control', 'grna_max_frac', 'bio_rep'); cells whose top gRNA "
             "has under 80% of their gRNA UMIs are dropped",
             columns=ColumnMapping(
