@@ -69,24 +69,18 @@ threads during fit and predict; ``None``: torch's default).
 
 from __future__ import annotations
 
-import logging
-import os
-import random
 import tempfile
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Literal, Self
 
 import anndata as ad
 import biolord
 import numpy as np
 import pandas as pd
-import scvi
 import torch
 
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
+from vcbench.models.adapters.scvi_runtime import LIGHTNING_LOGGERS, quiet_and_seeded
 from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries
 from vcbench.models.effects import TrainingEffects, query_control_means
 from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures
@@ -95,35 +89,7 @@ from vcbench.models.torch_utils import torch_threads as _threads
 
 CONTEXT_KEY = "vcb_context"
 FEATURES_KEY = "vcb_perturbation_features"  # no "_rep" in the name: biolord gives it a meaning
-_QUIET_LOGGERS = ("biolord", "scvi", "lightning", "lightning.pytorch", "lightning.fabric")
-
-
-@contextmanager
-def _quiet_and_seeded(seed: int) -> Iterator[None]:
-    """Seed torch, numpy and scvi for the block; restore every global random state, the seed's
-    environment variables and the loggers' levels afterwards; silence info messages and warnings."""
-    np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002
-    env = {key: os.environ.get(key) for key in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS", "XLA_FLAGS")}
-    scvi_seed = scvi.settings.seed
-    levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
-    try:
-        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for name in _QUIET_LOGGERS:
-                logging.getLogger(name).setLevel(logging.WARNING)
-            scvi.settings.seed = seed  # lightning's seed_everything: torch, numpy, random
-            yield
-    finally:
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
-        scvi.settings._seed = scvi_seed  # the attribute only: the setter would reseed
-        for key, value in env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        np.random.set_state(np_state)  # noqa: NPY002
-        random.setstate(py_state)
+_QUIET_LOGGERS = ("biolord", *LIGHTNING_LOGGERS)
 
 
 def _safe_batch_size(n_cells: int, batch_size: int) -> int:
@@ -300,7 +266,7 @@ class BiolordOfficial(PerturbationModel):
 
         with (
             _threads(self.n_threads),
-            _quiet_and_seeded(self.seed),
+            quiet_and_seeded(self.seed, _QUIET_LOGGERS),
             tempfile.TemporaryDirectory(prefix="vcbench-biolord-") as root,
         ):
             biolord.Biolord.setup_anndata(

@@ -49,8 +49,6 @@ Parameters (defaults): ``n_hidden=128``, ``n_latent=32``, ``n_layers=2``, ``drop
 from __future__ import annotations
 
 import logging
-import os
-import random
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -61,18 +59,17 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pertpy
-import scvi
-import torch
 
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
+from vcbench.models.adapters.scvi_runtime import LIGHTNING_LOGGERS, quiet_and_seeded
 from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries
 from vcbench.models.effects import query_control_means
 from vcbench.models.torch_utils import dense_float32 as _dense
 
 CONTEXT_KEY = "vcb_context"
 PERTURBATION_KEY = "vcb_perturbation"
-_QUIET_LOGGERS = ("pertpy", "scvi", "jax", "lightning", "lightning.pytorch", "lightning.fabric")
+_QUIET_LOGGERS = ("pertpy", "jax", *LIGHTNING_LOGGERS)
 
 
 @contextmanager
@@ -88,34 +85,6 @@ def _quiet() -> Iterator[None]:
     finally:
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
-
-
-@contextmanager
-def _quiet_and_seeded(seed: int) -> Iterator[None]:
-    """Seed torch, numpy, JAX (through scvi) for the block; restore every global random state, the
-    seed's environment variables and the loggers' levels afterwards; silence info and warnings."""
-    np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002
-    env = {key: os.environ.get(key) for key in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS", "XLA_FLAGS")}
-    scvi_seed = scvi.settings.seed
-    levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
-    try:
-        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for name in _QUIET_LOGGERS:
-                logging.getLogger(name).setLevel(logging.WARNING)
-            scvi.settings.seed = seed  # lightning's seed_everything: torch, numpy, random
-            yield
-    finally:
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
-        scvi.settings._seed = scvi_seed  # the attribute only: the setter would reseed
-        for key, value in env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        np.random.set_state(np_state)  # noqa: NPY002
-        random.setstate(py_state)
 
 
 class ScGenPertpy(PerturbationModel):
@@ -193,7 +162,7 @@ class ScGenPertpy(PerturbationModel):
             var=pd.DataFrame(index=self.genes_.astype(str)),
         )
         with (
-            _quiet_and_seeded(self.seed),
+            quiet_and_seeded(self.seed, _QUIET_LOGGERS),
             tempfile.TemporaryDirectory(prefix="vcbench-scgen-") as root,
         ):
             pertpy.tl.Scgen.setup_anndata(data, batch_key=PERTURBATION_KEY, labels_key=CONTEXT_KEY)
