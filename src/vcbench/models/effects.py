@@ -36,6 +36,17 @@ def group_means(adata: ad.AnnData, groups: pd.Series | np.ndarray) -> tuple[np.n
     return labels, sums / counts[:, None]
 
 
+def training_control_mask(train: ad.AnnData, model: str) -> np.ndarray:
+    """Which training cells are controls; an error naming ``model`` when the training set has no
+    perturbed cells or no control cells (models that learn from, or predict from, both)."""
+    is_control = train.obs[c.IS_CONTROL].to_numpy(dtype=bool)
+    if is_control.all():
+        raise ModelError(f"{model} needs perturbed training cells; the training set has none.")
+    if not is_control.any():
+        raise ModelError(f"{model} needs training control cells; the training set has none.")
+    return is_control
+
+
 @dataclass(frozen=True)
 class TrainingEffects:
     """The training conditions of a dataset and their effects.

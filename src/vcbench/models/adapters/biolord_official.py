@@ -82,7 +82,7 @@ from vcbench.data import contract as c
 from vcbench.errors import ModelError
 from vcbench.models.adapters.scvi_runtime import LIGHTNING_LOGGERS, quiet_and_seeded
 from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries
-from vcbench.models.effects import TrainingEffects, query_control_means
+from vcbench.models.effects import TrainingEffects, query_control_means, training_control_mask
 from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures
 from vcbench.models.torch_utils import dense_float32 as _dense
 from vcbench.models.torch_utils import torch_threads as _threads
@@ -230,15 +230,7 @@ class BiolordOfficial(PerturbationModel):
     def fit(self, train: ad.AnnData) -> Self:
         self._check_params()
         obs = train.obs
-        is_control = obs[c.IS_CONTROL].to_numpy(dtype=bool)
-        if is_control.all():
-            raise ModelError(
-                f"{self.name} needs perturbed training cells; the training set has none."
-            )
-        if not is_control.any():
-            raise ModelError(
-                f"{self.name} predicts from control cells; the training set has no control cells."
-            )
+        is_control = training_control_mask(train, self.name)
         self.genes_ = train.var_names.copy()
         effects = None
         if self.features != "onehot" and self.embedding is None:

@@ -48,11 +48,7 @@ Parameters (defaults): ``n_hidden=128``, ``n_latent=32``, ``n_layers=2``, ``drop
 
 from __future__ import annotations
 
-import logging
 import tempfile
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Self
 
 import anndata as ad
@@ -62,29 +58,15 @@ import pertpy
 
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
+from vcbench.models.adapters.quiet import quiet_packages
 from vcbench.models.adapters.scvi_runtime import LIGHTNING_LOGGERS, quiet_and_seeded
 from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries
-from vcbench.models.effects import query_control_means
+from vcbench.models.effects import query_control_means, training_control_mask
 from vcbench.models.torch_utils import dense_float32 as _dense
 
 CONTEXT_KEY = "vcb_context"
 PERTURBATION_KEY = "vcb_perturbation"
 _QUIET_LOGGERS = ("pertpy", "jax", *LIGHTNING_LOGGERS)
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence the packages' info messages and warnings in the block."""
-    levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for name in _QUIET_LOGGERS:
-                logging.getLogger(name).setLevel(logging.WARNING)
-            yield
-    finally:
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
 
 
 class ScGenPertpy(PerturbationModel):
@@ -137,15 +119,7 @@ class ScGenPertpy(PerturbationModel):
     def fit(self, train: ad.AnnData) -> Self:
         self._check_params()
         obs = train.obs
-        is_control = obs[c.IS_CONTROL].to_numpy(dtype=bool)
-        if is_control.all():
-            raise ModelError(
-                f"{self.name} needs perturbed training cells; the training set has none."
-            )
-        if not is_control.any():
-            raise ModelError(
-                f"{self.name} predicts from control cells; the training set has no control cells."
-            )
+        is_control = training_control_mask(train, self.name)
         self.genes_ = train.var_names.copy()
         labels = obs[c.PERTURBATION].astype(str).to_numpy()
         context = obs[c.CONTEXT].astype(str).to_numpy()
@@ -249,7 +223,7 @@ class ScGenPertpy(PerturbationModel):
                 ),
                 var=pd.DataFrame(index=self.genes_.astype(str)),
             )
-            with _quiet():
+            with quiet_packages(_QUIET_LOGGERS):
                 latent = np.asarray(model.get_latent_representation(cells), dtype=np.float32)
             for row in rows:
                 label = str(conditions.at[row, c.PERTURBATION])

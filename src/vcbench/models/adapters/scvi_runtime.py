@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import random
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
 import scvi
 import torch
+
+from vcbench.models.adapters.quiet import quiet_packages
 
 LIGHTNING_LOGGERS = ("scvi", "lightning", "lightning.pytorch", "lightning.fabric")
 
@@ -24,17 +24,11 @@ def quiet_and_seeded(seed: int, loggers: tuple[str, ...]) -> Iterator[None]:
     np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002
     env = {key: os.environ.get(key) for key in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS", "XLA_FLAGS")}
     scvi_seed = scvi.settings.seed
-    levels = {name: logging.getLogger(name).level for name in loggers}
     try:
-        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for name in loggers:
-                logging.getLogger(name).setLevel(logging.WARNING)
+        with torch.random.fork_rng(devices=[]), quiet_packages(loggers):
             scvi.settings.seed = seed  # lightning's seed_everything: torch, numpy, random
             yield
     finally:
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
         scvi.settings._seed = scvi_seed  # the attribute only: the setter would reseed
         for key, value in env.items():
             if value is None:

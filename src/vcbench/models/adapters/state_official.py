@@ -56,8 +56,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
-import warnings
+from collections.abc import Iterator
 from typing import Literal, Self
 
 import anndata as ad
@@ -68,8 +67,9 @@ from state.tx.models.state_transition import StateTransitionPerturbationModel
 
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
+from vcbench.models.adapters.quiet import quiet_packages
 from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries
-from vcbench.models.effects import TrainingEffects, query_control_means
+from vcbench.models.effects import TrainingEffects, query_control_means, training_control_mask
 from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures
 from vcbench.models.torch_utils import dense_float32 as _dense
 from vcbench.models.torch_utils import torch_threads as _threads
@@ -78,18 +78,10 @@ _QUIET_LOGGERS = ("state", "lightning", "lightning.pytorch", "transformers")
 
 
 @contextlib.contextmanager
-def _quiet():
+def _quiet() -> Iterator[None]:
     """Swallow stdout (the package prints its module), warnings and info messages."""
-    levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for name in _QUIET_LOGGERS:
-                logging.getLogger(name).setLevel(logging.WARNING)
-            yield
-    finally:
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
+    with contextlib.redirect_stdout(io.StringIO()), quiet_packages(_QUIET_LOGGERS):
+        yield
 
 
 class STATEOfficial(PerturbationModel):
@@ -203,15 +195,7 @@ class STATEOfficial(PerturbationModel):
     def fit(self, train: ad.AnnData) -> Self:
         self._check_params()
         obs = train.obs
-        is_control = obs[c.IS_CONTROL].to_numpy(dtype=bool)
-        if is_control.all():
-            raise ModelError(
-                f"{self.name} needs perturbed training cells; the training set has none."
-            )
-        if not is_control.any():
-            raise ModelError(
-                f"{self.name} predicts from control cells; the training set has no control cells."
-            )
+        is_control = training_control_mask(train, self.name)
         self.genes_ = train.var_names.copy()
         effects = None
         if self.features != "onehot" and self.embedding is None:

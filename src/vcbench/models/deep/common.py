@@ -48,7 +48,7 @@ from torch import nn
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
 from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries
-from vcbench.models.effects import TrainingEffects, query_control_means
+from vcbench.models.effects import TrainingEffects, query_control_means, training_control_mask
 from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures
 from vcbench.models.torch_utils import dense_float32, torch_threads
 
@@ -258,15 +258,7 @@ class DeepModel(PerturbationModel):
 
     def _training_data(self, train: ad.AnnData) -> TrainingData:
         obs = train.obs
-        is_control = obs[c.IS_CONTROL].to_numpy(dtype=bool)
-        if is_control.all():
-            raise ModelError(
-                f"{self.name} needs perturbed training cells; the training set has none."
-            )
-        if not is_control.any():
-            raise ModelError(
-                f"{self.name} needs training control cells; the training set has none."
-            )
+        is_control = training_control_mask(train, self.name)
         context = obs[c.CONTEXT].astype(str).to_numpy()
         labels = obs[c.PERTURBATION].astype(str).to_numpy()
         self.genes_ = train.var_names.copy()
