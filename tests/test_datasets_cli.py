@@ -86,5 +86,5 @@ def test_download_with_a_bad_mirror_file_fails_cleanly(tmp_path) -> None:
     args = ["datasets", "download", "adamson2016_pilot", "--cache-dir", str(tmp_path / "cache")]
     result = runner.invoke(app, [*args, "--mirror", str(mirror)])
     assert result.exit_code == 2
-    assert "does not match the registry checksum" in flat(result.output)
+    assert "differs from the published one" in flat(result.output)
     assert not any(p.is_file() for p in (tmp_path / "cache").rglob("*"))

@@ -6,23 +6,23 @@ Cache layout (root: ``cache_dir=``, else ``$VCBENCH_CACHE``, else ``~/.cache/vcb
     datasets/partial/<file>.part  an interrupted download, resumed by the next call
     datasets/prepared/<name>.h5ad prepared files in the contract form (``resolve_dataset``)
 
-pooch checks the checksum and moves the file into ``raw/`` only when it matches, so ``raw/`` never
-holds a half-written or corrupt file. The downloader streams into ``partial/`` and resumes from its
-length (HTTP ``Range``; ``file://`` mirrors seek), so an interrupted multi-gigabyte download is not
-restarted. A mirror (``mirror=`` or ``$VCBENCH_MIRROR``) replaces the address's folder: the file is
+The downloader streams into ``partial/`` and resumes from its length (HTTP ``Range``; ``file://``
+mirrors seek), so an interrupted multi-gigabyte download is not restarted. The file moves into
+``raw/`` only after its size and checksum match the registry (``vcbench.datasets.verify``), so
+``raw/`` never holds a half-written or corrupt file. A mirror (``mirror=`` or ``$VCBENCH_MIRROR``) replaces the address's folder: the file is
 fetched from ``<mirror>/<file name>``, e.g. ``file:///data/mirror``.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from vcbench.datasets.registry import DatasetSpec, RemoteFile, get_spec
+from vcbench.datasets.verify import verify_file
 from vcbench.errors import DatasetFileError
 
 CACHE_ENV = "VCBENCH_CACHE"
@@ -105,6 +105,18 @@ def _copy_stream(
     return size
 
 
+def offline_help(spec: DatasetSpec, cache_dir: str | Path | None = None) -> str:
+    """How to proceed without the network: ``--from``, ``--mirror`` or a copy in the cache."""
+    remote = spec.file
+    filename = remote.filename if remote is not None else "FILE"
+    return (
+        f"To proceed offline: prepare a local copy with `vcbench datasets prepare {spec.name} "
+        f"--from FILE --out OUT.h5ad`; or fetch from a mirror holding {filename} with "
+        f"`--mirror DIR_OR_URL` (or ${MIRROR_ENV}); or copy the file to "
+        f"{raw_dir(cache_dir) / filename} (it is verified before use)."
+    )
+
+
 def _fetch_file_url(url: str, part: Path, show: bool) -> int | None:
     source = Path(unquote(urlparse(url).path))
     if not source.is_file():
@@ -122,15 +134,38 @@ def _fetch_file_url(url: str, part: Path, show: bool) -> int | None:
     return total
 
 
-def _fetch_http(url: str, part: Path, show: bool) -> int | None:
+def _range_total(response: Any) -> int | None:
+    """The full length in a ``Content-Range: bytes */N`` (416) or ``bytes a-b/N`` (206) header."""
+    value = response.headers.get("Content-Range", "")
+    _, _, total = value.rpartition("/")
+    return int(total) if total.strip().isdigit() else None
+
+
+def _fetch_http(url: str, part: Path, show: bool, expected: int | None, offline: str) -> int | None:
+    """Stream ``url`` into ``part``, resuming from its length; return the file's full size.
+
+    An HTTP 416 (range not satisfiable) means the partial file is complete only when its length
+    is the file's full size (from ``Content-Range``, else the registry's ``expected``); an
+    oversized partial (a stale file of another download) is deleted and fetched afresh.
+    """
     import requests
 
     start = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={start}-"} if start else {}
     try:
         with requests.get(url, headers=headers, stream=True, timeout=60) as response:
-            if response.status_code == 416:  # the partial file is already complete
-                return start
+            if response.status_code == 416:
+                total = _range_total(response) or expected
+                if total is not None and start == total:
+                    return start  # the partial file is already complete
+                if total is None:
+                    raise DatasetFileError(
+                        f"{url} refused to resume {part} (HTTP 416) and gives no file size, so "
+                        f"the partial file cannot be checked. Delete {part} and run the same "
+                        "command again."
+                    )
+                part.unlink()  # longer (or otherwise not a prefix) than the file: start afresh
+                return _fetch_http(url, part, show, expected, offline)
             response.raise_for_status()
             if start and response.status_code != 206:  # the server ignored Range: restart
                 part.unlink()
@@ -140,46 +175,40 @@ def _fetch_http(url: str, part: Path, show: bool) -> int | None:
             chunks = response.iter_content(CHUNK_BYTES)
             _copy_stream(lambda _n: next(chunks, b""), part, start, total, part.stem, show)
             return total
+    except requests.ConnectionError as exc:
+        raise DatasetFileError(
+            f"Cannot reach {url} ({type(exc).__name__}). {offline} An interrupted download "
+            f"resumes from {part}."
+        ) from exc
     except requests.RequestException as exc:
         raise DatasetFileError(
-            f"Downloading {url} failed: {exc}. Check the network connection and run the same command "
-            f"again: the download resumes from {part}."
+            f"Downloading {url} failed: {exc}. Run the same command again: the download resumes "
+            f"from {part}. {offline}"
         ) from exc
 
 
-class ResumableDownloader:
-    """A pooch downloader that streams into a persistent ``.part`` file and resumes from it.
+def _fetch(url: str, part: Path, show: bool, expected: int | None, offline: str) -> int | None:
+    part.parent.mkdir(parents=True, exist_ok=True)
+    scheme = urlparse(url).scheme
+    if scheme == "file":
+        return _fetch_file_url(url, part, show)
+    if scheme in ("http", "https"):
+        return _fetch_http(url, part, show, expected, offline)
+    raise DatasetFileError(
+        f"Cannot download {url!r}: only http(s):// and file:// addresses are supported. "
+        "Give a mirror such as file:///path/to/folder."
+    )
 
-    Supports ``http(s)://`` (Range requests) and ``file://`` mirrors. A transfer that ends short of
-    the announced size raises ``DatasetFileError`` and keeps the partial file for the next run.
-    """
 
-    def __init__(self, part: Path, progress: bool = True) -> None:
-        self.part = part
-        self.progress = progress
-
-    def __call__(
-        self, url: str, output_file: str | Any, pooch: Any, check_only: bool = False
-    ) -> None:
-        self.part.parent.mkdir(parents=True, exist_ok=True)
-        scheme = urlparse(url).scheme
-        if scheme == "file":
-            total = _fetch_file_url(url, self.part, self.progress)
-        elif scheme in ("http", "https"):
-            total = _fetch_http(url, self.part, self.progress)
-        else:
-            raise DatasetFileError(
-                f"Cannot download {url!r}: only http(s):// and file:// addresses are supported. "
-                "Give a mirror such as file:///path/to/folder."
-            )
-        size = self.part.stat().st_size if self.part.exists() else 0
-        if total is not None and size != total:
-            raise DatasetFileError(
-                f"The download of {url} is truncated ({size} of {total} bytes). Run the same command "
-                f"again to resume it from {self.part}."
-            )
-        target = Path(output_file if isinstance(output_file, str) else output_file.name)
-        shutil.move(self.part, target)  # pooch verifies it there and moves it into raw/
+def verify_cached(spec: DatasetSpec, path: Path) -> dict[str, Any]:
+    """Re-verify a file in ``raw/`` (size and checksum); a file that fails is an error naming it."""
+    assert spec.file is not None
+    return verify_file(
+        path,
+        spec.file,
+        f"Delete {path} and run `vcbench datasets download {spec.name}` (or use --mirror) to "
+        "fetch it again.",
+    )
 
 
 def download(
@@ -191,39 +220,45 @@ def download(
 ) -> Path:
     """Download a registry dataset's file into the cache (once) and return its path.
 
-    The file is verified against the registry checksum when one is known; a file whose checksum
-    differs is deleted and ``DatasetFileError`` says so. An existing cached file is re-verified.
+    The bytes stream into ``partial/`` (resumed from its length on the next call), are verified
+    (size, then sha256 where published, else md5) and only then moved into ``raw/``. A partial
+    transfer keeps the partial file and says how to resume; an oversized or corrupt file is
+    deleted, and the error names the file and the fix. A file already in ``raw/`` is re-verified.
     """
-    import pooch
-
     spec = get_spec(name)
     if spec.file is None:
         raise DatasetFileError(
             f"{spec.name} has no single file to download. {spec.manual_download or ''}".strip()
         )
     remote = spec.file
+    target = raw_dir(cache_dir) / remote.filename
+    if target.is_file():
+        verify_cached(spec, target)
+        return target
     url = file_url(remote, mirror)
     part = partial_dir(cache_dir) / f"{remote.filename}.part"
-    logger = pooch.get_logger()
-    level = logger.level
-    logger.setLevel("WARNING")  # vcbench shows its own progress; pooch's notes are noise here
-    try:
-        path = pooch.retrieve(
-            url,
-            known_hash=remote.known_hash,
-            fname=remote.filename,
-            path=raw_dir(cache_dir),
-            downloader=ResumableDownloader(part, progress=progress),
-            progressbar=False,
-        )
-    except ValueError as exc:  # pooch: the checksum does not match
-        part.unlink(missing_ok=True)
+    total = _fetch(url, part, progress, remote.size_bytes, offline_help(spec, cache_dir))
+    size = part.stat().st_size if part.exists() else 0
+    if total is not None and size < total:
         raise DatasetFileError(
-            f"The downloaded file for {spec.name} from {url} does not match the registry checksum "
-            f"({remote.known_hash}); it was deleted and nothing was cached. The file on the server "
-            f"(or the mirror) differs from the published one: check the address, or use a file you "
-            f"trust with `vcbench datasets prepare {spec.name} --from PATH`. ({exc})"
-        ) from exc
-    finally:
-        logger.setLevel(level)
-    return Path(path)
+            f"The download of {url} is truncated ({size} of {total} bytes). Run the same command "
+            f"again to resume it from {part}."
+        )
+    try:
+        verify_file(part, remote, "")
+    except DatasetFileError as exc:
+        # resumable only when the transfer's length was not announced and it ended short
+        partial = total is None and remote.size_bytes is not None and size < remote.size_bytes
+        if not partial:
+            part.unlink(missing_ok=True)
+        fix = (
+            f"Run the same command again to resume it from {part}."
+            if partial
+            else "It was deleted and nothing was cached. The file on the server (or the mirror) "
+            "differs from the published one: check the address, or prepare a file you trust "
+            f"with `vcbench datasets prepare {spec.name} --from PATH`."
+        )
+        raise DatasetFileError(f"The download of {spec.name} from {url}: {exc} {fix}") from exc
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(part, target)
+    return target

@@ -8,8 +8,8 @@ preparation recipe (QC thresholds, label clean-up, gene identifiers). ``vcbench.
 applies them; ``vcbench.datasets.fetch`` fetches the files.
 
 Checksums are those recorded by third parties who downloaded the same file (each ``checksum_source``
-says where); ``None`` means that no published checksum was found, and the download is then not
-verified. Counts (cells, perturbations, contexts) describe the full upstream dataset as published;
+says where); ``None`` means that no published checksum was found, and the download is then verified
+by its size only. Counts (cells, perturbations, contexts) describe the full upstream dataset as published;
 ``counts_approximate`` marks rounded figures. ``None`` means not verified here.
 """
 
@@ -35,13 +35,18 @@ def _zenodo(record: str, filename: str) -> str:
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """One downloadable file: address, file name in the cache, checksum and size."""
+    """One downloadable file: address, file name in the cache, checksums and size.
+
+    A file is verified by its size, then by ``sha256`` where one is published, else by
+    ``known_hash`` (``"md5:…"``); ``vcbench.datasets.verify`` does it.
+    """
 
     url: str
     filename: str
-    known_hash: str | None = None  # pooch format, e.g. "md5:…"; None = no published checksum
+    known_hash: str | None = None  # "md5:…"; None = no published md5
     size_bytes: int | None = None
     checksum_source: str = "none found"
+    sha256: str | None = None  # hex; None = no published sha256
 
 
 @dataclass(frozen=True)
@@ -89,8 +94,43 @@ class Expected:
 
 
 @dataclass(frozen=True)
+class GeneFilter:
+    """Keep gene features only and name them by symbol.
+
+    A feature is a gene when its identifier (``id_column`` of var, or var_names when None)
+    matches ``id_pattern`` (e.g. human Ensembl gene IDs); other features (other species, hash
+    oligos, spike-ins) are dropped. Genes are renamed to the first of ``symbol_columns`` found in
+    var (an empty symbol keeps the ID); the ID, version suffix removed, stays in var['ensembl_id'].
+    """
+
+    id_pattern: str = r"^ENSG\d{11}(\.\d+)?$"
+    id_column: str | None = None
+    symbol_columns: tuple[str, ...] = ("gene_short_name", "gene_symbol", "gene_name", "symbol")
+
+
+@dataclass(frozen=True)
+class StandardSplit:
+    """The split the papers use on this dataset: a scenario, its variant and options, and the
+    held-out context (its label in each layout is the layout's ``test_context``)."""
+
+    scenario: str
+    variant: str
+    options: tuple[tuple[str, str], ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Source:
-    """A file layout the recipe can read, with its column mapping and preparation recipe."""
+    """A file layout the recipe can read, with its column mapping and preparation recipe.
+
+    ``label_pattern``: every raw perturbation label of a file of this layout matches it (used to
+    tell layouts with the same columns apart). ``control_parts``: combination parts that mean "no
+    perturbation" (GEARS writes singles as ``A+ctrl``): removed, and a label left empty is the
+    control. ``drop_label_pattern``: cells whose raw label matches are dropped (e.g. CRISPR guide
+    cells in a compound screen). ``context_template``: the context built from several obs columns,
+    e.g. ``"{cell_line}_{time}h"``. ``dose_selection``: ``"all"`` keeps every dose, ``"max"``
+    keeps each perturbation's highest dose, a number keeps that dose (controls are always kept).
+    """
 
     name: str
     description: str
@@ -101,6 +141,13 @@ class Source:
     drop_labels: tuple[str, ...] = ("nan", "None", "")  # cells without an assigned perturbation
     gene_id_column: str | None = None  # var column holding the gene ids; None = var_names
     expected: Expected | None = None
+    label_pattern: str | None = None
+    control_parts: tuple[str, ...] = ()
+    drop_label_pattern: str | None = None
+    context_template: str | None = None
+    dose_selection: str = "all"
+    genes: GeneFilter | None = None
+    test_context: str | None = None  # the held-out context of the dataset's standard split
 
 
 @dataclass(frozen=True)
@@ -123,6 +170,9 @@ class DatasetSpec:
     size: str | None = None
     manual_download: str | None = None  # instructions when there is no single file to fetch
     notes: tuple[str, ...] = field(default=())
+    keeps: str = ""  # what the recipe keeps and drops, and why (docs and `datasets info`)
+    after_preparation: str = ""  # expected counts after preparation, and how they are known
+    standard_split: StandardSplit | None = None
 
     @property
     def default_source(self) -> Source:
