@@ -126,11 +126,34 @@ def prepare_command(
     control: Annotated[
         list[str] | None, typer.Option("--control", help="Control label (repeatable).")
     ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option("--delimiter", help="Combination delimiter ('' for no combinations)."),
+    ] = None,
+    dose: Annotated[
+        str | None,
+        typer.Option("--dose", help="Dose kept: max (each compound's highest), a value, or all."),
+    ] = None,
+    obs_query: Annotated[
+        str | None,
+        typer.Option(
+            "--obs-query", help='Keep cells matching this pandas query on obs, e.g. "time == 24".'
+        ),
+    ] = None,
+    verify: Annotated[
+        bool | None,
+        typer.Option(
+            "--verify/--no-verify",
+            help="Verify --from against the registry file's size and checksum (default: when it "
+            "has the registry file's name or size).",
+        ),
+    ] = None,
     cache_dir: CacheOption = None,
     mirror: MirrorOption = None,
 ) -> None:
     """Prepare a dataset into the contract form (QC, column mapping, normalisation, fingerprint)."""
     from vcbench.data import contract as c
+    from vcbench.data.obs_query import describe_filter
     from vcbench.datasets import counts_of, prepare
 
     adata = prepare(
@@ -139,14 +162,26 @@ def prepare_command(
         source=source,
         columns=_parse_map(map_),
         control=control,
+        delimiter=delimiter,
+        dose=dose,
+        obs_query=obs_query,
         cache_dir=cache_dir,
         out=out,
         mirror=mirror,
+        verify=verify,
     )
     counts = counts_of(adata)
     record = adata.uns[c.UNS_KEY]
+    registry = record["registry"]
+    checked = ", ".join(map(str, registry["verification"]["checked"]))
+    console.print(f"Input {record['source']}: verified {checked}", highlight=False)
+    for step in record["recipe"].values():
+        if int(step.get("dropped", 0)):
+            console.print(f"  {step['step']}: dropped {int(step['dropped']):,}", highlight=False)
+    for query in record.get("row_filters", {}).values():
+        console.print(describe_filter(query), highlight=False)
     console.print(
-        f"Prepared {name} ({record['registry']['layout']} layout): {counts['cells']:,} cells × "
+        f"Prepared {name} ({registry['layout']} layout): {counts['cells']:,} cells × "
         f"{adata.n_vars:,} genes, {counts['perturbations']} perturbations, "
         f"{counts['contexts']} contexts -> {out}\nfingerprint {record['fingerprint']}",
         highlight=False,

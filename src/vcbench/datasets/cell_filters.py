@@ -104,20 +104,19 @@ def select_cells(
     use_template: bool,
     log: list[dict[str, Any]],
 ) -> tuple[np.ndarray, pd.Series, dict[str, Any] | None]:
-    """The mask of cells kept by the obs steps, the cleaned labels of all cells, and the record
+    """The mask of cells kept by the obs steps (the obs query first), the cleaned labels of all cells, and the record
     of the obs query (None when there is none)."""
     cells = CellMask(len(obs), log)
+    query_record = None
+    if obs_query:  # first, so that its counts are those of the file
+        cells.narrow(query_mask(obs, obs_query, "the input file"), f"obs query {obs_query!r}")
+        query_record = filter_record(obs_query, "the input file", len(obs), int(cells.keep.sum()))
     for column, values in source.qc.keep_obs:
         mask = obs[column].astype(str).isin(values).to_numpy()
         cells.narrow(mask, f"keep obs[{column!r}] in {list(values)}")
     for column, minimum in source.qc.min_obs:
         mask = (pd.to_numeric(obs[column], errors="coerce") >= minimum).to_numpy()
         cells.narrow(mask, f"keep obs[{column!r}] >= {minimum}")
-    query_record = None
-    if obs_query:
-        before = int(cells.keep.sum())
-        cells.narrow(query_mask(obs, obs_query, "the input file"), f"obs query {obs_query!r}")
-        query_record = filter_record(obs_query, "the input file", before, int(cells.keep.sum()))
     raw = obs[mapping.perturbation].astype("string").str.strip()
     assigned = raw.notna() & ~raw.isin(list(source.drop_labels))
     cells.narrow(assigned.to_numpy(dtype=bool), "drop cells without a perturbation label")

@@ -15,7 +15,7 @@ by its size only. Counts (cells, perturbations, contexts) describe the full upst
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from vcbench.errors import DataContractError
@@ -250,7 +250,21 @@ _NORMAN = DatasetSpec(
     "doi:10.1126/science.aax4438; " + SCPERTURB_CITATION,
     accession="GEO GSE133344",
     sources=(
-        _scperturb_source(),
+        replace(
+            _scperturb_source(),
+            # scPerturb joins pairs with '_' and calls the control 'control'; no '+', no 'ctrl'
+            label_pattern=r"(?!.*\+)(?!(.*_)?ctrl(_.*)?$).+",
+        ),
+        Source(
+            name="gears",
+            description="GEARS' copy (norman/perturb_processed.h5ad): obs 'condition' with "
+            "singles as 'A+ctrl' (or 'ctrl+A'), pairs as 'A+B' and the control 'ctrl', "
+            "'cell_type'; 'ctrl' parts are removed ('A+ctrl' -> 'A')",
+            columns=ColumnMapping(perturbation="condition", context="cell_type", control=("ctrl",)),
+            qc=QC(min_cells_per_condition=10),
+            label_pattern=r"ctrl|[^+]+\+[^+]+",
+            control_parts=("ctrl",),
+        ),
         Source(
             name="perturbench_devel",
             description="PerturBench's devel subset (the bundled demo file): obs "
@@ -259,6 +273,7 @@ _NORMAN = DatasetSpec(
             columns=ColumnMapping(perturbation="condition", context="cell_type", dataset="dataset"),
             qc=QC(min_cells_per_condition=10, keep_obs=(("dataset", ("norman19",)),)),
             expected=Expected(cells=3375, perturbations=33, contexts=1),
+            label_pattern=r"(?!(.*\+)?ctrl(\+.*)?$)[^+]+(\+[^+]+)*",
         ),
     ),
     # 111,445 cells; 105 single + 131 paired CRISPRa conditions besides control: read from this
@@ -268,6 +283,11 @@ _NORMAN = DatasetSpec(
     n_perturbations=236,
     n_contexts=1,
     size="699 MB",
+    keeps="All K562 cells with an assigned guide pair; singles and pairs as combinations (scPerturb "
+    "'A_B', GEARS 'A+B' with 'A+ctrl' singles and 'ctrl' controls, PerturBench 'A+B'), detected "
+    "from the labels; conditions under 10 cells dropped. Another layout: --delimiter and --control.",
+    after_preparation="scPerturb file: at most 111,445 cells, 236 perturbations (105 singles + 131 "
+    "pairs), 1 context (not run here: the file is not on this machine).",
 )
 
 _REPLOGLE_CITATION = (
@@ -303,6 +323,8 @@ _REPLOGLE_K562 = DatasetSpec(
     n_cells=310_385,
     n_perturbations=2_057,
     n_contexts=1,
+    keeps="All cells with a guide; non-targeting guides are the control. Droplet QC.",
+    after_preparation="not run here (the file is not on this machine).",
 )
 
 _REPLOGLE_RPE1 = DatasetSpec(
@@ -330,6 +352,8 @@ _REPLOGLE_RPE1 = DatasetSpec(
     n_cells=247_914,
     n_perturbations=2_393,
     n_contexts=1,
+    keeps="All cells with a guide; non-targeting guides are the control. Droplet QC.",
+    after_preparation="not run here (the file is not on this machine).",
 )
 
 _ADAMSON_CITATION = (
@@ -384,6 +408,8 @@ _ADAMSON_PILOT = DatasetSpec(
     n_cells=5768,
     n_perturbations=7,
     n_contexts=1,
+    keeps="Guide constructs reduced to genes (plasmid suffix stripped), negative-control constructs as the control, unassigned '*' cells dropped. Droplet QC.",
+    after_preparation="not run here (the file is not on this machine).",
 )
 
 _ADAMSON_UPR = DatasetSpec(
@@ -409,6 +435,8 @@ _ADAMSON_UPR = DatasetSpec(
     n_perturbations=82,
     n_contexts=1,
     counts_approximate=True,
+    keeps="Guide constructs reduced to genes (plasmid suffix stripped), negative-control constructs as the control, unassigned '*' cells dropped. Droplet QC.",
+    after_preparation="not run here (the file is not on this machine).",
 )
 
 _SCIPLEX3 = DatasetSpec(
@@ -431,12 +459,18 @@ _SCIPLEX3 = DatasetSpec(
     "doi:10.1126/science.aax6234; " + SCPERTURB_CITATION,
     accession="GEO GSE139944 (GSM4150378)",
     sources=(
-        _scperturb_source(
-            dose="dose_value",
-            delimiter=None,
-            qc=_QC_SCIPLEX,
-            description="scPerturb's processed h5ad (raw counts; obs 'perturbation' = compound, "
-            "'cell_line', 'dose_value' in nM, 'time'; vehicle cells labelled 'control')",
+        replace(
+            _scperturb_source(
+                dose="dose_value",
+                delimiter=None,
+                qc=_QC_SCIPLEX,
+                description="scPerturb's processed h5ad (raw counts; obs 'perturbation' = "
+                "compound, 'cell_line' (missing for some cells), 'dose_value' in nM, 'time'; "
+                "vehicle cells labelled 'control'; 110,983 features with Ensembl IDs, symbols in "
+                "the feature table)",
+            ),
+            dose_selection="max",
+            genes=GeneFilter(),
         ),
     ),
     # 799,317 cells × 110,983 genes in this (1.4) file, pinned by public projects reading it; the
@@ -448,7 +482,17 @@ _SCIPLEX3 = DatasetSpec(
     notes=(
         "Compound names may contain '+', so combination parsing is off.",
         "Vehicle cells carry dose 0 in some copies; the dose stays in obs 'vcb_dose'.",
+        "Gene symbols come from the file's own feature table (the knowledge module's "
+        "harmonisation is not used here).",
     ),
+    keeps="Each compound's highest dose (10 µM, as PerturBench keeps) and all vehicle cells; "
+    "--dose all keeps every dose for the dose scenarios, --dose VALUE one dose. Human Ensembl "
+    "gene features only, renamed to their symbols (other features dropped). Cells without a "
+    "cell line are dropped and counted; QC: 100 genes per cell, 20% mitochondrial, genes in 3 "
+    "cells, conditions of 10 cells. Read backed, in chunks of cells.",
+    after_preparation="188 compounds × 3 cell lines at one dose; PerturBench's highest-dose "
+    "selection of this data has 178,213 cells (its own QC); vcbench's count on the real file is "
+    "not verified here (the 2.5 GB file is not on this machine).",
 )
 
 _MCFARLAND = DatasetSpec(
@@ -469,11 +513,18 @@ _MCFARLAND = DatasetSpec(
     "Nat Commun 11, 4296 (2020). doi:10.1038/s41467-020-17440-w; " + SCPERTURB_CITATION,
     accession="figshare (Broad DepMap MIX-seq); scPerturb",
     sources=(
-        _scperturb_source(
-            dose="dose_value",
-            delimiter=None,
-            description="scPerturb's processed h5ad (raw counts; obs 'perturbation' = compound, "
-            "'cell_line', 'dose_value', 'time'; vehicle cells labelled 'control')",
+        replace(
+            _scperturb_source(
+                dose="dose_value",
+                delimiter=None,
+                qc=replace(_QC_DROPLET, keep_obs=(("cell_quality", ("normal",)),)),
+                description="scPerturb's processed h5ad (raw counts; obs 'perturbation' = "
+                "compound, or a CRISPR guide 'sgGPX4', 'sgLACZ', 'sgOR2J2'; 'cell_line', "
+                "'cell_quality' (normal, doublet, low_quality), 'dose_value', 'time' in hours; "
+                "vehicle cells labelled 'control')",
+            ),
+            drop_label_pattern=r"^sg",
+            context_template="{cell_line}_{time}h",
         ),
     ),
     # 182,875 cells: two public listings of the scPerturb file (record 7041849 and a later copy).
@@ -483,7 +534,16 @@ _MCFARLAND = DatasetSpec(
     n_cells=182_875,
     n_perturbations=17,
     n_contexts=209,
-    notes=("Several time points are kept; filter obs 'time' for a single-time benchmark.",),
+    notes=(
+        "The context is the cell line at a time point ('{cell_line}_{time}h'), so time points are "
+        "never pooled; keep one with --obs-query 'time == 24'.",
+    ),
+    keeps="Compound and vehicle cells of 'normal' cell_quality; CRISPR guide cells (labels "
+    "starting 'sg': sgGPX4 and its sgLACZ/sgOR2J2 controls, a genetic experiment) and doublets "
+    "and low-quality cells dropped. Context = cell line × time point. Droplet QC as for "
+    "scPerturb files.",
+    after_preparation="14 compounds (17 labels minus 3 guides) over cell line × time contexts; "
+    "cell counts on the real file not verified here (the file is not on this machine).",
 )
 
 _KANG = DatasetSpec(
@@ -530,6 +590,8 @@ _KANG = DatasetSpec(
         "Patients ('replicate' in pertpy's file) are kept in obs; use them as contexts with "
         "--map context=replicate.",
     ),
+    keeps="All cells; 'stim' (or 'stimulated') renamed IFN-beta; cell types are the contexts. Droplet QC on pertpy's counts; the scGen subset keeps its authors' QC.",
+    after_preparation="scGen subset: 1,975 cells, 1 perturbation, 7 cell types (tests/test_datasets_recipes.py).",
 )
 
 _PAPALEXI = DatasetSpec(
@@ -575,6 +637,8 @@ _PAPALEXI = DatasetSpec(
     n_cells=20_729,
     n_perturbations=25,
     n_contexts=1,
+    keeps="Guide labels reduced to the target gene; sceptre copy: cells whose top gRNA holds under 80% of their gRNA UMIs dropped. Droplet QC on the scPerturb file.",
+    after_preparation="sceptre copy: 16,192 cells, 25 perturbations, 1 context (tests/test_datasets_recipes.py).",
 )
 
 _FRANGIEH = DatasetSpec(
@@ -599,9 +663,11 @@ _FRANGIEH = DatasetSpec(
     accession="Broad Single Cell Portal SCP1064",
     sources=(
         _scperturb_source(
-            context=None,
+            context="perturbation_2",
             delimiter="_",
-            context_label="melanoma",
+            description="scPerturb's processed h5ad (raw counts; obs 'perturbation' = targeted "
+            "gene(s) joined by '_', control 'control'; 'perturbation_2' = the culture condition: "
+            "control, IFN-gamma or co-culture)",
         ),
     ),
     # 218,331 cells × 23,712 genes; 248 targeted genes besides control; 3 conditions (Control, IFNg,
@@ -611,9 +677,14 @@ _FRANGIEH = DatasetSpec(
     n_perturbations=248,
     n_contexts=3,
     notes=(
-        "The culture condition (control, IFN-gamma, co-culture) is not mapped by default because its "
-        "column in the scPerturb file was not verified here; pass --map context=COLUMN.",
+        "The paper reads each knockout against the control cells of the same culture condition, "
+        "so 'perturbation_2' (the condition) is the context.",
     ),
+    keeps="All cells with a guide assignment; the culture condition ('perturbation_2': "
+    "control, IFN-gamma, co-culture) is the context; cells without a condition dropped and counted; "
+    "multi-gene labels read as combinations ('_'). Droplet QC.",
+    after_preparation="248 targeted genes in 3 condition contexts; cell counts on the real file "
+    "not verified here (the file is not on this machine).",
 )
 
 _TAHOE = DatasetSpec(
@@ -655,6 +726,31 @@ _TAHOE = DatasetSpec(
         "`vcbench datasets prepare tahoe100m --from SUBSET.h5ad --out FILE.h5ad`."
     ),
     notes=("The dose is part of the 'sample' metadata; map it with --map dose=COLUMN once added.",),
+    keeps="A subset you build (see the download note); droplet QC.",
+    after_preparation="depends on the subset built.",
+)
+
+_KANG_CD4T = replace(
+    _KANG,
+    name="kang2018_cd4t",
+    title="Kang et al. 2018 PBMC IFN-beta, CD4 T held out (the scGen and CPA set-up)",
+    description="The Kang 2018 file with its standard unseen-context split: stimulated CD4 T "
+    "cells are predicted from the other cell types (their control CD4 T cells are seen).",
+    sources=(
+        replace(_KANG.sources[0], test_context="CD4 T cells"),
+        replace(_KANG.sources[1], test_context="CD4T"),
+    ),
+    standard_split=StandardSplit(
+        scenario="context",
+        variant="leave_one_out",
+        options=(("test_controls", "train"),),
+        description="hold out CD4 T: the stimulated CD4 T cells are the test set, the control "
+        "CD4 T cells are training inputs (scGen, CPA)",
+    ),
+    keeps="As kang2018; the prepared file records the split (uns['vcbench']['registry']"
+    "['standard_split']): context leave_one_out at the CD4 T fold with test_controls=train.",
+    after_preparation="scGen subset: 1,975 cells, 1 perturbation, 7 cell types, CD4T the "
+    "held-out context (tests/test_datasets_paper_recipes.py).",
 )
 
 REGISTRY: Final[dict[str, DatasetSpec]] = {
@@ -668,6 +764,7 @@ REGISTRY: Final[dict[str, DatasetSpec]] = {
         _SCIPLEX3,
         _MCFARLAND,
         _KANG,
+        _KANG_CD4T,
         _PAPALEXI,
         _FRANGIEH,
         _TAHOE,
