@@ -254,7 +254,7 @@ def test_sciplex_other_dose_choices() -> None:
 
 def test_frangieh_conditions_are_the_contexts() -> None:
     parts = []
-    for condition in ("Control", "IFNγ", "Co-culture"):
+    for condition in ("Control", "IFNg", "Co-culture"):
         parts.append(_rows(14, perturbation="control", perturbation_2=condition, cell_line="mel"))
         parts.append(_rows(11, perturbation="JAK1", perturbation_2=condition, cell_line="mel"))
         parts.append(
@@ -263,7 +263,7 @@ def test_frangieh_conditions_are_the_contexts() -> None:
     parts.append(_rows(6, perturbation="JAK1", perturbation_2=np.nan, cell_line="mel"))
     prepared = prepare_adata(_droplet_file(pd.concat(parts)), "frangieh2021")
     assert counts_of(prepared) == {"cells": 3 * 35, "perturbations": 2, "contexts": 3}
-    assert set(prepared.obs[c.CONTEXT].astype(str)) == {"Control", "IFNγ", "Co-culture"}
+    assert set(prepared.obs[c.CONTEXT].astype(str)) == {"Control", "IFNg", "Co-culture"}
     assert _step(prepared, "without obs['perturbation_2']")["dropped"] == 6
     pair = prepared.obs.loc[prepared.obs[c.N_TARGETS] == 2, c.PERTURBATION].astype(str)
     assert set(pair) == {"JAK1+STAT1"}
