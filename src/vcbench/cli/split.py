@@ -78,21 +78,19 @@ def _load(
     dataset_key: str | None,
     dose_key: str | None,
     obs_query: str | None,
+    filters: list[dict[str, Any]],
 ) -> Any:
     from vcbench.data import load_dataset, read_h5ad
+    from vcbench.data.obs_query import apply_obs_query, describe_filter
     from vcbench.scenarios import combine_datasets
 
     loaded = []
     for path in paths:
         raw = read_h5ad(path)
         if obs_query:
-            try:
-                raw = raw[raw.obs.eval(obs_query).to_numpy(dtype=bool)].copy()
-            except Exception as exc:
-                raise ScenarioError(
-                    f"--obs-query {obs_query!r} could not be evaluated on obs of {path} "
-                    f"({type(exc).__name__}: {exc}). Columns: {list(raw.obs.columns)}."
-                ) from exc
+            raw, record = apply_obs_query(raw, obs_query, str(path))
+            console.print(describe_filter(record), highlight=False)
+            filters.append(record)
         loaded.append(
             load_dataset(
                 raw,
@@ -179,11 +177,16 @@ def split(
         "count_scaling": count_scaling,
     }
     options = {k: v for k, v in options.items() if v is not None}
-    adata = _load(data, perturbation_key, context_key, control, dataset_key, dose_key, obs_query)
+    filters: list[dict[str, Any]] = []
+    adata = _load(
+        data, perturbation_key, context_key, control, dataset_key, dose_key, obs_query, filters
+    )
     built = None if force else _reusable(out, adata, scenario, variant, seed, options)
     reused = built is not None
     if built is None:
         built = make_split(adata, scenario, variant, seed=seed, **options)
+        if filters:  # the split file records the row filter with its counts
+            built.info["row_filters"] = filters
         built.save(out)
     for table in split_tables(adata, built):
         console.print(table)

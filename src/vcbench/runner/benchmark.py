@@ -62,7 +62,18 @@ class BenchmarkResult:
 
 
 def load_entry(entry: DatasetEntry) -> ad.AnnData:
-    """The dataset of a spec entry, in the standard form: the demo, a registry name, or a file."""
+    """The dataset of a spec entry, in the standard form: the demo, a registry name, or a file;
+    only the cells matching its ``obs_query`` (printed and recorded in ``uns``) when it has one."""
+    adata = _load_source(entry)
+    if entry.obs_query:
+        from vcbench.data.obs_query import apply_obs_query, describe_filter
+
+        adata, record = apply_obs_query(adata, entry.obs_query, f"dataset {entry.name!r}")
+        Console(stderr=True).print(describe_filter(record), highlight=False)
+    return adata
+
+
+def _load_source(entry: DatasetEntry) -> ad.AnnData:
     from vcbench.datasets import REGISTRY, demo, resolve_dataset
 
     if entry.source == "demo":

@@ -29,6 +29,9 @@ class DatasetEntry(_Strict):
     control: str | list[str] = "control"
     dataset_key: str | None = None
     dose_key: str | None = None
+    obs_query: str | None = Field(
+        None, description='Keep only cells matching this pandas query on obs, e.g. "time == 24".'
+    )
     n_top_genes: int = Field(
         2000, ge=1, description="HVGs selected on each split's training cells."
     )
