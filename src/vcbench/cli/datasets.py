@@ -86,6 +86,10 @@ def info_command(name: Annotated[str, typer.Argument(help="Registry name.")]) ->
             f"delimiter={cols.combination_delimiter!r}; {source.description}",
             highlight=False,
         )
+    console.print(f"keeps: {spec.keeps}", highlight=False)
+    console.print(f"after preparation: {spec.after_preparation}", highlight=False)
+    if spec.standard_split is not None:
+        console.print(f"standard split: {spec.standard_split.description}", highlight=False)
     for note in spec.notes:
         console.print(f"note: {note}", highlight=False)
 
