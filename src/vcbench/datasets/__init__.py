@@ -13,10 +13,13 @@ from vcbench.datasets.registry import (
     ColumnMapping,
     DatasetSpec,
     Expected,
+    GeneFilter,
     RemoteFile,
     Source,
+    StandardSplit,
     get_spec,
 )
+from vcbench.datasets.verify import verify_file
 
 __all__ = [
     "DEMO_SHA256",
@@ -25,8 +28,10 @@ __all__ = [
     "ColumnMapping",
     "DatasetSpec",
     "Expected",
+    "GeneFilter",
     "RemoteFile",
     "Source",
+    "StandardSplit",
     "cache_root",
     "cached_file",
     "counts_of",
@@ -38,5 +43,6 @@ __all__ = [
     "prepare",
     "prepare_adata",
     "resolve_dataset",
+    "verify_file",
     "write_prepared",
 ]

@@ -156,14 +156,9 @@ def build_context(obs: pd.DataFrame, template: str) -> pd.Series:
         else:
             parts[column] = values.astype(str).str.strip()
     frame = pd.DataFrame(parts, index=obs.index)
-    unique = frame.drop_duplicates()
-    labels = {
-        tuple(row): template.format(**dict(zip(columns, row, strict=True)))
-        for row in unique.itertuples(index=False, name=None)
-    }
-    return pd.Series(
-        [labels[tuple(r)] for r in frame.itertuples(index=False, name=None)], index=obs.index
-    )
+    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(frame))
+    names = [template.format(**dict(zip(columns, key, strict=True))) for key in uniques]
+    return pd.Series(np.asarray(names, dtype=object)[codes], index=obs.index)
 
 
 __all__ = [

@@ -144,11 +144,37 @@ def read_matrix(
     if not blocks:
         matrix: Any = sparse.csr_matrix((0, len(genes)), dtype=np.float32)
     elif sparse.issparse(blocks[0]):
-        matrix = sparse.vstack(blocks, format="csr")
+        matrix = stack_rows(blocks, len(genes))
     else:
         matrix = np.vstack(blocks)
-    del blocks
     return MatrixPass(matrix, kept_rows, cells_per_gene, bool(counts), log)
 
 
-__all__ = ["CHUNK_CELLS", "MatrixPass", "read_matrix"]
+def stack_rows(blocks: list[sparse.csr_matrix], n_genes: int) -> sparse.csr_matrix:
+    """Stack CSR blocks row-wise, freeing each block once copied (``blocks`` is emptied).
+
+    The result's arrays are allocated empty and filled block by block, so memory holds about one
+    copy of the data (the pages of the result are committed as the blocks are released), not the
+    two of ``scipy.sparse.vstack``.
+    """
+    n_rows = sum(block.shape[0] for block in blocks)
+    nnz = sum(block.nnz for block in blocks)
+    index_type = np.int64 if nnz > np.iinfo(np.int32).max else np.int32
+    data = np.empty(nnz, dtype=blocks[0].dtype)
+    indices = np.empty(nnz, dtype=index_type)
+    indptr = np.empty(n_rows + 1, dtype=index_type)
+    indptr[0] = 0
+    row = value = 0
+    while blocks:
+        block = blocks.pop(0)
+        rows, size = block.shape[0], block.nnz
+        data[value : value + size] = block.data
+        indices[value : value + size] = block.indices
+        indptr[row + 1 : row + rows + 1] = block.indptr[1:] + value
+        row += rows
+        value += size
+        del block
+    return sparse.csr_matrix((data, indices, indptr), shape=(n_rows, n_genes))
+
+
+__all__ = ["CHUNK_CELLS", "MatrixPass", "read_matrix", "stack_rows"]

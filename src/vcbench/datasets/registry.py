@@ -287,7 +287,8 @@ _NORMAN = DatasetSpec(
     "'A_B', GEARS 'A+B' with 'A+ctrl' singles and 'ctrl' controls, PerturBench 'A+B'), detected "
     "from the labels; conditions under 10 cells dropped. Another layout: --delimiter and --control.",
     after_preparation="scPerturb file: at most 111,445 cells, 236 perturbations (105 singles + 131 "
-    "pairs), 1 context (not run here: the file is not on this machine).",
+    "pairs), 1 context (not run here: the file is not on this machine); the scPerturb, GEARS and "
+    "override layouts are pinned by tests/test_datasets_paper_recipes.py (test_norman_*).",
 )
 
 _REPLOGLE_CITATION = (
@@ -492,7 +493,8 @@ _SCIPLEX3 = DatasetSpec(
     "cells, conditions of 10 cells. Read backed, in chunks of cells.",
     after_preparation="188 compounds × 3 cell lines at one dose; PerturBench's highest-dose "
     "selection of this data has 178,213 cells (its own QC); vcbench's count on the real file is "
-    "not verified here (the 2.5 GB file is not on this machine).",
+    "not verified here (the 2.5 GB file is not on this machine); the recipe's keeps and drops are "
+    "pinned on a file of its layout by tests/test_datasets_paper_recipes.py (test_sciplex_*).",
 )
 
 _MCFARLAND = DatasetSpec(
@@ -543,7 +545,8 @@ _MCFARLAND = DatasetSpec(
     "and low-quality cells dropped. Context = cell line × time point. Droplet QC as for "
     "scPerturb files.",
     after_preparation="14 compounds (17 labels minus 3 guides) over cell line × time contexts; "
-    "cell counts on the real file not verified here (the file is not on this machine).",
+    "cell counts on the real file not verified here (the file is not on this machine); pinned on "
+    "a file of its layout by tests/test_datasets_paper_recipes.py (test_mcfarland_*).",
 )
 
 _KANG = DatasetSpec(
@@ -684,7 +687,8 @@ _FRANGIEH = DatasetSpec(
     "control, IFN-gamma, co-culture) is the context; cells without a condition dropped and counted; "
     "multi-gene labels read as combinations ('_'). Droplet QC.",
     after_preparation="248 targeted genes in 3 condition contexts; cell counts on the real file "
-    "not verified here (the file is not on this machine).",
+    "not verified here (the file is not on this machine); pinned on a file of its layout by "
+    "tests/test_datasets_paper_recipes.py::test_frangieh_conditions_are_the_contexts.",
 )
 
 _TAHOE = DatasetSpec(
