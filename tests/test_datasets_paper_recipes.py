@@ -287,3 +287,26 @@ def test_kang_cd4t_records_the_scgen_split_and_it_holds_out_cd4t() -> None:
     cd4t = prepared.obs[c.CONTEXT].astype(str) == "CD4T"
     stimulated = ~prepared.obs[c.IS_CONTROL].to_numpy()
     assert len(test) == int((cd4t.to_numpy() & stimulated).sum())
+
+
+def test_kang_cd4t_pertpy_layout_holds_out_its_cd4_t_label() -> None:
+    """pertpy's layout: obs 'label' ctrl/stim, 'cell_type' with 'CD4 T cells'."""
+    parts = []
+    for cell_type in ("B cells", "CD4 T cells", "NK cells"):
+        parts.append(_rows(12, label="ctrl", cell_type=cell_type, replicate="patient1"))
+        parts.append(_rows(11, label="stim", cell_type=cell_type, replicate="patient1"))
+    prepared = prepare_adata(_droplet_file(pd.concat(parts)), "kang2018_cd4t")
+    assert prepared.uns[c.UNS_KEY]["registry"]["layout"] == "pertpy"
+    assert counts_of(prepared) == {"cells": 69, "perturbations": 1, "contexts": 3}
+    setup = prepared.uns[c.UNS_KEY]["registry"]["standard_split"]
+    # sorted contexts: B cells, CD4 T cells, NK cells
+    assert (setup["test_context"], int(setup["fold"])) == ("CD4 T cells", 1)
+
+
+def test_stacking_blocks_matches_scipy() -> None:
+    from vcbench.datasets.matrix_pass import stack_rows
+
+    blocks = [sparse.random(n, 9, density=0.3, format="csr", random_state=n) for n in (4, 0, 7)]
+    expected = sparse.vstack(blocks, format="csr")
+    stacked = stack_rows(list(blocks), 9)
+    assert (stacked != expected).nnz == 0 and stacked.shape == (11, 9)
