@@ -26,3 +26,15 @@ def test_the_page_carries_every_entry_checksum_and_size() -> None:
                 assert spec.file.known_hash.split(":")[1] in text
             if spec.file.size_bytes:
                 assert f"{spec.file.size_bytes:,} bytes" in text
+
+
+def test_info_says_what_a_recipe_keeps_and_drops() -> None:
+    from typer.testing import CliRunner
+
+    from vcbench.cli import app
+
+    result = CliRunner().invoke(app, ["datasets", "info", "kang2018_cd4t"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "keeps: As kang2018" in text and "standard split: hold out CD4 T" in text
+    assert "after preparation: scGen subset: 1,975 cells" in text

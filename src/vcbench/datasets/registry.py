@@ -287,7 +287,8 @@ _NORMAN = DatasetSpec(
     "'A_B', GEARS 'A+B' with 'A+ctrl' singles and 'ctrl' controls, PerturBench 'A+B'), detected "
     "from the labels; conditions under 10 cells dropped. Another layout: --delimiter and --control.",
     after_preparation="scPerturb file: at most 111,445 cells, 236 perturbations (105 singles + 131 "
-    "pairs), 1 context (not run here: the file is not on this machine); the scPerturb, GEARS and "
+    "pairs), 1 context (not run here: the file is not on this machine; PerturBench's curation, "
+    "with its own QC, has 91,168 cells); the scPerturb, GEARS and "
     "override layouts are pinned by tests/test_datasets_paper_recipes.py (test_norman_*).",
 )
 
@@ -492,7 +493,8 @@ _SCIPLEX3 = DatasetSpec(
     "cell line are dropped and counted; QC: 100 genes per cell, 20% mitochondrial, genes in 3 "
     "cells, conditions of 10 cells. Read backed, in chunks of cells.",
     after_preparation="188 compounds × 3 cell lines at one dose; PerturBench's highest-dose "
-    "selection of this data has 178,213 cells (its own QC); vcbench's count on the real file is "
+    "selection of this data has 178,213 cells (its own QC; as listed by lamin.ai's re-curation of "
+    "PerturBench); vcbench's count on the real file is "
     "not verified here (the 2.5 GB file is not on this machine); the recipe's keeps and drops are "
     "pinned on a file of its layout by tests/test_datasets_paper_recipes.py (test_sciplex_*).",
 )
