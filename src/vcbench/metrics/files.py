@@ -13,6 +13,7 @@ from vcbench.data import contract as c
 from vcbench.data.labels import check_labels_present, parse_labels
 from vcbench.data.loader import load_dataset, read_h5ad
 from vcbench.errors import MetricError
+from vcbench.files import write_table_atomic
 from vcbench.metrics.aggregate import aggregate
 from vcbench.metrics.evaluate import evaluate
 
@@ -94,8 +95,6 @@ def evaluate_files(
     summary = aggregate(scores, n_boot=n_boot, seed=seed)
     paths: list[Path] = []
     if out is not None:
-        from vcbench.runner.store import write_table_atomic
-
         for name, table in (("scores", scores), ("summary", summary)):
             for suffix in (".parquet", ".csv"):
                 paths.append(write_table_atomic(table, Path(out) / f"{name}{suffix}"))

@@ -12,6 +12,7 @@ import pandas as pd
 
 import vcbench
 from vcbench.analysis.common import AnalysisError
+from vcbench.files import write_text_atomic
 from vcbench.report.build import Block, Report, build_report
 from vcbench.report.tables import html_table, markdown_table
 
@@ -152,8 +153,7 @@ def write_report(
         seed=seed,
     )
     html_path = Path(out) if out is not None else folder / "report.html"
-    html_path.parent.mkdir(parents=True, exist_ok=True)
     markdown_path = html_path.with_suffix(".md")
-    html_path.write_text(render_html(report), encoding="utf-8")
-    markdown_path.write_text(render_markdown(report), encoding="utf-8")
+    write_text_atomic(render_html(report), html_path)
+    write_text_atomic(render_markdown(report), markdown_path)
     return ReportFiles(html_path, markdown_path)

@@ -24,13 +24,14 @@ from vcbench.data.fingerprint import fingerprint
 from vcbench.data.loader import load_dataset
 from vcbench.data.preprocess import select_hvgs
 from vcbench.errors import VcbenchError
+from vcbench.files import write_h5ad_atomic, write_table_atomic
 from vcbench.models import get_model
 from vcbench.runner.executors import Job, execute
 from vcbench.runner.grid import SplitJob, Task, split_jobs, tasks_for
 from vcbench.runner.isolation import Outcome
 from vcbench.runner.replicate import REPLICATE, replicate_scores
 from vcbench.runner.spec import BenchmarkSpec, DatasetEntry
-from vcbench.runner.store import ResultStore, write_table_atomic
+from vcbench.runner.store import ResultStore
 from vcbench.runner.task import run_model_timed
 from vcbench.scenarios import make_split
 from vcbench.scenarios.cross_dataset import prepare as prepare_cross_dataset
@@ -165,10 +166,7 @@ def prepare_splits(spec: BenchmarkSpec, store: ResultStore, force: bool) -> list
         if not force and (folder / SPLIT_FILE).exists() and (folder / DATA_FILE).exists():
             continue
         split, data = prepare_split(datasets[job.dataset.name], job)
-        folder.mkdir(parents=True, exist_ok=True)
-        temporary = folder / f".{DATA_FILE}.tmp"
-        data.write_h5ad(temporary)
-        temporary.replace(folder / DATA_FILE)
+        write_h5ad_atomic(data, folder / DATA_FILE)
         save_split(
             split, folder / SPLIT_FILE
         )  # written last: a split is ready when its file exists

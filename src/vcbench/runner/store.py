@@ -13,40 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from vcbench.files import write_json_atomic, write_table_atomic
 
-def _write_atomic(path: Path, write: Callable[[str], None]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return path
-
-
-def write_table_atomic(table: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``table`` as parquet or CSV (by suffix) to a temporary file, then rename it into place."""
-    path = Path(path)
-    if path.suffix == ".csv":
-        return _write_atomic(path, lambda tmp: table.to_csv(tmp, index=False))
-    return _write_atomic(path, lambda tmp: table.to_parquet(tmp, index=False))
-
-
-def write_json_atomic(data: dict[str, Any], path: str | Path) -> Path:
-    """Write ``data`` as indented JSON, atomically."""
-    text = json.dumps(data, indent=2, sort_keys=True, default=str)
-    return _write_atomic(Path(path), lambda tmp: Path(tmp).write_text(text))
+__all__ = ["ResultStore", "task_id", "write_json_atomic", "write_table_atomic"]
 
 
 def task_id(parts: dict[str, Any]) -> str:
