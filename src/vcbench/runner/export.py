@@ -21,6 +21,7 @@ from pathlib import Path
 import anndata as ad
 
 from vcbench.data import contract as c
+from vcbench.errors import VcbenchError
 from vcbench.files import (
     make_folder,
     write_h5ad_atomic,
@@ -106,6 +107,11 @@ def export_splits(spec: BenchmarkSpec, out: str | Path | None = None) -> list[Pa
     for job in prepare_splits(spec, store, force=False):
         source = store.split_dir(job.split_id)
         data = ad.read_h5ad(source / DATA_FILE)
-        folders.append(export_split(data, job, source / SPLIT_FILE, out / job.folder))
+        folder = out / job.folder
+        if not folder.resolve().is_relative_to(
+            out.resolve()
+        ):  # pragma: no cover - labels are checked
+            raise VcbenchError(f"Split folder {job.folder!r} would lie outside {out}.")
+        folders.append(export_split(data, job, source / SPLIT_FILE, folder))
     write_text_atomic(README, out / "README.md")
     return folders

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vcbench.errors import SpecError
+from vcbench.names import check_path_label
 
 
 class _Strict(BaseModel):
@@ -33,6 +34,11 @@ class DatasetEntry(_Strict):
         2000, ge=1, description="HVGs selected on each split's training cells."
     )
 
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        return check_path_label(name, "dataset name")
+
 
 class ScenarioEntry(_Strict):
     """A scenario with its variant, options and seeds."""
@@ -42,6 +48,11 @@ class ScenarioEntry(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     datasets: list[str] | None = Field(None, description="Dataset names to run on; default all.")
+
+    @field_validator("name", "variant")
+    @classmethod
+    def _safe_name(cls, name: str | None) -> str | None:
+        return None if name is None else check_path_label(name, "scenario name or variant")
 
 
 class ModelEntry(_Strict):
@@ -64,6 +75,11 @@ class ModelEntry(_Strict):
             raise ValueError(
                 "a model given by `predictions` files takes no `params` (it is not run by vcbench)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _safe_result_name(self) -> ModelEntry:
+        check_path_label(self.result_name, "model label")
         return self
 
     @property
