@@ -19,6 +19,7 @@ from vcbench.data.labels import check_labels_present, control_suggestions, parse
 from vcbench.data.matrix_checks import (
     check_finite_non_negative,
     check_not_empty,
+    check_unique_cells,
     check_unique_genes,
 )
 from vcbench.data.normalization import XKind, to_standard_form
@@ -137,6 +138,7 @@ def load_dataset(
 
     check_not_empty(adata)
     check_unique_genes(adata)
+    check_unique_cells(adata)
     check_finite_non_negative(adata)
     obs = adata.obs
     _require_columns(

@@ -7,7 +7,7 @@ Errors name the bad key, its line in the file and what is expected. See ``EXAMPL
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -46,7 +46,9 @@ class ScenarioEntry(_Strict):
     name: str
     variant: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(
+        default_factory=lambda: [0, 1, 2], min_length=1
+    )
     datasets: list[str] | None = Field(None, description="Dataset names to run on; default all.")
 
     @field_validator("name", "variant")
