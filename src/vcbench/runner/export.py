@@ -32,7 +32,7 @@ from vcbench.files import (
 from vcbench.runner.benchmark import DATA_FILE, SPLIT_FILE, prepare_splits
 from vcbench.runner.grid import SplitJob
 from vcbench.runner.spec import BenchmarkSpec
-from vcbench.runner.store import ResultStore
+from vcbench.runner.store import OutputLock, ResultStore
 from vcbench.runner.task import queries_for
 from vcbench.scenarios.io import load_split
 
@@ -100,6 +100,11 @@ def export_split(data: ad.AnnData, job: SplitJob, split_file: Path, folder: Path
 def export_splits(spec: BenchmarkSpec, out: str | Path | None = None) -> list[Path]:
     """Prepare every split of ``spec`` (reusing those already in its output directory) and export
     them under ``out`` (default ``OUTPUT/export``); returns the split folders."""
+    with OutputLock(spec.output):  # it prepares splits in the output folder, as a run does
+        return _export_splits(spec, out)
+
+
+def _export_splits(spec: BenchmarkSpec, out: str | Path | None) -> list[Path]:
     store = ResultStore(spec.output)
     out = Path(out) if out is not None else store.root / "export"
     make_folder(out)

@@ -53,6 +53,7 @@ class Task:
     metrics: str | tuple[str, ...]
     split_dir: Path
     task_dir: Path
+    memory_limit: int | None = None  # bytes; a limit, not part of the identity
 
 
 def split_jobs(spec: BenchmarkSpec, fingerprints: dict[str, str]) -> list[SplitJob]:
@@ -134,6 +135,7 @@ def tasks_for(spec: BenchmarkSpec, splits: list[SplitJob], root: Path) -> list[T
                     metrics,
                     root / "splits" / split.split_id,
                     root / "tasks" / tid,
+                    spec.memory_limit,
                 )
             )
     return tasks

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vcbench.errors import SpecError
 from vcbench.names import check_path_label
+from vcbench.runner.isolation import parse_memory
+
+DEFAULT_TIME_LIMIT = 7200.0  # 2 h: generous for one model on one split, but a hang ends
 
 
 class _Strict(BaseModel):
@@ -98,13 +101,23 @@ class BenchmarkSpec(_Strict):
     executor: Literal["serial", "processes", "dask"] = "serial"
     jobs: int = Field(2, ge=1)
     scheduler: str | None = Field(None, description="Dask scheduler address (tcp://HOST:PORT).")
-    time_limit: float | None = Field(None, gt=0, description="Seconds a task may take.")
+    time_limit: float | None = Field(
+        DEFAULT_TIME_LIMIT, gt=0, description="Seconds a task may take (null: no limit)."
+    )
+    memory_limit: int | None = Field(
+        None, description="Memory a task may use, e.g. 8GB (its address space; null: no cap)."
+    )
     calibration: bool = Field(
         True, description="Add perturbed_mean and technical_replicate (METRICS.md calibration)."
     )
     datasets: list[DatasetEntry] = Field(min_length=1)
     scenarios: list[ScenarioEntry] = Field(min_length=1)
     models: list[ModelEntry] = Field(min_length=1)
+
+    @field_validator("memory_limit", mode="before")
+    @classmethod
+    def _memory_size(cls, value: Any) -> int | None:
+        return None if value is None else parse_memory(value)
 
     @field_validator("datasets", "models")
     @classmethod
@@ -192,7 +205,8 @@ metrics: full                  # a metric profile (paper, fast, full) or a list 
 executor: serial               # serial | processes | dask
 jobs: 2                        # worker processes (processes, dask LocalCluster)
 scheduler: null                # dask only: tcp://HOST:PORT of an existing cluster
-time_limit: null               # seconds a task may take before it is recorded as failed
+time_limit: 7200               # seconds a task may take before it is recorded as failed (null: none)
+memory_limit: null             # memory a task may use, e.g. 8GB (recorded as "out of memory")
 calibration: true              # add perturbed_mean (negative) and technical_replicate (positive control)
 
 datasets:
