@@ -108,9 +108,16 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, MemoryError):
-        cap = f" of {_memory_limit / 1e9:.3g} GB" if _memory_limit else ""
-        return f"MemoryError: out of memory (the task exceeded its memory_limit{cap}): {exc}"
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, MemoryError):
+        cause = cause.__cause__
+    if cause is not None:  # e.g. a ModelError raised from a MemoryError
+        if _memory_limit is None:
+            return f"MemoryError: out of memory: {cause}"
+        return (
+            f"MemoryError: out of memory (the task exceeded its memory_limit of "
+            f"{_memory_limit / 1e9:.3g} GB): {cause}"
+        )
     return f"{type(exc).__name__}: {exc}"
 
 
