@@ -27,6 +27,7 @@ from vcbench.errors import VcbenchError
 from vcbench.files import write_h5ad_atomic, write_table_atomic
 from vcbench.models import get_model
 from vcbench.runner.executors import Job, execute
+from vcbench.runner.failures import failure_table
 from vcbench.runner.grid import SplitJob, Task, split_jobs, tasks_for
 from vcbench.runner.isolation import Outcome, limit_memory
 from vcbench.runner.replicate import REPLICATE, replicate_scores
@@ -60,6 +61,11 @@ class BenchmarkResult:
         if self.records.empty:
             return self.records
         return self.records[self.records["status"] != "ok"]
+
+    @property
+    def failure_table(self) -> pd.DataFrame:
+        """The failed tasks: task, model, one-line error, where it was raised, record file."""
+        return failure_table(self.records, self.out)
 
 
 def load_entry(entry: DatasetEntry) -> ad.AnnData:
