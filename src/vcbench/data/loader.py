@@ -45,8 +45,9 @@ def read_h5ad(path: str | Path) -> ad.AnnData:
             return ad.read_h5ad(path)
     except Exception as exc:  # h5py/anndata raise many types for a wrong format
         raise DatasetFileError(
-            f"{path} could not be read as an .h5ad (AnnData/HDF5) file: {type(exc).__name__}: {exc}. "
-            "Give an .h5ad file written by anndata (convert other formats with anndata or scanpy first)."
+            f"{path} could not be read as an .h5ad (AnnData/HDF5) file (it is another format, or "
+            f"it is damaged or truncated): {type(exc).__name__}: {exc}. Give an intact .h5ad file "
+            "written by anndata (convert other formats with anndata or scanpy first)."
         ) from exc
 
 
