@@ -18,8 +18,6 @@ Steps, in order (each recorded in ``uns["vcbench"]["recipe"]``):
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -37,6 +35,7 @@ from vcbench.data.matrix_checks import stored_values
 from vcbench.datasets.fetch import cached_file, download
 from vcbench.datasets.registry import ColumnMapping, DatasetSpec, Source, get_spec
 from vcbench.errors import DataContractError
+from vcbench.files import write_h5ad_atomic
 
 CONTEXT_COLUMN = "vcb_recipe_context"  # the constant context of sources without a context column
 MAPPING_ROLES = ("perturbation", "context", "dataset", "dose")
@@ -298,18 +297,8 @@ def prepare(
 
 
 def write_prepared(adata: ad.AnnData, out: str | Path) -> Path:
-    """Write ``adata`` to ``out`` atomically: a temporary file in the same folder, then a rename."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
-        adata.write_h5ad(tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    """Write ``adata`` to ``out`` atomically, with the umask's mode (``vcbench.files``)."""
+    return write_h5ad_atomic(adata, out)
 
 
 def counts_of(adata: ad.AnnData) -> dict[str, int]:
