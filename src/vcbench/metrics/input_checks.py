@@ -11,10 +11,10 @@
   - the maximum value, and whether the non-zero values are integers (raw counts);
   - the fraction of negative values (log-normalised expression is never negative).
 
-  A clear mismatch raises ``MetricError`` naming the likely cause: counts-like values (ratio >
+  A clear mismatch raises ``MetricError`` naming the likely cause: more than ``NEGATIVE_ERROR``
+  of the values negative (centred or z-scored values), or counts-like values (ratio >
   ``COUNTS_RATIO``, or integer values above the truth's maximum, or a maximum above
-  ``COUNTS_MAX_FACTOR`` × the truth's and above ``COUNTS_MAX_ABSOLUTE``), or more than
-  ``NEGATIVE_ERROR`` of the values negative (centred or z-scored values). A borderline one raises a
+  ``COUNTS_MAX_FACTOR`` × the truth's and above ``COUNTS_MAX_ABSOLUTE``). A borderline one raises a
   ``ScaleWarning`` (recorded in a task's record by ``vcbench run``): any negative value, a ratio
   outside ``[1 / WARN_RATIO, WARN_RATIO]``, or a maximum above ``WARN_MAX_FACTOR`` × the truth's.
 """
@@ -37,8 +37,8 @@ COUNTS_RATIO = 8.0
 COUNTS_MAX_FACTOR = 3.0
 COUNTS_MAX_ABSOLUTE = 20.0
 NEGATIVE_ERROR = 0.25
-WARN_RATIO = 2.0
-WARN_MAX_FACTOR = 1.5
+WARN_RATIO = 1.4
+WARN_MAX_FACTOR = 1.4
 LOG_SCALE = "log1p-normalised expression (normalize_total to 1e4, then log1p)"
 
 
@@ -123,6 +123,13 @@ def scale_problem(predicted: ScaleStats, truth: ScaleStats) -> tuple[str, str] |
         f"prediction: median row total {predicted.median_total:.4g}, max {predicted.maximum:.4g}; "
         f"truth: median row total {truth.median_total:.4g}, max {truth.maximum:.4g}"
     )
+    if predicted.negative_fraction > NEGATIVE_ERROR:
+        return "error", (
+            f"{predicted.negative_fraction:.0%} of the prediction's values are negative (min "
+            f"{predicted.minimum:.4g}); {LOG_SCALE} is never negative. The model likely outputs "
+            "centred or scaled values (z-scores) or effects (differences to control): predict "
+            "expression on the truth's scale."
+        )
     counts_like = (
         (np.isfinite(ratio) and ratio > COUNTS_RATIO)
         or (predicted.integer_valued and predicted.maximum > max(truth.maximum, 1.0))
@@ -133,13 +140,6 @@ def scale_problem(predicted: ScaleStats, truth: ScaleStats) -> tuple[str, str] |
             f"The prediction's values are far larger than the truth's ({facts}): it looks like raw "
             f"or normalised counts, not {LOG_SCALE}. Predict on the truth's scale (e.g. "
             "scanpy.pp.normalize_total(target_sum=1e4) then scanpy.pp.log1p)."
-        )
-    if predicted.negative_fraction > NEGATIVE_ERROR:
-        return "error", (
-            f"{predicted.negative_fraction:.0%} of the prediction's values are negative (min "
-            f"{predicted.minimum:.4g}); {LOG_SCALE} is never negative. The model likely outputs "
-            "centred or scaled values (z-scores) or effects (differences to control): predict "
-            "expression on the truth's scale."
         )
     if predicted.negative_fraction > 0:
         return "warning", (
