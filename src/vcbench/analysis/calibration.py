@@ -12,6 +12,7 @@ from vcbench.analysis.common import (
     RESULT_COLUMNS,
     TASK,
     AnalysisError,
+    NotAvailable,
     orientation,
     require_columns,
 )
@@ -67,6 +68,11 @@ def calibrated_scores(results: pd.DataFrame) -> pd.DataFrame:
         spread = means["r"] - means["b"]
         score = (means["u"] - means["b"]) / spread.where(spread != 0)
         frames.append(score.rename("value").reset_index().assign(model=model))
+    if not frames:
+        raise NotAvailable(
+            "no model besides the calibration controls has results (did the other tasks fail? "
+            "see the failure table)"
+        )
     per_seed = pd.concat(frames, ignore_index=True)
     group = [*TASK, "split_category", "model", "metric"]
     table = per_seed.groupby(group, observed=True, sort=True)["value"].agg(

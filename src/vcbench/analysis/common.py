@@ -39,6 +39,11 @@ class NotAvailable(AnalysisError):
 def require_columns(table: pd.DataFrame, columns: Iterable[str], what: str = "results") -> None:
     """Raise :class:`AnalysisError` naming the columns of ``columns`` that ``table`` lacks."""
     missing = [c for c in columns if c not in table.columns]
+    if missing and table.empty:
+        raise NotAvailable(
+            f"The {what} table is empty: no task finished (every task failed, or none ran). "
+            "The failure table of `vcbench run` and records.parquet say why."
+        )
     if missing:
         raise AnalysisError(
             f"The {what} table lacks column(s) {missing}; it has {list(table.columns)}. "

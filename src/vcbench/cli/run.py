@@ -33,6 +33,7 @@ def run(
     """Run a benchmark spec (or the demo) and print the summary; finished tasks are reused."""
     from vcbench.report import summary_tables, write_report
     from vcbench.runner import demo_spec, load_spec, run_benchmark
+    from vcbench.runner.failures import failure_text
 
     chosen = load_spec(spec) if spec is not None else demo_spec()
     overrides = {
@@ -53,6 +54,9 @@ def run(
             "resume."
         )
         raise typer.Exit(code=130) from None
+    failures = failure_text(result.failure_table, result.n_tasks)
+    if failures:  # first, so that it is printed whatever happens after
+        errors.print(failures, style="bold red", highlight=False, markup=False)
     for table in summary_tables(result.summary):
         console.print(table)
     report = write_report(result.out)
@@ -62,15 +66,7 @@ def run(
         "(results.parquet, summary.csv, records.parquet)."
     )
     console.print(f"Report: {report.html} (and {report.markdown.name})")
-    failures = result.failures
-    if len(failures):
-        errors.print(f"[bold red]{len(failures)} task(s) failed[/] (details in records.parquet):")
-        for _, row in failures.iterrows():
-            errors.print(
-                f"  {row['model']} on {row['dataset']} / {row['scenario']} seed {row['seed']}: "
-                f"{row['error']}",
-                highlight=False,
-            )
+    if failures:
         raise typer.Exit(code=1)
 
 

@@ -19,6 +19,7 @@ from vcbench.data.labels import check_labels_present, control_suggestions, parse
 from vcbench.data.matrix_checks import (
     check_finite_non_negative,
     check_not_empty,
+    check_unique_cells,
     check_unique_genes,
 )
 from vcbench.data.normalization import XKind, to_standard_form
@@ -44,8 +45,9 @@ def read_h5ad(path: str | Path) -> ad.AnnData:
             return ad.read_h5ad(path)
     except Exception as exc:  # h5py/anndata raise many types for a wrong format
         raise DatasetFileError(
-            f"{path} could not be read as an .h5ad (AnnData/HDF5) file: {type(exc).__name__}: {exc}. "
-            "Give an .h5ad file written by anndata (convert other formats with anndata or scanpy first)."
+            f"{path} could not be read as an .h5ad (AnnData/HDF5) file (it is another format, or "
+            f"it is damaged or truncated): {type(exc).__name__}: {exc}. Give an intact .h5ad file "
+            "written by anndata (convert other formats with anndata or scanpy first)."
         ) from exc
 
 
@@ -137,6 +139,7 @@ def load_dataset(
 
     check_not_empty(adata)
     check_unique_genes(adata)
+    check_unique_cells(adata)
     check_finite_non_negative(adata)
     obs = adata.obs
     _require_columns(

@@ -43,9 +43,40 @@ def check_unique_genes(adata: ad.AnnData) -> None:
         )
 
 
+def check_unique_cells(adata: ad.AnnData) -> None:
+    """Error when cell names (``obs_names``) repeat: splits and predictions map cells by name."""
+    duplicated = adata.obs_names[adata.obs_names.duplicated()].unique()
+    if len(duplicated):
+        shown = ", ".join(map(str, duplicated[:5]))
+        raise DataContractError(
+            f"{len(duplicated)} cell names appear more than once in obs_names (e.g. {shown}); "
+            "splits assign cells by name, so each must be unique. Make them unique first "
+            "(adata.obs_names_make_unique())."
+        )
+
+
+IMPLAUSIBLE_ABOVE = 1e15
+IMPLAUSIBLE_BELOW = 1e-30
+
+
+def check_plausible(values: np.ndarray) -> None:
+    """Error when non-zero values lie outside every expression scale (magnitude above
+    ``IMPLAUSIBLE_ABOVE`` or below ``IMPLAUSIBLE_BELOW``): the bytes of a damaged file."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        magnitude = np.abs(values[np.isfinite(values) & (values != 0)])
+    odd = magnitude[(magnitude > IMPLAUSIBLE_ABOVE) | (magnitude < IMPLAUSIBLE_BELOW)]
+    if odd.size:
+        raise DataContractError(
+            f"The expression matrix holds {odd.size} values that no expression data has "
+            f"(magnitudes from {odd.min():.3g} to {odd.max():.3g}): the file is probably "
+            "corrupted (damaged bytes). Download or write the file again."
+        )
+
+
 def check_finite_non_negative(adata: ad.AnnData) -> None:
-    """Error when the matrix holds NaN, infinite or negative values."""
+    """Error when the matrix holds implausible (corrupt), NaN, infinite or negative values."""
     values = stored_values(adata.X)
+    check_plausible(values)
     n_nan = int(np.isnan(values).sum())
     n_inf = int(np.isinf(values).sum())
     if n_nan or n_inf:

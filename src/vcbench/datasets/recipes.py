@@ -25,8 +25,6 @@ after it):
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -48,6 +46,7 @@ from vcbench.datasets.matrix_pass import CHUNK_CELLS, read_matrix
 from vcbench.datasets.registry import ColumnMapping, DatasetSpec, Source, get_spec
 from vcbench.datasets.verify import verify_file
 from vcbench.errors import DataContractError, DatasetFileError
+from vcbench.files import write_h5ad_atomic
 
 CONTEXT_COLUMN = "vcb_recipe_context"  # the context column a recipe builds (constant or template)
 
@@ -347,18 +346,8 @@ def prepare(
 
 
 def write_prepared(adata: ad.AnnData, out: str | Path) -> Path:
-    """Write ``adata`` to ``out`` atomically: a temporary file in the same folder, then a rename."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
-        adata.write_h5ad(tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    """Write ``adata`` to ``out`` atomically, with the umask's mode (``vcbench.files``)."""
+    return write_h5ad_atomic(adata, out)
 
 
 def counts_of(adata: ad.AnnData) -> dict[str, int]:

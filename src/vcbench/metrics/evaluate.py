@@ -25,20 +25,18 @@ from vcbench.errors import MetricError
 from vcbench.metrics.cells import (
     CELL_METRICS,
     DE_TEST_METRICS,
-    DISTRIBUTION_METRICS,
     PCA_DISTRIBUTION_METRICS,
     cell_metric_values,
 )
 from vcbench.metrics.definitions import TOP_K, ContextArrays
-from vcbench.metrics.registry import Metric, resolve_metrics
+from vcbench.metrics.input_checks import check_inputs, check_scale
+from vcbench.metrics.notes import MIN_TRUTH_CELLS, annotate
+from vcbench.metrics.registry import resolve_metrics
 from vcbench.metrics.wilcoxon import ControlRanks
 from vcbench.models.base import PREDICTION_KEY
 
 KEYS = [c.CONTEXT, c.PERTURBATION]
 N_PCS = 50
-RETRIEVAL_NEEDS_TWO = "undefined: retrieval needs at least 2 conditions in the context"
-MEANS_ONLY = "not computable: the prediction holds means only (no cells)"
-NO_REFERENCE = "not computable: pass reference= (the training cells) for the Systema centroid"
 Level = Literal["auto", "cells", "mean"]
 T = TypeVar("T")
 R = TypeVar("R")
@@ -216,6 +214,7 @@ def evaluate(
     max_cells: int | None = 500,
     n_pcs: int = N_PCS,
     seed: int = 0,
+    min_truth_cells: int = MIN_TRUTH_CELLS,
 ) -> pd.DataFrame:
     """Score a prediction against the truth (both in the standard form); definitions: METRICS.md.
 
@@ -234,14 +233,17 @@ def evaluate(
         max_cells: distribution metrics subsample each sample to at most this many cells.
         n_pcs: number of principal components of the PC-space metrics.
         seed: seed of the subsampling.
+        min_truth_cells: cell-level metrics of a condition with fewer real cells are NaN (noted).
 
     Returns:
         A tidy frame with columns context, perturbation, metric, value, note (why a value is
         missing, or how it was computed, e.g. the subsampling).
     """
     chosen = resolve_metrics(metrics)
+    check_inputs(prediction, truth)
     columns = _gene_columns(prediction.var_names, truth.var_names)
     predicted_rows = _prediction_rows(prediction)
+    check_scale(prediction, truth, np.concatenate([[], *predicted_rows.values()]), seed)
     prediction_level = _level(prediction, predicted_rows, level)
     is_control = truth.obs[c.IS_CONTROL].to_numpy(dtype=bool)
     truth_rows = {
@@ -344,30 +346,29 @@ def evaluate(
                 for name in cell_wanted:
                     values[name].append(found[name])
             arrays = replace(arrays, cell_values={n: np.array(v) for n, v in values.items()})
+        n_truth = np.array([len(truth_rows[(context, p)]) for p in perturbations])
+        n_predicted = np.array([len(predicted_rows[(context, p)]) for p in perturbations])
         for metric in chosen:
+            value, note = annotate(
+                metric,
+                metric.function(arrays),
+                arrays,
+                level=prediction_level,
+                n_truth=n_truth,
+                n_predicted=n_predicted,
+                min_truth_cells=min_truth_cells,
+                max_cells=max_cells,
+                seed=seed,
+            )
             blocks.append(
                 pd.DataFrame(
                     {
                         "context": context,
                         "perturbation": perturbations,
                         "metric": metric.name,
-                        "value": np.asarray(metric.function(arrays), dtype=np.float64),
-                        "note": _note(metric, arrays, prediction_level, max_cells, seed),
+                        "value": value,
+                        "note": note,
                     }
                 )
             )
     return pd.concat(blocks, ignore_index=True)
-
-
-def _note(
-    metric: Metric, arrays: ContextArrays, level: str, max_cells: int | None, seed: int
-) -> str:
-    if metric.needs_cells and level != "cells":
-        return MEANS_ONLY
-    if metric.name == "pdcorr_systema" and arrays.systema_reference is None:
-        return NO_REFERENCE
-    if metric.family == "retrieval" and arrays.n_conditions < 2:
-        return RETRIEVAL_NEEDS_TWO
-    if metric.name in DISTRIBUTION_METRICS + PCA_DISTRIBUTION_METRICS and max_cells is not None:
-        return f"cells subsampled to at most {max_cells} per sample (seed {seed})"
-    return ""

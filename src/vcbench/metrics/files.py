@@ -12,7 +12,9 @@ import pandas as pd
 from vcbench.data import contract as c
 from vcbench.data.labels import check_labels_present, parse_labels
 from vcbench.data.loader import load_dataset, read_h5ad
+from vcbench.data.matrix_checks import check_plausible, stored_values
 from vcbench.errors import MetricError
+from vcbench.files import check_writable_folder, write_table_atomic
 from vcbench.metrics.aggregate import aggregate
 from vcbench.metrics.evaluate import evaluate
 
@@ -82,8 +84,12 @@ def evaluate_files(
     metric) and ``summary.parquet``/``.csv`` (per context and metric: mean, sd, n, n_nan, bootstrap
     95 % interval).
     """
+    if out is not None:  # fail before the scoring, not after it
+        check_writable_folder(out, "--out folder")
     truth = load_dataset(truth_path, perturbation_key, context_key, control)
     prediction = ad.read_h5ad(prediction_path, backed="r") if backed else read_h5ad(prediction_path)
+    if not backed:  # damaged bytes read as absurd values: say so rather than "NaN values"
+        check_plausible(stored_values(prediction.X))
     standardise_prediction(prediction, perturbation_key, context_key, control)
     reference = None
     if reference_path is not None:
@@ -94,8 +100,6 @@ def evaluate_files(
     summary = aggregate(scores, n_boot=n_boot, seed=seed)
     paths: list[Path] = []
     if out is not None:
-        from vcbench.runner.store import write_table_atomic
-
         for name, table in (("scores", scores), ("summary", summary)):
             for suffix in (".parquet", ".csv"):
                 paths.append(write_table_atomic(table, Path(out) / f"{name}{suffix}"))

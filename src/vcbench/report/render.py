@@ -12,8 +12,9 @@ import pandas as pd
 
 import vcbench
 from vcbench.analysis.common import AnalysisError
+from vcbench.files import write_text_atomic
 from vcbench.report.build import Block, Report, build_report
-from vcbench.report.tables import html_table, markdown_table
+from vcbench.report.tables import html_table, markdown_table, md_text
 
 NOT_AVAILABLE = "Not available in this benchmark"
 
@@ -95,23 +96,27 @@ def render_html(report: Report) -> str:
 
 def render_markdown(report: Report) -> str:
     """The report as Markdown (tables and text; the figures are in the HTML page)."""
-    lines = [f"# {report.title}", "", "## Summary", ""]
-    lines += [f"- {line}" for line in report.summary]
+    lines = [f"# {md_text(report.title)}", "", "## Summary", ""]
+    lines += [f"- {md_text(line)}" for line in report.summary]
     for section in report.sections:
-        lines += ["", f"## {section.title}", ""]
+        lines += ["", f"## {md_text(section.title)}", ""]
         if section.unavailable:
-            lines.append(f"_{NOT_AVAILABLE}: {section.unavailable}_")
+            lines.append(f"_{NOT_AVAILABLE}: {md_text(section.unavailable)}_")
             continue
-        lines.append(section.intro)
+        lines.append(md_text(section.intro))
         for block in section.blocks:
             if block.kind == "figure":
                 continue
             lines.append("")
             if block.kind == "text":
-                lines.append(str(block.content))
+                lines.append(md_text(block.content))
                 continue
             assert isinstance(block.content, pd.DataFrame)
-            lines += [f"**{block.caption}**", "", markdown_table(block.content, block.bold)]
+            lines += [
+                f"**{md_text(block.caption)}**",
+                "",
+                markdown_table(block.content, block.bold),
+            ]
     has_figures = any(b.kind == "figure" for s in report.sections for b in s.blocks)
     if has_figures:
         lines += ["", "_Figures: see report.html in the same directory._"]
@@ -144,16 +149,15 @@ def write_report(
     beside it, from the tables that ``vcbench run`` wrote to ``results_dir``."""
     folder = Path(results_dir)
     results, records = load_results(folder)
-    report = build_report(
-        results,
-        records,
-        title=title or f"vcbench report: {folder.resolve().name}",
-        n_boot=n_boot,
-        seed=seed,
-    )
+    title = title or f"vcbench report: {folder.resolve().name}"
+    if results.empty:  # every task failed: say so and list why
+        from vcbench.report.failed import failed_run_report
+
+        report = failed_run_report(records, folder, title)
+    else:
+        report = build_report(results, records, title=title, n_boot=n_boot, seed=seed)
     html_path = Path(out) if out is not None else folder / "report.html"
-    html_path.parent.mkdir(parents=True, exist_ok=True)
     markdown_path = html_path.with_suffix(".md")
-    html_path.write_text(render_html(report), encoding="utf-8")
-    markdown_path.write_text(render_markdown(report), encoding="utf-8")
+    write_text_atomic(render_html(report), html_path)
+    write_text_atomic(render_markdown(report), markdown_path)
     return ReportFiles(html_path, markdown_path)

@@ -67,16 +67,22 @@ def html_table(frame: pd.DataFrame, bold: pd.DataFrame | None = None) -> str:
     )
 
 
+def md_text(text: object) -> str:
+    """Text for Markdown with HTML disarmed: ``&``, ``<`` and ``>`` become entities, so a label such
+    as ``<script>`` or ``<img onerror=…>`` is shown, never run, by a Markdown viewer."""
+    return html.escape(str(text), quote=False)
+
+
 def markdown_table(frame: pd.DataFrame, bold: pd.DataFrame | None = None) -> str:
     """A GitHub-flavoured Markdown table of ``frame`` (index ignored)."""
 
     def cell(i: int, column: str) -> str:
-        text = fmt(frame.iloc[i][column]).replace(DETAIL, " ").replace("|", "\\|")
+        text = md_text(fmt(frame.iloc[i][column]).replace(DETAIL, " ")).replace("|", "\\|")
         strong = bold is not None and column in bold.columns and bool(bold.iloc[i][column])
         return f"**{text}**" if strong and text != "—" else text
 
     lines = [
-        "| " + " | ".join(str(c) for c in frame.columns) + " |",
+        "| " + " | ".join(md_text(c).replace("|", "\\|") for c in frame.columns) + " |",
         "|" + "|".join("---" for _ in frame.columns) + "|",
     ]
     lines += [

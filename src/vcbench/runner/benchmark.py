@@ -24,13 +24,15 @@ from vcbench.data.fingerprint import fingerprint
 from vcbench.data.loader import load_dataset
 from vcbench.data.preprocess import select_hvgs
 from vcbench.errors import VcbenchError
+from vcbench.files import write_h5ad_atomic, write_table_atomic
 from vcbench.models import get_model
 from vcbench.runner.executors import Job, execute
+from vcbench.runner.failures import failure_table
 from vcbench.runner.grid import SplitJob, Task, split_jobs, tasks_for
-from vcbench.runner.isolation import Outcome
+from vcbench.runner.isolation import Outcome, limit_memory
 from vcbench.runner.replicate import REPLICATE, replicate_scores
 from vcbench.runner.spec import BenchmarkSpec, DatasetEntry
-from vcbench.runner.store import ResultStore, write_table_atomic
+from vcbench.runner.store import OutputLock, ResultStore
 from vcbench.runner.task import run_model_timed
 from vcbench.scenarios import make_split
 from vcbench.scenarios.cross_dataset import prepare as prepare_cross_dataset
@@ -59,6 +61,11 @@ class BenchmarkResult:
         if self.records.empty:
             return self.records
         return self.records[self.records["status"] != "ok"]
+
+    @property
+    def failure_table(self) -> pd.DataFrame:
+        """The failed tasks: task, model, one-line error, where it was raised, record file."""
+        return failure_table(self.records, self.out)
 
 
 def load_entry(entry: DatasetEntry) -> ad.AnnData:
@@ -115,6 +122,7 @@ def _versions() -> dict[str, str]:
 def execute_task(task: Task) -> dict[str, object]:
     """Run one task (in its own process) and write its results; returns its timings and the
     warnings it raised (kept in the task's record rather than printed)."""
+    limit_memory(task.memory_limit)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         data = ad.read_h5ad(task.split_dir / DATA_FILE)
@@ -176,10 +184,7 @@ def prepare_splits(spec: BenchmarkSpec, store: ResultStore, force: bool) -> list
         if not force and (folder / SPLIT_FILE).exists() and (folder / DATA_FILE).exists():
             continue
         split, data = prepare_split(datasets[job.dataset.name], job)
-        folder.mkdir(parents=True, exist_ok=True)
-        temporary = folder / f".{DATA_FILE}.tmp"
-        data.write_h5ad(temporary)
-        temporary.replace(folder / DATA_FILE)
+        write_h5ad_atomic(data, folder / DATA_FILE)
         save_split(
             split, folder / SPLIT_FILE
         )  # written last: a split is ready when its file exists
@@ -222,14 +227,25 @@ def _run_pending(
 
 
 def run_benchmark(
-    spec: BenchmarkSpec, *, force: bool = False, console: Console | None = None
+    spec: BenchmarkSpec,
+    *,
+    force: bool = False,
+    console: Console | None = None,
+    lock_wait: float = 0.0,
 ) -> BenchmarkResult:
     """Run every task of ``spec`` that has not finished yet and write the combined tables.
 
     Writes ``results.parquet`` (tidy: one row per dataset × scenario × seed × model × condition ×
     metric), ``records.parquet`` (one row per task: status, error, timings, peak memory, versions)
-    and ``summary.parquet``/``summary.csv`` to ``spec.output``.
+    and ``summary.parquet``/``summary.csv`` to ``spec.output``. One run writes to a folder at a
+    time (``OutputLock``): another run on it makes this one wait up to ``lock_wait`` seconds, then
+    refuse (``FolderBusyError``).
     """
+    with OutputLock(spec.output, wait=lock_wait):
+        return _run_benchmark(spec, force, console)
+
+
+def _run_benchmark(spec: BenchmarkSpec, force: bool, console: Console | None) -> BenchmarkResult:
     console = console or Console(stderr=True)
     store = ResultStore(spec.output)
     try:

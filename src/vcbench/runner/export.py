@@ -21,10 +21,18 @@ from pathlib import Path
 import anndata as ad
 
 from vcbench.data import contract as c
+from vcbench.errors import VcbenchError
+from vcbench.files import (
+    make_folder,
+    write_h5ad_atomic,
+    write_json_atomic,
+    write_table_atomic,
+    write_text_atomic,
+)
 from vcbench.runner.benchmark import DATA_FILE, SPLIT_FILE, prepare_splits
 from vcbench.runner.grid import SplitJob
 from vcbench.runner.spec import BenchmarkSpec
-from vcbench.runner.store import ResultStore, write_json_atomic, write_table_atomic
+from vcbench.runner.store import OutputLock, ResultStore
 from vcbench.runner.task import queries_for
 from vcbench.scenarios.io import load_split
 
@@ -70,10 +78,9 @@ The pattern's placeholders: `{{split}}` (the folder above), `{{dataset}}`, `{{sc
 def export_split(data: ad.AnnData, job: SplitJob, split_file: Path, folder: Path) -> Path:
     """Write one prepared split's training cells, queries and conditions to ``folder``."""
     split = load_split(split_file)
-    folder.mkdir(parents=True, exist_ok=True)
-    data[split.mask(data, "train")].copy().write_h5ad(folder / "train.h5ad")
+    write_h5ad_atomic(data[split.mask(data, "train")].copy(), folder / "train.h5ad")
     queries = queries_for(data, split)
-    queries.controls.write_h5ad(folder / "queries.h5ad")
+    write_h5ad_atomic(queries.controls, folder / "queries.h5ad")
     columns = [k for k in (c.CONTEXT, c.PERTURBATION, c.DOSE) if k in split.test_conditions]
     write_table_atomic(split.test_conditions[columns], folder / "conditions.csv")
     write_json_atomic(
@@ -93,13 +100,23 @@ def export_split(data: ad.AnnData, job: SplitJob, split_file: Path, folder: Path
 def export_splits(spec: BenchmarkSpec, out: str | Path | None = None) -> list[Path]:
     """Prepare every split of ``spec`` (reusing those already in its output directory) and export
     them under ``out`` (default ``OUTPUT/export``); returns the split folders."""
+    with OutputLock(spec.output):  # it prepares splits in the output folder, as a run does
+        return _export_splits(spec, out)
+
+
+def _export_splits(spec: BenchmarkSpec, out: str | Path | None) -> list[Path]:
     store = ResultStore(spec.output)
     out = Path(out) if out is not None else store.root / "export"
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     folders = []
     for job in prepare_splits(spec, store, force=False):
         source = store.split_dir(job.split_id)
         data = ad.read_h5ad(source / DATA_FILE)
-        folders.append(export_split(data, job, source / SPLIT_FILE, out / job.folder))
-    (out / "README.md").write_text(README)
+        folder = out / job.folder
+        if not folder.resolve().is_relative_to(
+            out.resolve()
+        ):  # pragma: no cover - labels are checked
+            raise VcbenchError(f"Split folder {job.folder!r} would lie outside {out}.")
+        folders.append(export_split(data, job, source / SPLIT_FILE, folder))
+    write_text_atomic(README, out / "README.md")
     return folders

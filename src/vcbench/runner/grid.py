@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import vcbench
+from vcbench.names import check_path_label
 from vcbench.runner.spec import BenchmarkSpec, DatasetEntry, ModelEntry, ScenarioEntry
 from vcbench.runner.store import task_id
 
@@ -22,18 +23,21 @@ class SplitJob:
 
     @property
     def folder(self) -> str:
-        """A readable relative folder of the split: ``DATASET/SCENARIO-VARIANT/seedSEED``."""
+        """A readable relative folder of the split: ``DATASET/SCENARIO-VARIANT/seedSEED`` (each part
+        checked to be one safe path component, see ``vcbench.names``)."""
         variant = self.scenario.variant or "default"
-        return f"{self.dataset.name}/{self.scenario.name}-{variant}/seed{self.seed}"
+        dataset = check_path_label(self.dataset.name, "dataset name")
+        scenario = check_path_label(f"{self.scenario.name}-{variant}", "scenario name or variant")
+        return f"{dataset}/{scenario}/seed{self.seed}"
 
     def predictions_path(self, pattern: str) -> Path:
         """A ``predictions`` pattern filled in for this split."""
         return Path(
             pattern.format(
                 split=self.folder,
-                dataset=self.dataset.name,
-                scenario=self.scenario.name,
-                variant=self.scenario.variant or "default",
+                dataset=check_path_label(self.dataset.name, "dataset name"),
+                scenario=check_path_label(self.scenario.name, "scenario name"),
+                variant=check_path_label(self.scenario.variant or "default", "scenario variant"),
                 seed=self.seed,
             )
         )
@@ -49,6 +53,7 @@ class Task:
     metrics: str | tuple[str, ...]
     split_dir: Path
     task_dir: Path
+    memory_limit: int | None = None  # bytes; a limit, not part of the identity
 
 
 def split_jobs(spec: BenchmarkSpec, fingerprints: dict[str, str]) -> list[SplitJob]:
@@ -130,6 +135,7 @@ def tasks_for(spec: BenchmarkSpec, splits: list[SplitJob], root: Path) -> list[T
                     metrics,
                     root / "splits" / split.split_id,
                     root / "tasks" / tid,
+                    spec.memory_limit,
                 )
             )
     return tasks

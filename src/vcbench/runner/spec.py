@@ -7,12 +7,16 @@ Errors name the bad key, its line in the file and what is expected. See ``EXAMPL
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vcbench.errors import SpecError
+from vcbench.names import check_path_label
+from vcbench.runner.isolation import parse_memory
+
+DEFAULT_TIME_LIMIT = 7200.0  # 2 h: generous for one model on one split, but a hang ends
 
 
 class _Strict(BaseModel):
@@ -36,6 +40,11 @@ class DatasetEntry(_Strict):
         2000, ge=1, description="HVGs selected on each split's training cells."
     )
 
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        return check_path_label(name, "dataset name")
+
 
 class ScenarioEntry(_Strict):
     """A scenario with its variant, options and seeds."""
@@ -43,8 +52,15 @@ class ScenarioEntry(_Strict):
     name: str
     variant: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(
+        default_factory=lambda: [0, 1, 2], min_length=1
+    )
     datasets: list[str] | None = Field(None, description="Dataset names to run on; default all.")
+
+    @field_validator("name", "variant")
+    @classmethod
+    def _safe_name(cls, name: str | None) -> str | None:
+        return None if name is None else check_path_label(name, "scenario name or variant")
 
 
 class ModelEntry(_Strict):
@@ -69,6 +85,11 @@ class ModelEntry(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _safe_result_name(self) -> ModelEntry:
+        check_path_label(self.result_name, "model label")
+        return self
+
     @property
     def result_name(self) -> str:
         """The model's name in the results."""
@@ -83,13 +104,23 @@ class BenchmarkSpec(_Strict):
     executor: Literal["serial", "processes", "dask"] = "serial"
     jobs: int = Field(2, ge=1)
     scheduler: str | None = Field(None, description="Dask scheduler address (tcp://HOST:PORT).")
-    time_limit: float | None = Field(None, gt=0, description="Seconds a task may take.")
+    time_limit: float | None = Field(
+        DEFAULT_TIME_LIMIT, gt=0, description="Seconds a task may take (null: no limit)."
+    )
+    memory_limit: int | None = Field(
+        None, description="Memory a task may use, e.g. 8GB (its address space; null: no cap)."
+    )
     calibration: bool = Field(
         True, description="Add perturbed_mean and technical_replicate (METRICS.md calibration)."
     )
     datasets: list[DatasetEntry] = Field(min_length=1)
     scenarios: list[ScenarioEntry] = Field(min_length=1)
     models: list[ModelEntry] = Field(min_length=1)
+
+    @field_validator("memory_limit", mode="before")
+    @classmethod
+    def _memory_size(cls, value: Any) -> int | None:
+        return None if value is None else parse_memory(value)
 
     @field_validator("datasets", "models")
     @classmethod
@@ -177,7 +208,8 @@ metrics: full                  # a metric profile (paper, fast, full) or a list 
 executor: serial               # serial | processes | dask
 jobs: 2                        # worker processes (processes, dask LocalCluster)
 scheduler: null                # dask only: tcp://HOST:PORT of an existing cluster
-time_limit: null               # seconds a task may take before it is recorded as failed
+time_limit: 7200               # seconds a task may take before it is recorded as failed (null: none)
+memory_limit: null             # memory a task may use, e.g. 8GB (recorded as "out of memory")
 calibration: true              # add perturbed_mean (negative) and technical_replicate (positive control)
 
 datasets:

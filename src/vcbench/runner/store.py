@@ -7,46 +7,35 @@ Layout under the output directory::
     tasks/<task_id>/results.parquet           the task's tidy results (written by the task)
     tasks/<task_id>/record.json               parameters, versions, timings, status: written last,
                                               so a task is finished exactly when its record says ok
+    .vcbench.lock                             the running writer's PID and host (``OutputLock``)
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import fcntl
 import hashlib
 import json
 import os
-import tempfile
-from collections.abc import Callable
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from vcbench.errors import VcbenchError
+from vcbench.files import file_mode, make_folder, write_json_atomic, write_table_atomic
 
-def _write_atomic(path: Path, write: Callable[[str], None]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return path
-
-
-def write_table_atomic(table: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``table`` as parquet or CSV (by suffix) to a temporary file, then rename it into place."""
-    path = Path(path)
-    if path.suffix == ".csv":
-        return _write_atomic(path, lambda tmp: table.to_csv(tmp, index=False))
-    return _write_atomic(path, lambda tmp: table.to_parquet(tmp, index=False))
-
-
-def write_json_atomic(data: dict[str, Any], path: str | Path) -> Path:
-    """Write ``data`` as indented JSON, atomically."""
-    text = json.dumps(data, indent=2, sort_keys=True, default=str)
-    return _write_atomic(Path(path), lambda tmp: Path(tmp).write_text(text))
+__all__ = [
+    "FolderBusyError",
+    "OutputLock",
+    "ResultStore",
+    "task_id",
+    "write_json_atomic",
+    "write_table_atomic",
+]
 
 
 def task_id(parts: dict[str, Any]) -> str:
@@ -96,3 +85,103 @@ class ResultStore:
         """One row per task that has a record (finished or failed)."""
         rows = [r for t in tasks if (r := self.record(t)) is not None]
         return pd.json_normalize(rows, sep=".") if rows else pd.DataFrame()
+
+
+LOCK_FILE = ".vcbench.lock"
+
+
+class FolderBusyError(VcbenchError):
+    """Another vcbench process is writing to the same output folder."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+class OutputLock:
+    """One writer per output folder: ``ROOT/.vcbench.lock`` holds the writer's PID, host and start
+    time, and an exclusive ``flock`` on it while the writer runs.
+
+    The kernel drops the ``flock`` when its holder dies, so a lock left by a killed run (a dead
+    PID) is simply taken over; a live holder makes a second run wait up to ``wait`` seconds, then
+    refuse with a message naming the holder. (``flock`` is per host: on a network file system
+    shared by several hosts the lock may not hold; run one writer per folder there.)
+    """
+
+    def __init__(self, root: str | Path, wait: float = 0.0, poll: float = 0.5) -> None:
+        self.path = Path(root) / LOCK_FILE
+        self.wait = wait
+        self.poll = poll
+        self._handle: int | None = None
+        self.took_over: dict[str, Any] | None = None  # the stale holder, when there was one
+
+    def _holder(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self.path.read_text() or "{}"))
+        except (OSError, ValueError):
+            return {}
+
+    def _try_once(self) -> bool:
+        handle = os.open(self.path, os.O_RDWR | os.O_CREAT, file_mode())
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(handle)
+            return False
+        if os.fstat(handle).st_ino != os.stat(self.path).st_ino:  # removed meanwhile: retry
+            os.close(handle)
+            return self._try_once()
+        previous = self._holder()
+        if previous.get("pid") and previous.get("pid") != os.getpid():
+            self.took_over = previous
+        text = json.dumps(
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            }
+        )
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, text.encode(), 0)
+        os.fsync(handle)
+        self._handle = handle
+        return True
+
+    def acquire(self) -> OutputLock:
+        """Take the lock, waiting up to ``wait`` seconds; ``FolderBusyError`` if it stays held."""
+        make_folder(self.path.parent)
+        deadline = time.monotonic() + self.wait
+        while not self._try_once():
+            if time.monotonic() >= deadline:
+                holder = self._holder()
+                pid, host = holder.get("pid", "?"), holder.get("host", "?")
+                alive = host != socket.gethostname() or (isinstance(pid, int) and _pid_alive(pid))
+                state = "running" if alive else "holding it (a task process of a killed run?)"
+                raise FolderBusyError(
+                    f"The output folder {self.path.parent} is in use by another vcbench run "
+                    f"(PID {pid} on host {host}, since {holder.get('started', '?')}, {state}). "
+                    "Wait for it to finish, stop it, or choose another output folder (--out)."
+                )
+            time.sleep(self.poll)
+        return self
+
+    def release(self) -> None:
+        """Remove the lock file and drop the lock."""
+        if self._handle is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        os.close(self._handle)
+        self._handle = None
+
+    def __enter__(self) -> OutputLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

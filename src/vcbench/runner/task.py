@@ -64,6 +64,11 @@ def run_model_timed(
         timings["predict_seconds"] = time.perf_counter() - start
     except Exception as exc:
         raise ModelError(f"Model {model.name!r} failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(prediction, ad.AnnData):
+        raise ModelError(
+            f"Model {model.name!r}: predict() returned {type(prediction).__name__}, not an AnnData. "
+            "predict must return the predicted cells (or means) as an AnnData (docs/models.md)."
+        )
     start = time.perf_counter()
     scores = evaluate(
         prediction,

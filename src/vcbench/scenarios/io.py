@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import pyarrow.parquet as pq
 
 from vcbench.data.fingerprint import fingerprint
 from vcbench.errors import ScenarioError
+from vcbench.files import write_atomic
 from vcbench.scenarios.split import SET_DTYPE, Split
 
 FORMAT = "vcbench.split"
@@ -79,17 +79,15 @@ def to_json(split: Split) -> str:
 def save_split(split: Split, path: str | Path) -> Path:
     """Write ``split`` to ``path`` (parent folders are created; the write is atomic)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.table(
         {
             "obs_name": pa.array(split.assignment.index.astype(str).tolist(), pa.string()),
             "set": pa.array(split.assignment.astype(str).tolist(), pa.string()),
         }
     ).replace_schema_metadata({METADATA_KEY: to_json(split).encode()})
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, temporary, compression="zstd", use_dictionary=True)
-    os.replace(temporary, path)
-    return path
+    return write_atomic(
+        path, lambda tmp: pq.write_table(table, tmp, compression="zstd", use_dictionary=True)
+    )
 
 
 def _frame(stored: dict[str, Any] | None) -> pd.DataFrame | None:

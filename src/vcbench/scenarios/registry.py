@@ -15,9 +15,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import anndata as ad
+import numpy as np
 import pandas as pd
 
 from vcbench.data import contract as c
+from vcbench.data.matrix_checks import check_unique_cells
 from vcbench.errors import ScenarioError
 from vcbench.scenarios.chemical import chemical_split, dose_split
 from vcbench.scenarios.combo import combo_split
@@ -86,6 +88,10 @@ def make_split(
         raise ScenarioError(
             f"Option(s) {unknown} do not apply to {scenario}/{variant}; it takes {accepted}."
         )
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ScenarioError(f"The seed must be an integer >= 0, got {seed!r}. Pass seed=0, 1, ...")
+    for one in [adata] if isinstance(adata, ad.AnnData) else adata:
+        check_unique_cells(one)
     if not isinstance(adata, ad.AnnData):
         if scenario != "cross_dataset":
             raise ScenarioError(f"Scenario {scenario!r} takes one AnnData, not a list.")
