@@ -1,14 +1,21 @@
-"""The Typer application and what every command shares: consoles and friendly error handling."""
+"""The Typer application and what every command shares: consoles and friendly error handling.
+
+Nothing heavy is imported here or at the top of any command module: a command imports what it runs
+inside its body, so ``vcbench --help`` and ``vcbench --version`` stay fast.
+"""
 
 from __future__ import annotations
 
 import functools
+import inspect
+import re
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from vcbench.errors import VcbenchError
 
@@ -20,15 +27,57 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from vcbench import __version__
+
+        console.print(__version__, markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Benchmark virtual cell models in the wild."""
+
+
+def as_flags(message: str, parameters: list[str]) -> str:
+    """A Python-side message with the command's parameter names written as its CLI flags.
+
+    ``perturbation_key=`` and `` `perturbation_key` `` become ``--perturbation-key``; only names
+    with an underscore are rewritten (plain words such as "control" are left as they are).
+    """
+    for name in sorted((p for p in parameters if "_" in p), key=len, reverse=True):
+        flag = "--" + name.replace("_", "-")
+        message = re.sub(rf"`{name}`|\b{name}=(?![\w'\"])|\b{name}\b(?!['\"\]])", flag, message)
+    return message
+
+
+def print_error(message: str) -> None:
+    """Print an error message to stderr, its text taken literally (no rich markup)."""
+    errors.print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
+
+
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a vcbench error's message (which names the fix) and exit with code 2, no traceback."""
+    """Print a vcbench error's message (which names the fix) and exit with code 2, no traceback.
+
+    The message is printed literally (square brackets such as ``vcbench[torch]`` survive) and names
+    the command's flags where the library named its Python parameters.
+    """
+    parameters = list(inspect.signature(command).parameters)
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except VcbenchError as exc:
-            errors.print(f"[bold red]Error:[/] {exc}", highlight=False)
+            print_error(as_flags(str(exc), parameters))
             raise typer.Exit(code=2) from None
 
     return wrapper

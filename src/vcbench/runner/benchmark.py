@@ -30,8 +30,9 @@ from vcbench.runner.grid import SplitJob, Task, split_jobs, tasks_for
 from vcbench.runner.isolation import Outcome
 from vcbench.runner.replicate import REPLICATE, replicate_scores
 from vcbench.runner.spec import BenchmarkSpec, DatasetEntry
-from vcbench.runner.store import ResultStore, write_table_atomic
+from vcbench.runner.store import ResultStore, write_json_atomic, write_table_atomic
 from vcbench.runner.task import run_model_timed
+from vcbench.runner.validate import validate_spec
 from vcbench.scenarios import make_split
 from vcbench.scenarios.cross_dataset import prepare as prepare_cross_dataset
 from vcbench.scenarios.io import load_split, save_split
@@ -110,6 +111,17 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return found
+
+
+def run_metadata(spec: BenchmarkSpec, extra: dict[str, object] | None = None) -> dict[str, object]:
+    """What ``run.json`` records: the spec that ran (after any overrides), the overrides and other
+    caller metadata, the versions and the start time."""
+    return {
+        **(extra or {}),
+        "spec": spec.model_dump(mode="json"),
+        "versions": _versions(),
+        "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
 
 
 def execute_task(task: Task) -> dict[str, object]:
@@ -222,16 +234,24 @@ def _run_pending(
 
 
 def run_benchmark(
-    spec: BenchmarkSpec, *, force: bool = False, console: Console | None = None
+    spec: BenchmarkSpec,
+    *,
+    force: bool = False,
+    console: Console | None = None,
+    metadata: dict[str, object] | None = None,
 ) -> BenchmarkResult:
     """Run every task of ``spec`` that has not finished yet and write the combined tables.
 
-    Writes ``results.parquet`` (tidy: one row per dataset × scenario × seed × model × condition ×
+    The whole spec is checked first (``validate.validate_spec``: every problem at once, nothing
+    run). ``metadata`` (e.g. the overrides applied to the spec) goes into ``run.json`` with the spec
+    that ran. Writes ``results.parquet`` (tidy: one row per dataset × scenario × seed × model × condition ×
     metric), ``records.parquet`` (one row per task: status, error, timings, peak memory, versions)
     and ``summary.parquet``/``summary.csv`` to ``spec.output``.
     """
     console = console or Console(stderr=True)
+    validate_spec(spec)
     store = ResultStore(spec.output)
+    write_json_atomic(run_metadata(spec, metadata), store.root / "run.json")
     try:
         splits = prepare_splits(spec, store, force)
     except VcbenchError:
