@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from vcbench.cli.app import app, console, friendly_errors
+from vcbench.cli.options import split_list
 from vcbench.errors import DataContractError
 
 datasets_app = typer.Typer(
@@ -128,7 +129,8 @@ def prepare_command(
         ),
     ] = None,
     control: Annotated[
-        list[str] | None, typer.Option("--control", help="Control label (repeatable).")
+        list[str] | None,
+        typer.Option("--control", help="Control label; repeat the flag or separate with commas."),
     ] = None,
     delimiter: Annotated[
         str | None,
@@ -165,7 +167,7 @@ def prepare_command(
         from_path,
         source=source,
         columns=_parse_map(map_),
-        control=control,
+        control=split_list(control) or None,
         delimiter=delimiter,
         dose=dose,
         obs_query=obs_query,
