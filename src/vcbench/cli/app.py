@@ -61,7 +61,7 @@ def as_flags(message: str, parameters: list[str]) -> str:
 
 def print_error(message: str) -> None:
     """Print an error message to stderr, its text taken literally (no rich markup)."""
-    errors.print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
+    errors.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -66,10 +66,12 @@ def run(
         typer.Option(help="Run only these scenarios (NAME or NAME/VARIANT; comma-separated)."),
     ] = None,
     datasets: Annotated[
-        list[str] | None, typer.Option(help="Run only these datasets of the spec (comma-separated).")
+        list[str] | None,
+        typer.Option(help="Run only these datasets of the spec (comma-separated)."),
     ] = None,
     seeds: Annotated[
-        list[str] | None, typer.Option(help="Seeds of every scenario, e.g. 0,1 (replaces the spec's).")
+        list[str] | None,
+        typer.Option(help="Seeds of every scenario, e.g. 0,1 (replaces the spec's)."),
     ] = None,
     metrics: Annotated[
         str | None,
@@ -103,7 +105,9 @@ def run(
     try:
         seed_values = [int(s) for s in split_list(seeds)]
     except ValueError:
-        raise SpecError(f"--seeds {','.join(seeds or [])}: seeds are integers, e.g. --seeds 0,1.")
+        raise SpecError(
+            f"--seeds {','.join(seeds or [])}: seeds are integers, e.g. --seeds 0,1."
+        ) from None
     options = {
         "output": out,
         "executor": executor,
@@ -173,6 +177,7 @@ def run_and_report(chosen: Any, *, force: bool, metadata: dict[str, Any]) -> Non
                     f"{row['error']}"
                 ),
                 highlight=False,
+                soft_wrap=True,
             )
         raise typer.Exit(code=1)
 

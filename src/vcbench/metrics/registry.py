@@ -181,8 +181,5 @@ def resolve_metrics(metrics: str | list[str] | tuple[str, ...]) -> list[Metric]:
         )
     if problems:
         raise MetricError(f"{problems[0][0].upper()}{problems[0][1:]} (see `vcbench metrics`).")
-    if isinstance(metrics, str):
-        names = PROFILES.get(metrics, (metrics,))
-    else:
-        names = tuple(metrics)
+    names = PROFILES.get(metrics, (metrics,)) if isinstance(metrics, str) else tuple(metrics)
     return [METRICS[n] for n in names]

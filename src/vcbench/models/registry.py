@@ -90,8 +90,14 @@ MODEL_INFO: dict[str, tuple[str, str]] = {
     "decoder_only": ("torch", "PerturBench's decoder-only model (no control input)."),
     "cpa": ("torch", "Compositional Perturbation Autoencoder (Lotfollahi et al. 2023)."),
     "biolord": ("torch", "biolord: disentangled known and unknown latents (Piran et al. 2024)."),
-    "sams_vae": ("torch", "SAMS-VAE: sparse additive mechanism shifts (Bereket & Karaletsos 2023)."),
-    "sclambda": ("torch", "scLAMBDA: basal plus embedding-derived salient state (Wang et al. 2024)."),
+    "sams_vae": (
+        "torch",
+        "SAMS-VAE: sparse additive mechanism shifts (Bereket & Karaletsos 2023).",
+    ),
+    "sclambda": (
+        "torch",
+        "scLAMBDA: basal plus embedding-derived salient state (Wang et al. 2024).",
+    ),
     "prnet": ("torch", "PRnet: perturbation-conditioned generative model (Qi et al. 2024)."),
     "gears": ("torch", "GEARS: GNN over gene and GO graphs (Roohani et al. 2024)."),
     "state": ("torch", "STATE's State Transition transformer over cell sets (Adduri et al. 2025)."),
@@ -215,7 +221,9 @@ def model_problems(name: str, params: dict[str, Any]) -> list[str]:
 
     if name in LAZY_MODELS and not extra_installed(LAZY_MODELS[name][1]):
         extra = LAZY_MODELS[name][1]
-        return [f"model {name!r} needs the optional extra {extra!r}: pip install \"vcbench[{extra}]\""]
+        return [
+            f'model {name!r} needs the optional extra {extra!r}: pip install "vcbench[{extra}]"'
+        ]
     if name not in MODELS and name not in LAZY_MODELS and ":" not in name:
         return [
             f"unknown model {name!r}{did_you_mean(name, model_names())}; see `vcbench models`, "

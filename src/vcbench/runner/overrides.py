@@ -7,7 +7,7 @@ runner writes to ``run.json`` so the output says exactly what ran.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,9 @@ def _set_dotted(data: Any, key: str, value: Any) -> None:
                 names = [e.get("label") or e.get("name") for e in node if isinstance(e, dict)]
                 names_plain = [e.get("name") for e in node if isinstance(e, dict)]
                 matches = [
-                    i for i, (a, b) in enumerate(zip(names, names_plain, strict=True)) if part in (a, b)
+                    i
+                    for i, (a, b) in enumerate(zip(names, names_plain, strict=True))
+                    if part in (a, b)
                 ]
                 if len(matches) != 1:
                     problem = "matches several entries" if matches else "matches no entry"
@@ -111,12 +113,14 @@ def apply_overrides(
     datasets: Sequence[str] | None = None,
     seeds: Sequence[int] | None = None,
     assignments: Sequence[str] = (),
-    options: dict[str, Any] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> tuple[BenchmarkSpec, dict[str, Any]]:
     """The spec with the overrides applied, and the record of them (only those given).
 
-    ``options`` sets top-level keys (``output``, ``executor``, ``jobs``, ...); None values are
-    ignored.
+    ``assignments`` are ``KEY=VALUE`` texts (values read as YAML), ``settings`` the same as a
+    mapping of dotted keys to values; ``options`` sets top-level keys (``output``, ``executor``,
+    ``jobs``, ...), None values ignored.
     """
     data = spec.model_dump(mode="json")
     record: dict[str, Any] = {}
@@ -150,8 +154,8 @@ def apply_overrides(
         for scenario in data["scenarios"]:
             scenario["seeds"] = list(seeds)
         record["seeds"] = list(seeds)
-    for assignment in assignments:
-        key, value = parse_assignment(assignment)
+    pairs = [parse_assignment(a) for a in assignments] + list((settings or {}).items())
+    for key, value in pairs:
         _set_dotted(data, key, value)
         record.setdefault("set", {})[key] = value
     try:
@@ -162,4 +166,6 @@ def apply_overrides(
             + ("unknown key (check its spelling)" if e["type"] == "extra_forbidden" else e["msg"])
             for e in exc.errors()
         ]
-        raise SpecError("The spec after the overrides is invalid:\n" + "\n".join(problems)) from None
+        raise SpecError(
+            "The spec after the overrides is invalid:\n" + "\n".join(problems)
+        ) from None

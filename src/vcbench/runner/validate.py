@@ -158,7 +158,9 @@ def _dataset_problems(index: int, entry: DatasetEntry) -> list[Problem]:
             ast.parse(query, mode="eval")
         except SyntaxError as exc:
             problems.append(
-                Problem((*here, "obs_query"), f"obs_query {query!r} is not an expression: {exc.msg}")
+                Problem(
+                    (*here, "obs_query"), f"obs_query {query!r} is not an expression: {exc.msg}"
+                )
             )
     if entry.source == "demo":
         return problems

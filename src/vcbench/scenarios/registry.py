@@ -59,8 +59,14 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("context", "strict"): "Unseen contexts held out as whole clusters of similar contexts.",
     ("context", "leave_one_out"): "Unseen context: fold k holds out the k-th context.",
     ("context", "few_shot"): "Like random, with a few perturbations of each test context trained.",
-    ("perturbation", "single"): "Unseen single perturbations, dealt into folds within each context.",
-    ("perturbation", "strict"): "Unseen single perturbations held out as clusters of similar effect.",
+    (
+        "perturbation",
+        "single",
+    ): "Unseen single perturbations, dealt into folds within each context.",
+    (
+        "perturbation",
+        "strict",
+    ): "Unseen single perturbations held out as clusters of similar effect.",
     ("perturbation", "combo"): "Held-out singles and combinations by how many parts were seen.",
     ("perturbation", "chemical"): "Unseen compounds, tested at every dose and in every context.",
     ("perturbation", "dose"): "The highest dose of each compound held out; lower doses trained.",
