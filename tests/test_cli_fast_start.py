@@ -9,14 +9,20 @@ import sys
 
 import vcbench
 
-HEAVY = ("torch", "scanpy", "anndata", "sklearn", "vcbench.models", "vcbench.metrics", "vcbench.runner")
+HEAVY = (
+    "torch",
+    "scanpy",
+    "anndata",
+    "sklearn",
+    "vcbench.models",
+    "vcbench.metrics",
+    "vcbench.runner",
+)
 
 
 def _imported_after(code: str) -> list[str]:
     probe = f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -66,11 +66,8 @@ def test_cli_writes_scores_and_summary(tmp_path) -> None:
 
 def test_cli_error_names_the_missing_column(tmp_path) -> None:
     truth, prediction = _files(tmp_path)
-    result = runner.invoke(
-        app,
-        ["evaluate", prediction, truth, "--perturbation-key", "guide", "--context-key", "none",
-         "--out", str(tmp_path)],  # fmt: skip
-    )
+    args = ["--perturbation-key", "guide", "--context-key", "none", "--out", str(tmp_path)]
+    result = runner.invoke(app, ["evaluate", prediction, truth, *args])
     assert result.exit_code == 2
     assert "obs['guide'] does not exist" in result.output
 

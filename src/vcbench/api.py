@@ -226,6 +226,8 @@ def distance(
     cells = {g: _dense(matrix, np.flatnonzero(labels == g)) for g in {*chosen, contrast} - {None}}
 
     def between(a: str, b: str) -> float:
+        if a == b:  # one sample against itself: 0 by definition (the estimators are not exactly 0)
+            return 0.0
         values = cell_metric_values(cells[a], cells[b], {metric}, max_cells=max_cells, seed=seed)
         return float(values[metric])
 
