@@ -73,6 +73,7 @@ def evaluate(
     control: str | Sequence[str] = defaults.CONTROL,
     metrics: str | Sequence[str] = defaults.METRICS,
     reference: ad.AnnData | str | Path | None = None,
+    pds_normalisation: str = "p_minus_1",
     **options: Any,
 ) -> pd.DataFrame:
     """Score predicted cells against real cells: one row per (context, perturbation, metric).
@@ -86,18 +87,27 @@ def evaluate(
             (``context_key=None``: one context). Not used for data in the standard form.
         metrics: a profile (``paper``, ``fast``, ``full``), a metric name or a list of names.
         reference: the training cells, for ``pdcorr_systema``.
+        pds_normalisation: ``p_minus_1`` (vcbench's ``pds``: the own condition left out) or ``p``
+            (cell-eval's ``discrimination_score_l1`` normalisation; ``vcbench.metrics.cell_eval``).
         **options: passed to ``vcbench.metrics.evaluate`` (``k``, ``max_cells``, ``n_pcs``,
             ``seed``, ``level``, ``conditions``).
     """
+    from vcbench.metrics.cell_eval import pds_over_p
     from vcbench.metrics.evaluate import evaluate as score
 
+    if pds_normalisation not in ("p_minus_1", "p"):
+        raise MetricError(
+            f"pds_normalisation={pds_normalisation!r} is not 'p_minus_1' (vcbench's) or 'p' "
+            "(cell-eval's)."
+        )
     truth_data = _as_truth(truth, perturbation_key, context_key, control)
     predicted = _as_prediction(prediction, perturbation_key, context_key, control)
     reference_data = (
         None if reference is None else _as_truth(reference, perturbation_key, context_key, control)
     )
     chosen = metrics if isinstance(metrics, str) else list(metrics)
-    return score(predicted, truth_data, metrics=chosen, reference=reference_data, **options)
+    scores = score(predicted, truth_data, metrics=chosen, reference=reference_data, **options)
+    return pds_over_p(scores, pds_normalisation)  # type: ignore[arg-type]
 
 
 def run(
