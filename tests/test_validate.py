@@ -129,7 +129,7 @@ def test_obs_columns_of_a_file_are_checked(tmp_path) -> None:
     assert "no obs column 'conditon' (did you mean 'condition'?)" in problem.message
 
 
-def test_missing_prediction_files_are_listed(tmp_path) -> None:
+def test_prediction_patterns_are_checked_and_missing_files_listed_by_the_dry_run(tmp_path) -> None:
     spec = _spec(
         """\
         output: {out}
@@ -142,8 +142,14 @@ def test_missing_prediction_files_are_listed(tmp_path) -> None:
         tmp_path,
     )
     messages = {p.key: p.message for p in spec_problems(spec)}
-    assert "2 prediction file(s) of 'mine' not found" in messages["models.0.predictions"]
+    assert list(messages) == ["models.1.predictions"]
     assert "unknown placeholder(s) ['splt']" in messages["models.1.predictions"]
+    from vcbench.runner.overrides import apply_overrides
+    from vcbench.runner.plan import plan
+
+    narrowed, _ = apply_overrides(spec, models=["mine"], settings={"calibration": False})
+    tasks = plan(narrowed)
+    assert list(tasks["status"]) == ["no predictions file"] * 2
 
 
 def test_a_missing_extra_prints_its_install_hint_intact(tmp_path, monkeypatch) -> None:

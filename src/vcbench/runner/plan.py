@@ -7,6 +7,8 @@ written: each task is listed with whether the output folder already holds its fi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from vcbench.data.fingerprint import fingerprint
@@ -21,7 +23,8 @@ PLAN_COLUMNS = ["dataset", "scenario", "variant", "seed", "model", "split", "sta
 
 def plan(spec: BenchmarkSpec, *, force: bool = False) -> pd.DataFrame:
     """One row per task of ``spec``: its labels, whether its split is ``prepared`` or ``to make``,
-    its ``status`` (``reused``: finished in the output folder; ``run``) and its id.
+    its ``status`` (``reused``: finished in the output folder; ``run``; ``no predictions file``: a
+    ``predictions`` entry whose file for this split does not exist yet) and its id.
 
     The spec is validated first (every problem at once). With ``force`` every task runs.
     """
@@ -34,6 +37,10 @@ def plan(spec: BenchmarkSpec, *, force: bool = False) -> pd.DataFrame:
         job = task.split
         prepared = (store.split_dir(job.split_id) / SPLIT_FILE).exists()
         reused = not force and store.is_finished(task.task_id)
+        path = task.model.params.get("path") if task.model.name == "predictions_file" else None
+        status = "reused" if reused else "run"
+        if path is not None and not reused and not Path(path).is_file():
+            status = "no predictions file"  # the task would fail; the others run
         rows.append(
             {
                 "dataset": job.dataset.name,
@@ -42,7 +49,7 @@ def plan(spec: BenchmarkSpec, *, force: bool = False) -> pd.DataFrame:
                 "seed": job.seed,
                 "model": task.model.result_name,
                 "split": "prepared" if prepared and not force else "to make",
-                "status": "reused" if reused else "run",
+                "status": status,
                 "task_id": task.task_id,
             }
         )

@@ -1,7 +1,7 @@
 """Check a whole benchmark spec before anything runs, and list every problem at once.
 
 ``spec_problems`` looks at every model (registered name or ``module:Class`` import path, its extra,
-its ``params`` against the constructor, its ``predictions`` files), the metric names, every scenario
+its ``params`` against the constructor, its ``predictions`` pattern), the metric names, every scenario
 (name, variant, options, seeds) and every dataset (source, obs columns, ``obs_query`` syntax), with a
 did-you-mean for misspelt names. ``validate_spec`` raises one ``SpecError`` listing them all, with
 the line of each in the YAML file when the text is given. Nothing is fitted, split or scored.
@@ -35,12 +35,12 @@ class Problem:
         return ".".join(map(str, self.location))
 
 
-def _model_problems(index: int, model: ModelEntry, spec: BenchmarkSpec) -> list[Problem]:
+def _model_problems(index: int, model: ModelEntry) -> list[Problem]:
     from vcbench.models.registry import model_problems
 
     here: tuple[int | str, ...] = ("models", index)
     if model.predictions is not None:
-        return _predictions_problems(here, model, spec)
+        return _predictions_problems(here, model)
     problems = []
     for text in model_problems(model.name, dict(model.params)):
         if text.startswith("params: "):
@@ -50,9 +50,7 @@ def _model_problems(index: int, model: ModelEntry, spec: BenchmarkSpec) -> list[
     return problems
 
 
-def _predictions_problems(
-    here: tuple[int | str, ...], model: ModelEntry, spec: BenchmarkSpec
-) -> list[Problem]:
+def _predictions_problems(here: tuple[int | str, ...], model: ModelEntry) -> list[Problem]:
     pattern = model.predictions or ""
     fields = {name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None}
     unknown = sorted(fields - set(PLACEHOLDERS))
@@ -64,34 +62,7 @@ def _predictions_problems(
                 f"{list(PLACEHOLDERS)}",
             )
         ]
-    missing = []
-    for scenario in spec.scenarios:
-        for dataset in spec.datasets:
-            if scenario.datasets is not None and dataset.name not in scenario.datasets:
-                continue
-            variant = scenario.variant or "default"
-            for seed in scenario.seeds:
-                path = Path(
-                    pattern.format(
-                        split=f"{dataset.name}/{scenario.name}-{variant}/seed{seed}",
-                        dataset=dataset.name,
-                        scenario=scenario.name,
-                        variant=variant,
-                        seed=seed,
-                    )
-                )
-                if not path.is_file():
-                    missing.append(str(path))
-    if not missing:
-        return []
-    shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-    return [
-        Problem(
-            (*here, "predictions"),
-            f"{len(missing)} prediction file(s) of {model.result_name!r} not found: {shown} "
-            "(write them with the split files of `vcbench export`)",
-        )
-    ]
+    return []  # a missing file fails its own task only (others run): see ``plan`` for a list
 
 
 def _scenario_problems(index: int, scenario: ScenarioEntry) -> list[Problem]:
@@ -211,7 +182,7 @@ def spec_problems(spec: BenchmarkSpec) -> list[Problem]:
     for index, scenario in enumerate(spec.scenarios):
         problems += _scenario_problems(index, scenario)
     for index, model in enumerate(spec.models):
-        problems += _model_problems(index, model, spec)
+        problems += _model_problems(index, model)
     order = {"output": 0, "metrics": 1, "datasets": 2, "scenarios": 3, "models": 4}
     return sorted(problems, key=lambda p: order.get(str(p.location[0]), 9))
 
