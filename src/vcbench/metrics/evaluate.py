@@ -217,7 +217,7 @@ def evaluate(
     n_pcs: int = N_PCS,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Score a prediction against the truth (both in the standard form); definitions: METRICS.md.
+    """Score a prediction against the truth (both in the standard form); definitions: docs/metrics.md.
 
     Args:
         prediction: predicted cells (or one mean row per condition) with ``vcb_context`` and

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from vcbench import defaults
 from vcbench.errors import SpecError
 
 
@@ -24,9 +25,9 @@ class DatasetEntry(_Strict):
 
     name: str = Field(description="Label of the dataset in the results.")
     source: str = Field(description="'demo', a registry dataset name, or a path to an .h5ad file.")
-    perturbation_key: str = "condition"
-    context_key: str | None = "cell_type"
-    control: str | list[str] = "control"
+    perturbation_key: str = defaults.PERTURBATION_KEY
+    context_key: str | None = defaults.CONTEXT_KEY
+    control: str | list[str] = defaults.CONTROL
     dataset_key: str | None = None
     dose_key: str | None = None
     obs_query: str | None = Field(
@@ -79,13 +80,14 @@ class BenchmarkSpec(_Strict):
     """A whole benchmark: datasets × scenarios × seeds × models, scored with one metric profile."""
 
     output: Path = Path("results")
-    metrics: str | list[str] = "full"
+    metrics: str | list[str] = defaults.METRICS
     executor: Literal["serial", "processes", "dask"] = "serial"
     jobs: int = Field(2, ge=1)
     scheduler: str | None = Field(None, description="Dask scheduler address (tcp://HOST:PORT).")
     time_limit: float | None = Field(None, gt=0, description="Seconds a task may take.")
     calibration: bool = Field(
-        True, description="Add perturbed_mean and technical_replicate (METRICS.md calibration)."
+        True,
+        description="Add perturbed_mean and technical_replicate (calibration, docs/report.md).",
     )
     datasets: list[DatasetEntry] = Field(min_length=1)
     scenarios: list[ScenarioEntry] = Field(min_length=1)
