@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from vcbench import defaults
-from vcbench.cli import options
+from vcbench.cli import options as shared
 from vcbench.cli.app import app, console, friendly_errors
 
 
@@ -17,10 +17,10 @@ from vcbench.cli.app import app, console, friendly_errors
 def evaluate(
     prediction: Annotated[Path, typer.Argument(help="Predicted cells (or means), .h5ad.")],
     truth: Annotated[Path, typer.Argument(help="Real test cells + real controls, .h5ad.")],
-    perturbation_key: options.PerturbationKey = defaults.PERTURBATION_KEY,
-    context_key: options.ContextKey = defaults.CONTEXT_KEY,
-    control: options.Control = None,
-    metrics: options.Metrics = defaults.METRICS,
+    perturbation_key: shared.PerturbationKey = defaults.PERTURBATION_KEY,
+    context_key: shared.ContextKey = defaults.CONTEXT_KEY,
+    control: shared.Control = None,
+    metrics: shared.Metrics = defaults.METRICS,
     profile: Annotated[
         str | None, typer.Option("--profile", hidden=True, help="Old name of --metrics.")
     ] = None,
@@ -49,9 +49,9 @@ def evaluate(
         prediction,
         truth,
         perturbation_key=perturbation_key,
-        context_key=options.context(context_key),
-        control=options.controls(control),
-        metrics=options.metrics(profile if profile is not None else metrics),
+        context_key=shared.context(context_key),
+        control=shared.controls(control),
+        metrics=shared.metrics(profile if profile is not None else metrics),
         out=out,
         reference_path=reference,
         backed=backed,

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from vcbench import defaults
-from vcbench.cli import options
+from vcbench.cli import options as shared
 from vcbench.cli.app import app, console, friendly_errors
 from vcbench.errors import ScenarioError
 
@@ -115,9 +115,9 @@ def split(
     out: Annotated[Path, typer.Option(help="The split file to write (Parquet).")],
     variant: Annotated[str | None, typer.Option(help="The scenario's variant.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    perturbation_key: options.PerturbationKey = defaults.PERTURBATION_KEY,
-    context_key: options.ContextKey = defaults.CONTEXT_KEY,
-    control: options.Control = None,
+    perturbation_key: shared.PerturbationKey = defaults.PERTURBATION_KEY,
+    context_key: shared.ContextKey = defaults.CONTEXT_KEY,
+    control: shared.Control = None,
     dataset_key: Annotated[str | None, typer.Option(help="obs column of datasets.")] = None,
     dose_key: Annotated[str | None, typer.Option(help="obs column of doses.")] = None,
     obs_query: Annotated[
@@ -179,8 +179,8 @@ def split(
     adata = _load(
         data,
         perturbation_key,
-        options.context(context_key),
-        options.controls(control),
+        shared.context(context_key),
+        shared.controls(control),
         dataset_key,
         dose_key,
         obs_query,
