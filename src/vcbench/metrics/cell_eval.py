@@ -10,8 +10,9 @@ condition's predicted effect and every real effect of its context, but normalise
 
 Without ties the two are related by ``s = 1 − (1 − pds)·(P − 1)/P``; they differ by at most
 ``1/P`` (0.05 at P = 20). ``pds_over_p`` applies that conversion (``normalisation="p"`` of
-``vcbench evaluate --pds-normalisation``); ties keep vcbench's half credit. Both exclude the
-target gene(s) of the condition from the distance.
+``vcbench.evaluate(..., pds_normalisation="p")``); ties keep vcbench's half credit. vcbench
+leaves the condition's target gene(s) out of the distance, cell-eval the gene named like the
+perturbation (the same for single-gene perturbations).
 
 ``to_cell_eval`` writes the metrics that both packages compute with the same definition (checked
 against cell-eval in the tests) under cell-eval's names: ``pdcorr`` → ``pearson_delta``, ``mse``,
