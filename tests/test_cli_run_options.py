@@ -92,3 +92,12 @@ def test_evaluate_and_split_share_the_option_names_and_defaults() -> None:
             assert flag in text, (command, flag)
         assert "cell_type" in text and "condition" in text
     assert "--metrics" in runner.invoke(app, ["evaluate", "--help"], terminal_width=200).output
+
+
+def test_the_consoles_print_text_literally() -> None:
+    from vcbench.cli.app import console, errors
+
+    for target in (console, errors):
+        with target.capture() as captured:
+            target.print('pip install "vcbench[torch]" [bold]x[/]')
+        assert captured.get().strip() == 'pip install "vcbench[torch]" [bold]x[/]'

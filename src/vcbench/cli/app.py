@@ -22,9 +22,11 @@ from vcbench.errors import VcbenchError
 app = typer.Typer(
     help="Benchmark virtual cell models in the wild.", no_args_is_help=True, add_completion=False
 )
-# Logs and pipes get a wide console so that result tables do not wrap.
-console = Console(width=None if sys.stdout.isatty() else 160)
-errors = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+# Logs and pipes get a wide console so that result tables do not wrap. Markup is off: every message
+# and table cell prints literally (``vcbench[torch]`` keeps its brackets); styled text passes
+# ``markup=True`` and escapes what it interpolates.
+console = Console(width=None if sys.stdout.isatty() else 160, markup=False)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() else 160, markup=False)
 
 
 def _print_version(value: bool) -> None:
@@ -61,7 +63,9 @@ def as_flags(message: str, parameters: list[str]) -> str:
 
 def print_error(message: str) -> None:
     """Print an error message to stderr, its text taken literally (no rich markup)."""
-    errors.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    errors.print(
+        f"[bold red]Error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True
+    )
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -16,7 +16,6 @@ def _show(rows: list[dict[str, Any]], columns: list[str], title: str, as_json: b
     if as_json:
         console.print_json(json.dumps(rows))
         return
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=title)
@@ -30,7 +29,7 @@ def _show(rows: list[dict[str, Any]], columns: list[str], title: str, as_json: b
                 value = "yes" if value else "no"
             elif isinstance(value, list):
                 value = ", ".join(map(str, value))
-            cells.append(escape("" if value is None else str(value)))
+            cells.append("" if value is None else str(value))
         table.add_row(*cells)
     console.print(table)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from vcbench.cli.app import app, console, friendly_errors
@@ -69,7 +70,9 @@ def info_command(name: Annotated[str, typer.Argument(help="Registry name.")]) ->
     from vcbench.datasets import get_spec
 
     spec = get_spec(name)
-    console.print(f"[bold]{spec.name}[/]: {spec.title}", highlight=False)
+    console.print(
+        f"[bold]{escape(spec.name)}[/]: {escape(spec.title)}", markup=True, highlight=False
+    )
     console.print(spec.description, highlight=False)
     if spec.file is not None:
         console.print(f"file: {spec.file.url}", highlight=False)

@@ -70,8 +70,10 @@ def export(
         return
     from vcbench.runner import demo_spec, load_spec
     from vcbench.runner.export import export_splits
+    from vcbench.runner.validate import validate_spec
 
     chosen = load_spec(source) if source is not None else demo_spec()
+    validate_spec(chosen, str(source or "the built-in demo spec"))
     folders = export_splits(chosen, out)
     root = folders[0].parents[2] if folders else out
     console.print(f"Exported {len(folders)} split(s) to {root}/ (format: {root}/README.md).")

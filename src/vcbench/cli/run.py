@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 import vcbench
 from vcbench.cli.app import app, console, errors, friendly_errors
@@ -25,7 +24,6 @@ def _read_spec(spec: Path | None) -> tuple[Any, str, str | None]:
 
 
 def _plan_table(tasks: Any) -> Any:
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="Task grid (dry run: nothing was run)")
@@ -33,8 +31,7 @@ def _plan_table(tasks: Any) -> Any:
         table.add_column(column, justify="right" if column == "seed" else "left")
     for row in tasks.itertuples(index=False):
         table.add_row(
-            *(escape(str(v)) for v in (row.dataset, row.scenario, row.variant, row.seed)),
-            escape(str(row.model)),
+            *(str(v) for v in (row.dataset, row.scenario, row.variant, row.seed, row.model)),
             row.split,
             row.status,
         )
@@ -154,7 +151,8 @@ def run_and_report(chosen: Any, *, force: bool, metadata: dict[str, Any]) -> Non
     except KeyboardInterrupt:
         errors.print(
             "[bold yellow]Interrupted.[/] Finished tasks are kept; run the same command again to "
-            "resume."
+            "resume.",
+            markup=True,
         )
         raise typer.Exit(code=130) from None
     for table in summary_tables(result.summary):
@@ -169,13 +167,14 @@ def run_and_report(chosen: Any, *, force: bool, metadata: dict[str, Any]) -> Non
     console.print(f"Report: {report.html} (and {report.markdown.name})", highlight=False)
     failures = result.failures
     if len(failures):
-        errors.print(f"[bold red]{len(failures)} task(s) failed[/] (details in records.parquet):")
+        errors.print(
+            f"[bold red]{len(failures)} task(s) failed[/] (details in records.parquet):",
+            markup=True,
+        )
         for _, row in failures.iterrows():
             errors.print(
-                escape(
-                    f"  {row['model']} on {row['dataset']} / {row['scenario']} seed {row['seed']}: "
-                    f"{row['error']}"
-                ),
+                f"  {row['model']} on {row['dataset']} / {row['scenario']} seed {row['seed']}: "
+                f"{row['error']}",
                 highlight=False,
                 soft_wrap=True,
             )
