@@ -49,7 +49,7 @@ def test_bad_overrides_are_plain_errors() -> None:
         apply_overrides(demo_spec(), assignments=["jobs"])
     with pytest.raises(SpecError, match=r"jobs: Input should be greater than or equal to 1"):
         apply_overrides(demo_spec(), assignments=["jobs=0"])
-    with pytest.raises(SpecError, match=r"does not define \(did you mean 'demo'\?\)"):
+    with pytest.raises(SpecError, match=r"defines no such dataset \(did you mean 'demo'\?\)"):
         apply_overrides(demo_spec(), datasets=["dem"])
 
 
@@ -101,3 +101,13 @@ def test_the_consoles_print_text_literally() -> None:
         with target.capture() as captured:
             target.print('pip install "vcbench[torch]" [bold]x[/]')
         assert captured.get().strip() == 'pip install "vcbench[torch]" [bold]x[/]'
+
+
+def test_override_errors_name_the_flag_on_the_command_line(tmp_path) -> None:
+    result = runner.invoke(app, ["run", "--out", str(tmp_path), "--datasets", "dem", "--dry-run"])
+    assert result.exit_code == 2
+    assert "--datasets ['dem']: the spec defines no such dataset (did you mean 'demo'?)" in (
+        result.output
+    )
+    with pytest.raises(SpecError, match=r"^datasets=\['dem'\]"):
+        apply_overrides(demo_spec(), datasets=["dem"])

@@ -52,12 +52,18 @@ def main(
 def as_flags(message: str, parameters: list[str]) -> str:
     """A Python-side message with the command's parameter names written as its CLI flags.
 
-    ``perturbation_key=`` and `` `perturbation_key` `` become ``--perturbation-key``; only names
-    with an underscore are rewritten (plain words such as "control" are left as they are).
+    ``perturbation_key=`` becomes ``--perturbation-key`` (``datasets=['x']`` becomes
+    ``--datasets ['x']``); names with an underscore are also rewritten where they stand alone or in
+    backticks (a plain word such as "control" is left as it is). A trailing underscore of a
+    parameter (``set_``) is dropped, as Typer does for its flag.
     """
-    for name in sorted((p for p in parameters if "_" in p), key=len, reverse=True):
+    names = {p.rstrip("_") for p in parameters}
+    for name in sorted(names, key=len, reverse=True):
         flag = "--" + name.replace("_", "-")
-        message = re.sub(rf"`{name}`|\b{name}=(?![\w'\"])|\b{name}\b(?!['\"\]])", flag, message)
+        message = re.sub(rf"(?<![\w.-]){name}=(?=\s|$|[.,;:)])", flag, message)
+        message = re.sub(rf"(?<![\w.-]){name}=", flag + " ", message)
+        if "_" in name:
+            message = re.sub(rf"`{name}`|(?<![\w.-]){name}\b(?!['\"\]])", flag, message)
     return message
 
 

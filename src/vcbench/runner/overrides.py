@@ -47,7 +47,7 @@ def _pick_datasets(data: dict[str, Any], names: Sequence[str]) -> list[dict[str,
     if unknown:
         hints = "".join(did_you_mean(n, known) for n in unknown)
         raise SpecError(
-            f"--datasets names {unknown}, which the spec does not define{hints}; its datasets: "
+            f"datasets={unknown}: the spec defines no such dataset{hints}; its datasets: "
             f"{list(known)}."
         )
     return [known[n] for n in names]
@@ -64,7 +64,7 @@ def _set_dotted(data: Any, key: str, value: Any) -> None:
             if part.lstrip("-").isdigit():
                 index = int(part)
                 if not -len(node) <= index < len(node):
-                    raise SpecError(f"--set {key}: {where} is out of range ({len(node)} entries).")
+                    raise SpecError(f"set={key!r}: {where} is out of range ({len(node)} entries).")
             else:
                 names = [e.get("label") or e.get("name") for e in node if isinstance(e, dict)]
                 names_plain = [e.get("name") for e in node if isinstance(e, dict)]
@@ -76,7 +76,7 @@ def _set_dotted(data: Any, key: str, value: Any) -> None:
                 if len(matches) != 1:
                     problem = "matches several entries" if matches else "matches no entry"
                     raise SpecError(
-                        f"--set {key}: {where} {problem}{did_you_mean(part, names)}; "
+                        f"set={key!r}: {where} {problem}{did_you_mean(part, names)}; "
                         f"entries: {names} (or use an index)."
                     )
                 index = matches[0]
@@ -90,18 +90,18 @@ def _set_dotted(data: Any, key: str, value: Any) -> None:
             else:
                 node = node.setdefault(part, {})
         else:
-            raise SpecError(f"--set {key}: {'.'.join(parts[:position])} is not a mapping or list.")
+            raise SpecError(f"set={key!r}: {'.'.join(parts[:position])} is not a mapping or list.")
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
     """``key=value`` with the value read as YAML (``4`` is a number, ``[0, 1]`` a list)."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise SpecError(f"--set {text!r} is not KEY=VALUE; e.g. --set jobs=4.")
+        raise SpecError(f"set={text!r} is not KEY=VALUE; e.g. jobs=4.")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
-        raise SpecError(f"--set {text!r}: the value is not valid YAML ({exc}).") from exc
+        raise SpecError(f"set={text!r}: the value is not valid YAML ({exc}).") from exc
     return key.strip(), value
 
 
@@ -145,12 +145,12 @@ def apply_overrides(
                     continue
             narrowed.append(scenario)
         if not narrowed:
-            raise SpecError(f"--datasets {list(datasets)}: no scenario of the spec runs on them.")
+            raise SpecError(f"datasets={list(datasets)}: no scenario of the spec runs on them.")
         data["scenarios"] = narrowed
         record["datasets"] = list(datasets)
     if seeds:
         if any(seed < 0 for seed in seeds):
-            raise SpecError(f"--seeds {list(seeds)}: seeds must be >= 0.")
+            raise SpecError(f"seeds={list(seeds)}: seeds must be >= 0.")
         for scenario in data["scenarios"]:
             scenario["seeds"] = list(seeds)
         record["seeds"] = list(seeds)
