@@ -173,3 +173,21 @@ def test_a_valid_spec_has_no_problems() -> None:
     from vcbench.runner import demo_spec
 
     assert spec_problems(demo_spec()) == []
+
+
+def test_an_obs_query_is_evaluated_on_the_files_obs(tmp_path) -> None:
+    from tests.conftest import make_raw
+
+    path = tmp_path / "data.h5ad"
+    make_raw().write_h5ad(path)
+    body = f"""\
+        output: {{out}}
+        datasets:
+          - {{{{name: good, source: {path}, obs_query: 'cell_type == "k1"'}}}}
+          - {{{{name: bad, source: {path}, obs_query: 'celltype == "k1"'}}}}
+        scenarios: [{{{{name: perturbation}}}}]
+        models: [{{{{name: no_change}}}}]
+        """
+    (problem,) = spec_problems(_spec(body, tmp_path))
+    assert problem.key == "datasets.1.obs_query"
+    assert "cannot be evaluated" in problem.message and "celltype" in problem.message

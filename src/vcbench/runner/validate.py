@@ -2,14 +2,13 @@
 
 ``spec_problems`` looks at every model (registered name or ``module:Class`` import path, its extra,
 its ``params`` against the constructor, its ``predictions`` pattern), the metric names, every scenario
-(name, variant, options, seeds) and every dataset (source, obs columns, ``obs_query`` syntax), with a
+(name, variant, options, seeds) and every dataset (source, obs columns, its ``obs_query`` on the file's obs), with a
 did-you-mean for misspelt names. ``validate_spec`` raises one ``SpecError`` listing them all, with
 the line of each in the YAML file when the text is given. Nothing is fitted, split or scored.
 """
 
 from __future__ import annotations
 
-import ast
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,19 +119,33 @@ def _obs_columns(path: Path) -> list[str] | None:
         return None
 
 
+def _query_problems(here: tuple[int | str, ...], path: Path, query: str) -> list[Problem]:
+    """The row filter evaluated on the file's obs (read alone, not the matrix)."""
+    try:
+        import h5py
+        from anndata.io import read_elem
+
+        with h5py.File(path, "r") as handle:
+            obs = read_elem(handle["obs"])
+    except Exception:  # another layout: the loader will say what is wrong
+        return []
+    from vcbench.data.obs_query import query_mask
+    from vcbench.errors import VcbenchError
+
+    try:
+        query_mask(obs, query, path.name)
+    except VcbenchError as exc:
+        return [Problem((*here, "obs_query"), str(exc).rstrip("."))]
+    return []
+
+
 def _dataset_problems(index: int, entry: DatasetEntry) -> list[Problem]:
     here: tuple[int | str, ...] = ("datasets", index)
-    problems = []
+    problems: list[Problem] = []
     query = getattr(entry, "obs_query", None)
-    if isinstance(query, str):
-        try:
-            ast.parse(query, mode="eval")
-        except SyntaxError as exc:
-            problems.append(
-                Problem(
-                    (*here, "obs_query"), f"obs_query {query!r} is not an expression: {exc.msg}"
-                )
-            )
+    if isinstance(query, str) and not query.strip():
+        problems.append(Problem((*here, "obs_query"), "obs_query is empty; write a pandas query"))
+        query = None
     if entry.source == "demo":
         return problems
     from vcbench.datasets.registry import REGISTRY
@@ -153,6 +166,8 @@ def _dataset_problems(index: int, entry: DatasetEntry) -> list[Problem]:
     columns = _obs_columns(path)
     if columns is None:
         return problems
+    if isinstance(query, str):
+        problems += _query_problems(here, path, query)
     keys = {
         "perturbation_key": entry.perturbation_key,
         "context_key": entry.context_key,
