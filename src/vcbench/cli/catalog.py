@@ -37,8 +37,7 @@ def _show(rows: list[dict[str, Any]], columns: list[str], title: str, as_json: b
 @app.command()
 @friendly_errors
 def models(as_json: JsonOption = False) -> None:
-    """List the models: name, family, description, the extra each needs and whether it is
-    installed."""
+    """List the models: family, description, extra needed, installed."""
     from dataclasses import asdict
 
     from vcbench.models.registry import list_models
@@ -51,8 +50,7 @@ def models(as_json: JsonOption = False) -> None:
 @app.command()
 @friendly_errors
 def metrics(as_json: JsonOption = False) -> None:
-    """List the metrics: name, family, description, best value, whether it needs cells and its
-    profiles."""
+    """List the metrics: family, description, best value, cells needed, profiles."""
     from vcbench.metrics.registry import list_metrics
 
     columns = ["name", "family", "description", "best", "needs_cells", "profiles"]
@@ -62,7 +60,7 @@ def metrics(as_json: JsonOption = False) -> None:
 @app.command()
 @friendly_errors
 def scenarios(as_json: JsonOption = False) -> None:
-    """List the scenarios and their variants: description, default variant and options."""
+    """List the scenarios and variants: description, default, options."""
     from vcbench.scenarios.registry import list_scenarios
 
     columns = ["name", "variant", "default", "description", "options"]

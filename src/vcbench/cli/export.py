@@ -61,10 +61,13 @@ def export(
         typer.Option("--format", help="What to export: the splits, or scores as cell-eval's."),
     ] = "splits",
 ) -> None:
-    """Write each split's training cells, queries and conditions as h5ad/CSV files, with a README
-    of the format and of the prediction files to write back (spec entry `predictions:`); or, with
-    --format cell-eval, the metrics shared with cell-eval under its names (results.csv,
-    agg_results.csv; pds normalised by P as its discrimination_score_l1)."""
+    """Export the splits for models run elsewhere, or scores under cell-eval's names.
+
+    --format splits (default): each split's training cells, queries and conditions as h5ad/CSV
+    files, with a README of the format and of the prediction files to write back (spec entry
+    `predictions:`). --format cell-eval: the metrics shared with cell-eval under its names
+    (results.csv, agg_results.csv; pds normalised by P as its discrimination_score_l1).
+    """
     if format_ == "cell-eval":
         _export_cell_eval(source, out)
         return
