@@ -85,7 +85,7 @@ def test_results_files_exist_and_both_baselines_are_scored(run) -> None:
         "combo_seen2",
     }
     # every value is finite, except PDCorr of no_change: its predicted effect is zero, a constant
-    # vector, for which METRICS.md defines the correlation as undefined (NaN)
+    # vector, for which docs/metrics.md defines the correlation as undefined (NaN)
     undefined = (results["model"] == "no_change") & (results["metric"] == "pdcorr")
     assert np.isfinite(results.loc[~undefined, "value"]).all()
     assert results.loc[undefined, "value"].isna().all()

@@ -51,7 +51,7 @@ def test_cli_writes_scores_and_summary(tmp_path) -> None:
         [
             "evaluate", prediction, truth,
             "--perturbation-key", "target_gene", "--control", "non-targeting",
-            "--profile", "paper", "--out", str(out),
+            "--metrics", "paper", "--context-key", "none", "--out", str(out),
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -66,9 +66,8 @@ def test_cli_writes_scores_and_summary(tmp_path) -> None:
 
 def test_cli_error_names_the_missing_column(tmp_path) -> None:
     truth, prediction = _files(tmp_path)
-    result = runner.invoke(
-        app, ["evaluate", prediction, truth, "--perturbation-key", "guide", "--out", str(tmp_path)]
-    )
+    args = ["--perturbation-key", "guide", "--context-key", "none", "--out", str(tmp_path)]
+    result = runner.invoke(app, ["evaluate", prediction, truth, *args])
     assert result.exit_code == 2
     assert "obs['guide'] does not exist" in result.output
 
@@ -80,7 +79,7 @@ def test_missing_prediction_conditions_are_listed(tmp_path) -> None:
     result = runner.invoke(
         app,
         ["evaluate", prediction, truth, "--perturbation-key", "target_gene",
-         "--control", "non-targeting", "--out", str(tmp_path / "o")],
+         "--control", "non-targeting", "--context-key", "none", "--out", str(tmp_path / "o")],
     )  # fmt: skip
     assert result.exit_code == 2
     assert "missing [('all', 'G3')]" in result.output

@@ -1,4 +1,4 @@
-"""Every metric of METRICS.md against an independent computation (scipy, scikit-learn, loops, POT)."""
+"""Every metric of docs/metrics.md against an independent computation (scipy, scikit-learn, loops, POT)."""
 
 from __future__ import annotations
 

@@ -200,5 +200,5 @@ def test_cli_split_writes_reuses_and_explains(tmp_path) -> None:
             str(out),
         ],
     )
-    assert error.exit_code == 2 and "count_scaling needs raw counts" in error.output
+    assert error.exit_code == 2 and "--count-scaling needs raw counts" in error.output
     assert np.isin(["train", "test"], load_split(out).assignment.unique()).all()

@@ -1,4 +1,4 @@
-"""Calibration against the controls (METRICS.md, "Calibration and scores")."""
+"""Calibration against the controls (docs/report.md, calibration)."""
 
 from __future__ import annotations
 

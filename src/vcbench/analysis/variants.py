@@ -75,7 +75,7 @@ def merge_effects(results: pd.DataFrame, reference: str = SINGLE) -> pd.DataFram
     variant, model, metric), for every cross_dataset variant other than ``reference``
     (``merged``, ``transfer``), from :func:`variant_means`.
 
-    ``effect`` is the relative change as SCENARIOS.md defines it (the absolute value in the
+    ``effect`` is the relative change as docs/scenarios.md defines it (the absolute value in the
     denominator keeps the sign for a negative reference); ``gain`` is the effect oriented so
     that positive = better than the single-dataset reference for every metric.
     """

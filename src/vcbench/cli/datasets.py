@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from vcbench.cli.app import app, console, friendly_errors
+from vcbench.cli.options import split_list
 from vcbench.errors import DataContractError
 
 datasets_app = typer.Typer(
@@ -68,7 +70,9 @@ def info_command(name: Annotated[str, typer.Argument(help="Registry name.")]) ->
     from vcbench.datasets import get_spec
 
     spec = get_spec(name)
-    console.print(f"[bold]{spec.name}[/]: {spec.title}", highlight=False)
+    console.print(
+        f"[bold]{escape(spec.name)}[/]: {escape(spec.title)}", markup=True, highlight=False
+    )
     console.print(spec.description, highlight=False)
     if spec.file is not None:
         console.print(f"file: {spec.file.url}", highlight=False)
@@ -128,7 +132,8 @@ def prepare_command(
         ),
     ] = None,
     control: Annotated[
-        list[str] | None, typer.Option("--control", help="Control label (repeatable).")
+        list[str] | None,
+        typer.Option("--control", help="Control label; repeat the flag or separate with commas."),
     ] = None,
     delimiter: Annotated[
         str | None,
@@ -165,7 +170,7 @@ def prepare_command(
         from_path,
         source=source,
         columns=_parse_map(map_),
-        control=control,
+        control=split_list(control) or None,
         delimiter=delimiter,
         dose=dose,
         obs_query=obs_query,

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from vcbench import defaults
+from vcbench.cli import options as shared
 from vcbench.cli.app import app, console, friendly_errors
 
 
@@ -15,19 +17,13 @@ from vcbench.cli.app import app, console, friendly_errors
 def evaluate(
     prediction: Annotated[Path, typer.Argument(help="Predicted cells (or means), .h5ad.")],
     truth: Annotated[Path, typer.Argument(help="Real test cells + real controls, .h5ad.")],
-    perturbation_key: Annotated[
-        str, typer.Option(help="obs column with the perturbation label (both files).")
-    ] = "condition",
-    context_key: Annotated[
-        str | None, typer.Option(help="obs column with the cell context (default: one context).")
-    ] = None,
-    control: Annotated[
-        list[str] | None, typer.Option(help="Control label (repeat for several).")
-    ] = None,
+    perturbation_key: shared.PerturbationKey = defaults.PERTURBATION_KEY,
+    context_key: shared.ContextKey = defaults.CONTEXT_KEY,
+    control: shared.Control = None,
+    metrics: shared.Metrics = defaults.METRICS,
     profile: Annotated[
-        str,
-        typer.Option(help="Metric profile (paper, fast, full) or comma-separated metric names."),
-    ] = "full",
+        str | None, typer.Option("--profile", hidden=True, help="Old name of --metrics.")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Directory for scores.* and summary.*")] = Path(
         "evaluation"
     ),
@@ -42,18 +38,20 @@ def evaluate(
         bool, typer.Option(help="Open the prediction in backed mode (files larger than memory).")
     ] = False,
 ) -> None:
-    """Score PREDICTION against TRUTH: per-condition scores and a per-metric summary."""
-    from vcbench.metrics.files import evaluate_files
-    from vcbench.metrics.registry import PROFILES
+    """Score PREDICTION against TRUTH: per-condition scores and a per-metric summary.
 
-    metrics: str | list[str] = profile if profile in PROFILES else profile.split(",")
+    Both files use the same obs columns (--perturbation-key, --context-key; '--context-key none'
+    for data of one context) and control labels.
+    """
+    from vcbench.metrics.files import evaluate_files
+
     result = evaluate_files(
         prediction,
         truth,
         perturbation_key=perturbation_key,
-        context_key=context_key,
-        control=control or ["control"],
-        metrics=metrics,
+        context_key=shared.context(context_key),
+        control=shared.controls(control),
+        metrics=shared.metrics(profile if profile is not None else metrics),
         out=out,
         reference_path=reference,
         backed=backed,

@@ -4,12 +4,38 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 import vcbench
 from vcbench.cli.app import app, console, errors, friendly_errors
+
+
+def _read_spec(spec: Path | None) -> tuple[Any, str, str | None]:
+    """The spec (or the demo), its name in messages and its YAML text (for line numbers)."""
+    from vcbench.runner import demo_spec, load_spec
+    from vcbench.runner.demo import DEMO_SPEC
+
+    if spec is None:
+        return demo_spec(), "the built-in demo spec", DEMO_SPEC
+    chosen = load_spec(spec)
+    return chosen, str(spec), spec.read_text()
+
+
+def _plan_table(tasks: Any) -> Any:
+    from rich.table import Table
+
+    table = Table(title="Task grid (dry run: nothing was run)")
+    for column in ("dataset", "scenario", "variant", "seed", "model", "split", "status"):
+        table.add_column(column, justify="right" if column == "seed" else "left")
+    for row in tasks.itertuples(index=False):
+        table.add_row(
+            *(str(v) for v in (row.dataset, row.scenario, row.variant, row.seed, row.model)),
+            row.split,
+            row.status,
+        )
+    return table
 
 
 @app.command()
@@ -28,30 +54,106 @@ def run(
     scheduler: Annotated[
         str | None, typer.Option(help="Dask scheduler address tcp://HOST:PORT.")
     ] = None,
+    models: Annotated[
+        list[str] | None,
+        typer.Option(help="Run only these models (names or labels; comma-separated or repeated)."),
+    ] = None,
+    scenarios: Annotated[
+        list[str] | None,
+        typer.Option(help="Run only these scenarios (NAME or NAME/VARIANT; comma-separated)."),
+    ] = None,
+    datasets: Annotated[
+        list[str] | None,
+        typer.Option(help="Run only these datasets of the spec (comma-separated)."),
+    ] = None,
+    seeds: Annotated[
+        list[str] | None,
+        typer.Option(help="Seeds of every scenario, e.g. 0,1 (replaces the spec's)."),
+    ] = None,
+    metrics: Annotated[
+        str | None,
+        typer.Option(help="Metric profile or comma-separated metric names (overrides the spec)."),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="KEY=VALUE into the spec, dotted keys (e.g. jobs=4, "
+            "models.linear.params.ridge=0.5); repeatable.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Validate, print the task grid and the reused tasks, and exit.")
+    ] = False,
     force: Annotated[bool, typer.Option(help="Re-run tasks that already finished.")] = False,
 ) -> None:
-    """Run a benchmark spec (or the demo) and print the summary; finished tasks are reused."""
-    from vcbench.report import summary_tables, write_report
-    from vcbench.runner import demo_spec, load_spec, run_benchmark
-    from vcbench.runner.failures import failure_text
+    """Run a benchmark spec (or the demo) and print the summary; finished tasks are reused.
 
-    chosen = load_spec(spec) if spec is not None else demo_spec()
-    overrides = {
+    The whole spec is checked before anything runs; every problem is listed at once. Overrides are
+    recorded in RESULTS/run.json.
+    """
+    from vcbench.cli.options import metrics as parse_metrics
+    from vcbench.cli.options import split_list
+    from vcbench.errors import SpecError
+    from vcbench.runner.overrides import apply_overrides
+    from vcbench.runner.validate import validate_spec
+
+    chosen, source, text = _read_spec(spec)
+    try:
+        seed_values = [int(s) for s in split_list(seeds)]
+    except ValueError:
+        raise SpecError(
+            f"--seeds {','.join(seeds or [])}: seeds are integers, e.g. --seeds 0,1."
+        ) from None
+    options = {
         "output": out,
         "executor": executor,
         "jobs": jobs,
         "scheduler": scheduler,
+        "metrics": parse_metrics(metrics) if metrics is not None else None,
     }
-    chosen = chosen.model_validate(
-        {**chosen.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+    chosen, overrides = apply_overrides(
+        chosen,
+        models=split_list(models),
+        scenarios=split_list(scenarios),
+        datasets=split_list(datasets),
+        seeds=seed_values,
+        assignments=set_ or [],
+        options=options,
     )
+    # line numbers only while the entries are those of the file
+    validate_spec(chosen, source, text if not overrides else None)
+    if dry_run:
+        from vcbench.runner.plan import plan
+
+        tasks = plan(chosen, force=force)
+        console.print(_plan_table(tasks))
+        n_reused = int((tasks["status"] == "reused").sum())
+        splits = tasks.drop_duplicates(["dataset", "scenario", "variant", "seed"])
+        console.print(
+            f"{len(tasks)} tasks: {n_reused} reused, {len(tasks) - n_reused} to run; "
+            f"{len(splits)} splits, {int((splits['split'] == 'to make').sum())} to make. "
+            f"Output: {chosen.output}/",
+            highlight=False,
+        )
+        return
+    run_and_report(chosen, force=force, metadata={"source": source, "overrides": overrides})
+
+
+def run_and_report(chosen: Any, *, force: bool, metadata: dict[str, Any]) -> None:
+    """Run the spec, print its summary tables and where the results are; exit 1 on failures."""
+    from vcbench.report import summary_tables, write_report
+    from vcbench.runner import run_benchmark
+    from vcbench.runner.failures import failure_text
+
     start = time.perf_counter()
     try:
-        result = run_benchmark(chosen, force=force, console=errors)
+        result = run_benchmark(chosen, force=force, console=errors, metadata=metadata)
     except KeyboardInterrupt:
         errors.print(
             "[bold yellow]Interrupted.[/] Finished tasks are kept; run the same command again to "
-            "resume."
+            "resume.",
+            markup=True,
         )
         raise typer.Exit(code=130) from None
     failures = failure_text(result.failure_table, result.n_tasks)
@@ -63,9 +165,10 @@ def run(
     console.print(
         f"{result.n_tasks} tasks ({result.n_reused} reused), "
         f"{time.perf_counter() - start:.1f} s. Results in {result.out}/ "
-        "(results.parquet, summary.csv, records.parquet)."
+        "(results.parquet, summary.csv, records.parquet, run.json).",
+        highlight=False,
     )
-    console.print(f"Report: {report.html} (and {report.markdown.name})")
+    console.print(f"Report: {report.html} (and {report.markdown.name})", highlight=False)
     if failures:
         raise typer.Exit(code=1)
 

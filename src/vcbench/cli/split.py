@@ -9,6 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from vcbench import defaults
+from vcbench.cli import options as shared
 from vcbench.cli.app import app, console, friendly_errors
 from vcbench.errors import ScenarioError
 
@@ -73,8 +75,8 @@ def gene_lines(split: Any) -> list[str]:
 def _load(
     paths: list[Path],
     perturbation_key: str,
-    context_key: str,
-    control: str,
+    context_key: str | None,
+    control: list[str],
     dataset_key: str | None,
     dose_key: str | None,
     obs_query: str | None,
@@ -95,8 +97,8 @@ def _load(
             load_dataset(
                 raw,
                 perturbation_key=perturbation_key,
-                context_key=None if context_key.lower() == "none" else context_key,
-                control=[part for part in control.split(",") if part],
+                context_key=context_key,
+                control=control,
                 dataset_key=dataset_key,
                 dose_key=dose_key,
                 dataset_name=path.stem,
@@ -113,13 +115,9 @@ def split(
     out: Annotated[Path, typer.Option(help="The split file to write (Parquet).")],
     variant: Annotated[str | None, typer.Option(help="The scenario's variant.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    perturbation_key: Annotated[str, typer.Option(help="obs column of perturbations.")] = (
-        "condition"
-    ),
-    context_key: Annotated[str, typer.Option(help="obs column of contexts ('none': one).")] = (
-        "cell_type"
-    ),
-    control: Annotated[str, typer.Option(help="Control label(s), comma-separated.")] = "control",
+    perturbation_key: shared.PerturbationKey = defaults.PERTURBATION_KEY,
+    context_key: shared.ContextKey = defaults.CONTEXT_KEY,
+    control: shared.Control = None,
     dataset_key: Annotated[str | None, typer.Option(help="obs column of datasets.")] = None,
     dose_key: Annotated[str | None, typer.Option(help="obs column of doses.")] = None,
     obs_query: Annotated[
@@ -179,7 +177,14 @@ def split(
     options = {k: v for k, v in options.items() if v is not None}
     filters: list[dict[str, Any]] = []
     adata = _load(
-        data, perturbation_key, context_key, control, dataset_key, dose_key, obs_query, filters
+        data,
+        perturbation_key,
+        shared.context(context_key),
+        shared.controls(control),
+        dataset_key,
+        dose_key,
+        obs_query,
+        filters,
     )
     built = None if force else _reusable(out, adata, scenario, variant, seed, options)
     reused = built is not None

@@ -6,7 +6,7 @@ reports that "naive dataset aggregation can even reduce performance" (abstract).
 page (maoxinjie.github.io/VCBench-demo, cross-dataset task, the paper's Figure 4) lists among
 the take-aways that "Count scaling helps reduce global count-level shifts". We could not read
 the methods text that says exactly how the counts were scaled, so the exact operation is not
-taken from the paper; this project's scenario spec (``SCENARIOS.md``) reads it as: before
+taken from the paper; this project (docs/scenarios.md) reads it as: before
 normalisation, bring each dataset's per-cell total counts to a common median.
 
 The subtlety: multiplying every count of a dataset by a constant ``c`` is undone exactly by

@@ -1,4 +1,4 @@
-"""Metrics (METRICS.md): definitions, the registry, ``evaluate`` and ``aggregate``."""
+"""Metrics (docs/metrics.md): definitions, the registry, ``evaluate`` and ``aggregate``."""
 
 from vcbench.metrics.aggregate import aggregate, bootstrap_interval
 from vcbench.metrics.evaluate import evaluate

@@ -1,6 +1,6 @@
 """Cell-level metrics of one test condition: distribution distances and Wilcoxon DE-set overlaps.
 
-Definitions (METRICS.md): ``energy_distance``, ``sinkhorn`` and ``mmd_rbf`` between the predicted
+Definitions (docs/metrics.md): ``energy_distance``, ``sinkhorn`` and ``mmd_rbf`` between the predicted
 cells ``Y_c`` and the real cells ``X_c`` (each subsampled to at most ``max_cells`` rows with a fixed
 seed); ``pca_energy_distance`` and ``pca_sinkhorn`` the same after projecting onto the context's PCs;
 ``de_test_precision``/``recall``/``overlap``: the DE set metrics where ``T_c`` are the genes with a

@@ -1,6 +1,6 @@
-"""Metric definitions (METRICS.md), computed for all test conditions of one context at once.
+"""Metric definitions (docs/metrics.md), computed for all test conditions of one context at once.
 
-Notation as in METRICS.md: ``x_c`` real mean of condition c, ``y_c`` predicted mean, ``x_0`` mean of
+Notation as in docs/metrics.md: ``x_c`` real mean of condition c, ``y_c`` predicted mean, ``x_0`` mean of
 the context's real control cells, ``d_c = x_c − x_0``, ``e_c = y_c − x_0``, ``P`` conditions.
 
 A vector counts as constant (so a correlation with it is NaN) when its root-mean-square deviation from

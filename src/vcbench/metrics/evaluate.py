@@ -216,7 +216,7 @@ def evaluate(
     seed: int = 0,
     min_truth_cells: int = MIN_TRUTH_CELLS,
 ) -> pd.DataFrame:
-    """Score a prediction against the truth (both in the standard form); definitions: METRICS.md.
+    """Score a prediction against the truth (both in the standard form); definitions: docs/metrics.md.
 
     Args:
         prediction: predicted cells (or one mean row per condition) with ``vcb_context`` and

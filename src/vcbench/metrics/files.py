@@ -37,7 +37,7 @@ def standardise_prediction(
         if key is not None and key not in obs:
             raise MetricError(
                 f"The prediction has no obs column {key!r} (the {role} key); its obs columns: "
-                f"{list(obs.columns)}. Pass --{role}-key naming the prediction's column."
+                f"{list(obs.columns)}. Pass {role}_key= naming the prediction's column."
             )
     controls = [control] if isinstance(control, str) else list(control)
     parsed = parse_labels(obs[perturbation_key], controls, combination_delimiter, perturbation_key)

@@ -58,14 +58,54 @@ class PerturbationModel(ABC):
     def predict(self, queries: Queries) -> ad.AnnData:
         """Predicted cells for every query condition."""
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor's parameters and their current values (for the result record)."""
-        signature = inspect.signature(type(self).__init__)
-        return {
-            name: getattr(self, name)
-            for name in signature.parameters
-            if name != "self" and hasattr(self, name)
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        return [
+            p.name
+            for p in parameters
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's parameters and their current values (scikit-learn's convention; a
+        parameter is kept as an attribute of the same name). ``deep`` is accepted for
+        compatibility: vcbench models hold no nested estimators."""
+        return {name: getattr(self, name) for name in self._param_names() if hasattr(self, name)}
+
+    def set_params(self, **params: Any) -> Self:
+        """Set constructor parameters by name (scikit-learn's convention) and return the model.
+
+        Refit after changing parameters: a fitted state is not updated.
+        """
+        from vcbench.suggest import did_you_mean
+
+        names = list(self.get_params())
+        for key in params:
+            if key not in names:
+                raise ModelError(
+                    f"{type(self).__name__} has no parameter {key!r}{did_you_mean(key, names)}; "
+                    f"its parameters: {names}."
+                )
+        for key, value in params.items():
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        """``ClassName(param=value, ...)`` with the parameters that differ from their defaults."""
+        defaults = {
+            p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()
         }
+        shown = []
+        for name, value in self.get_params().items():
+            default = defaults.get(name, inspect.Parameter.empty)
+            try:
+                same = default is not inspect.Parameter.empty and bool(value == default)
+            except Exception:  # arrays and other values without a plain truth value
+                same = False
+            if not same:
+                shown.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 def predict_by_shift(

@@ -40,7 +40,7 @@ class NoChange(PerturbationModel):
 
 class PerturbedMean(PerturbationModel):
     """Predicts the mean of all perturbed training cells of the context (of all contexts when the
-    context has none), the same for every perturbation: METRICS.md's negative control.
+    context has none), the same for every perturbation: docs/metrics.md's negative control.
 
     Returned as the context's control cells shifted so that their mean equals that mean.
     """

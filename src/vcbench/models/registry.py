@@ -7,6 +7,8 @@ dependency by their import path, imported only when asked for. ``model_names()``
 from __future__ import annotations
 
 import importlib
+import importlib.util
+from dataclasses import dataclass
 from typing import Any
 
 from vcbench.errors import ModelError
@@ -58,6 +60,82 @@ LAZY_MODELS: dict[str, tuple[str, str]] = {
 }
 
 
+# extra -> the modules it installs that the models need (checked without importing them)
+EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "torch": ("torch",),
+    "gears": ("torch", "gears", "torch_geometric"),
+    "biolord": ("torch", "biolord", "scvi"),
+    "state": ("torch", "state"),
+    "scgen": ("torch", "pertpy", "scvi"),
+}
+
+# name -> (family, one-line description); families: baseline, linear, torch (vcbench's own
+# reimplementation of a published model) and adapter (the authors' package behind the contract)
+MODEL_INFO: dict[str, tuple[str, str]] = {
+    "no_change": ("baseline", "Each condition's cells are its context's control cells, unchanged."),
+    "perturbed_mean": ("baseline", "The mean of all perturbed training cells of the context."),
+    "perturbation_mean": (
+        "baseline",
+        "A seen perturbation's mean effect over its training contexts, added to the controls.",
+    ),
+    "additive": (
+        "baseline",
+        "Sum of the single-target effects seen in training (Ahlmann-Eltze et al. 2025).",
+    ),
+    "random_perturbation": ("baseline", "The effect of a training perturbation drawn at random."),
+    "linear": ("linear", "Ahlmann-Eltze et al.'s linear model on gene embeddings."),
+    "genepert": ("linear", "GenePert: ridge regression from perturbation embeddings to effects."),
+    "linear_additive": ("torch", "PerturBench's linear additive model."),
+    "latent_additive": ("torch", "PerturBench's latent additive model (encoder, decoder)."),
+    "decoder_only": ("torch", "PerturBench's decoder-only model (no control input)."),
+    "cpa": ("torch", "Compositional Perturbation Autoencoder (Lotfollahi et al. 2023)."),
+    "biolord": ("torch", "biolord: disentangled known and unknown latents (Piran et al. 2024)."),
+    "sams_vae": (
+        "torch",
+        "SAMS-VAE: sparse additive mechanism shifts (Bereket & Karaletsos 2023).",
+    ),
+    "sclambda": (
+        "torch",
+        "scLAMBDA: basal plus embedding-derived salient state (Wang et al. 2024).",
+    ),
+    "prnet": ("torch", "PRnet: perturbation-conditioned generative model (Qi et al. 2024)."),
+    "gears": ("torch", "GEARS: GNN over gene and GO graphs (Roohani et al. 2024)."),
+    "state": ("torch", "STATE's State Transition transformer over cell sets (Adduri et al. 2025)."),
+    "gears_official": ("adapter", "The authors' GEARS package (cell-gears)."),
+    "biolord_official": ("adapter", "The authors' biolord package."),
+    "state_official": ("adapter", "The authors' STATE package (arc-state)."),
+    "scgen": ("adapter", "scGen through pertpy (Lotfollahi et al. 2019)."),
+}
+
+
+def extra_installed(extra: str | None) -> bool:
+    """Whether the modules of an optional extra can be imported (found, not imported)."""
+    if extra is None:
+        return True
+    return all(importlib.util.find_spec(module) is not None for module in EXTRA_MODULES[extra])
+
+
+@dataclass(frozen=True)
+class ModelListing:
+    """One row of ``vcbench models``."""
+
+    name: str
+    family: str
+    description: str
+    extra: str | None
+    installed: bool
+
+
+def list_models() -> list[ModelListing]:
+    """Every registered model: family, one-line description, extra needed and whether installed."""
+    rows = []
+    for name in model_names():
+        family, description = MODEL_INFO.get(name, ("", ""))
+        extra = LAZY_MODELS[name][1] if name in LAZY_MODELS else None
+        rows.append(ModelListing(name, family, description, extra, extra_installed(extra)))
+    return rows
+
+
 def model_names() -> list[str]:
     """Every registered model name (core and optional), sorted."""
     return sorted({*MODELS, *LAZY_MODELS})
@@ -99,3 +177,60 @@ def get_model_class(name: str) -> type[PerturbationModel]:
 def get_model(name: str, **params: Any) -> PerturbationModel:
     """An instance of a registered model, or of a user's class given as ``module:Class``."""
     return get_model_class(name)(**params)
+
+
+def params_problems(cls: type, params: dict[str, Any]) -> list[str]:
+    """Every parameter in ``params`` that the class's constructor does not take (with a
+    did-you-mean), and every required constructor parameter that ``params`` lacks."""
+    import inspect
+
+    from vcbench.suggest import did_you_mean
+
+    parameters = {
+        name: p
+        for name, p in inspect.signature(cls.__init__).parameters.items()
+        if name != "self" and p.kind not in (p.VAR_POSITIONAL,)
+    }
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        accepted = None
+    else:
+        accepted = [name for name, p in parameters.items() if p.kind is not p.VAR_KEYWORD]
+    problems = []
+    if accepted is not None:
+        for key in params:
+            if key not in accepted:
+                problems.append(
+                    f"params: {key!r} is not a parameter of {cls.__name__}"
+                    f"{did_you_mean(key, accepted)}; it takes {accepted}"
+                )
+    for name, p in parameters.items():
+        required = p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        if required and name not in params:
+            problems.append(f"params: {cls.__name__} needs the parameter {name!r}")
+    return problems
+
+
+def model_problems(name: str, params: dict[str, Any]) -> list[str]:
+    """What is wrong with a model name and its params, without fitting anything: an unknown name
+    (with a did-you-mean), a missing extra, an import path that is not a model, bad params.
+
+    A registered model whose extra is missing is reported as such (its params are then not
+    checked); an import path's module is imported (it is the user's code the task would run).
+    """
+    from vcbench.suggest import did_you_mean
+
+    if name in LAZY_MODELS and not extra_installed(LAZY_MODELS[name][1]):
+        extra = LAZY_MODELS[name][1]
+        return [
+            f'model {name!r} needs the optional extra {extra!r}: pip install "vcbench[{extra}]"'
+        ]
+    if name not in MODELS and name not in LAZY_MODELS and ":" not in name:
+        return [
+            f"unknown model {name!r}{did_you_mean(name, model_names())}; see `vcbench models`, "
+            "or give an import path 'module:Class'"
+        ]
+    try:
+        cls = get_model_class(name)
+    except ModelError as exc:
+        return [str(exc).rstrip(".")]
+    return params_problems(cls, params)

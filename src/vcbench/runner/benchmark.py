@@ -24,7 +24,7 @@ from vcbench.data.fingerprint import fingerprint
 from vcbench.data.loader import load_dataset
 from vcbench.data.preprocess import select_hvgs
 from vcbench.errors import VcbenchError
-from vcbench.files import write_h5ad_atomic, write_table_atomic
+from vcbench.files import write_h5ad_atomic, write_json_atomic, write_table_atomic
 from vcbench.models import get_model
 from vcbench.runner.executors import Job, execute
 from vcbench.runner.failures import failure_table
@@ -34,6 +34,7 @@ from vcbench.runner.replicate import REPLICATE, replicate_scores
 from vcbench.runner.spec import BenchmarkSpec, DatasetEntry
 from vcbench.runner.store import OutputLock, ResultStore
 from vcbench.runner.task import run_model_timed
+from vcbench.runner.validate import validate_spec
 from vcbench.scenarios import make_split
 from vcbench.scenarios.cross_dataset import prepare as prepare_cross_dataset
 from vcbench.scenarios.io import load_split, save_split
@@ -117,6 +118,17 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return found
+
+
+def run_metadata(spec: BenchmarkSpec, extra: dict[str, object] | None = None) -> dict[str, object]:
+    """What ``run.json`` records: the spec that ran (after any overrides), the overrides and other
+    caller metadata, the versions and the start time."""
+    return {
+        **(extra or {}),
+        "spec": spec.model_dump(mode="json"),
+        "versions": _versions(),
+        "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
 
 
 def execute_task(task: Task) -> dict[str, object]:
@@ -232,22 +244,29 @@ def run_benchmark(
     force: bool = False,
     console: Console | None = None,
     lock_wait: float = 0.0,
+    metadata: dict[str, object] | None = None,
 ) -> BenchmarkResult:
     """Run every task of ``spec`` that has not finished yet and write the combined tables.
 
-    Writes ``results.parquet`` (tidy: one row per dataset × scenario × seed × model × condition ×
+    The whole spec is checked first (``validate.validate_spec``: every problem at once, nothing
+    run). ``metadata`` (e.g. the overrides applied to the spec) goes into ``run.json`` with the spec
+    that ran. Writes ``results.parquet`` (tidy: one row per dataset × scenario × seed × model × condition ×
     metric), ``records.parquet`` (one row per task: status, error, timings, peak memory, versions)
     and ``summary.parquet``/``summary.csv`` to ``spec.output``. One run writes to a folder at a
     time (``OutputLock``): another run on it makes this one wait up to ``lock_wait`` seconds, then
     refuse (``FolderBusyError``).
     """
     with OutputLock(spec.output, wait=lock_wait):
-        return _run_benchmark(spec, force, console)
+        return _run_benchmark(spec, force, console, metadata)
 
 
-def _run_benchmark(spec: BenchmarkSpec, force: bool, console: Console | None) -> BenchmarkResult:
+def _run_benchmark(
+    spec: BenchmarkSpec, force: bool, console: Console | None, metadata: dict[str, object] | None
+) -> BenchmarkResult:
     console = console or Console(stderr=True)
+    validate_spec(spec)
     store = ResultStore(spec.output)
+    write_json_atomic(run_metadata(spec, metadata), store.root / "run.json")
     try:
         splits = prepare_splits(spec, store, force)
     except VcbenchError:

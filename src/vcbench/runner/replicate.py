@@ -1,4 +1,4 @@
-"""The technical replicate: the positive control of METRICS.md's calibration.
+"""The technical replicate: the positive control of the benchmark's calibration (docs/report.md).
 
 For every test condition, the real test cells are split at random into two halves, and so are the
 real control cells of its context. Half A of the condition's cells is scored as the prediction

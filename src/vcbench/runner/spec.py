@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from vcbench import defaults
 from vcbench.errors import SpecError
 from vcbench.names import check_path_label
 from vcbench.runner.isolation import parse_memory
@@ -28,9 +29,9 @@ class DatasetEntry(_Strict):
 
     name: str = Field(description="Label of the dataset in the results.")
     source: str = Field(description="'demo', a registry dataset name, or a path to an .h5ad file.")
-    perturbation_key: str = "condition"
-    context_key: str | None = "cell_type"
-    control: str | list[str] = "control"
+    perturbation_key: str = defaults.PERTURBATION_KEY
+    context_key: str | None = defaults.CONTEXT_KEY
+    control: str | list[str] = defaults.CONTROL
     dataset_key: str | None = None
     dose_key: str | None = None
     obs_query: str | None = Field(
@@ -100,7 +101,7 @@ class BenchmarkSpec(_Strict):
     """A whole benchmark: datasets × scenarios × seeds × models, scored with one metric profile."""
 
     output: Path = Path("results")
-    metrics: str | list[str] = "full"
+    metrics: str | list[str] = defaults.METRICS
     executor: Literal["serial", "processes", "dask"] = "serial"
     jobs: int = Field(2, ge=1)
     scheduler: str | None = Field(None, description="Dask scheduler address (tcp://HOST:PORT).")
@@ -111,7 +112,8 @@ class BenchmarkSpec(_Strict):
         None, description="Memory a task may use, e.g. 8GB (its address space; null: no cap)."
     )
     calibration: bool = Field(
-        True, description="Add perturbed_mean and technical_replicate (METRICS.md calibration)."
+        True,
+        description="Add perturbed_mean and technical_replicate (calibration, docs/report.md).",
     )
     datasets: list[DatasetEntry] = Field(min_length=1)
     scenarios: list[ScenarioEntry] = Field(min_length=1)

@@ -1,4 +1,4 @@
-"""Scenarios: turn a dataset into train / validation / test sets (SCENARIOS.md, docs/scenarios.md).
+"""Scenarios: turn a dataset into train / validation / test sets (docs/scenarios.md).
 
 ``make_split(adata, scenario, variant, seed, **options)`` builds any scenario; every split is
 checked for leakage (``leakage.check_split``) and carries its measured shift (``shift``) before it is

@@ -1,4 +1,4 @@
-"""Unseen compounds and unseen doses (SCENARIOS.md, section 2, ``chemical`` and ``dose``).
+"""Unseen compounds and unseen doses (docs/scenarios.md, "Unseen perturbation", ``chemical`` and ``dose``).
 
 - ``chemical``: the compounds are the targets of single perturbations; ``round(test_fraction · n)``
   of them (at least 1, at most n − 1) are held out at random. Every cell whose perturbation

@@ -1,4 +1,4 @@
-"""Unseen perturbations, GEARS-style combination split (SCENARIOS.md, section 2, ``combo``).
+"""Unseen perturbations, GEARS-style combination split (docs/scenarios.md, "Unseen perturbation", ``combo``).
 
 Within one context, a random fraction of the genes that have single-perturbation data is marked
 *unseen*. Genes that never occur alone count as unseen too. Test categories:

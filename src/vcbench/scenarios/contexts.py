@@ -1,4 +1,4 @@
-"""Unseen cell context (SCENARIOS.md, section 1): hold out whole contexts.
+"""Unseen cell context (docs/scenarios.md, "Unseen cell context"): hold out whole contexts.
 
 Contexts are the values of ``vcb_context``: cell types, cell lines, donors or patients (load the
 data with ``context_key="donor"`` to hold out donors). Only contexts with perturbed cells take part

@@ -1,4 +1,4 @@
-"""Cross-dataset generalisation and dataset merging (SCENARIOS.md, section 3).
+"""Cross-dataset generalisation and dataset merging (docs/scenarios.md, "Cross-dataset").
 
 The input is one standardised AnnData with two or more values of ``vcb_dataset`` (for separate
 files, ``combine_datasets`` harmonises their genes and concatenates them). One dataset is the

@@ -55,6 +55,47 @@ SCENARIOS: dict[str, dict[str, Callable[..., Split]]] = {
 }
 
 
+# (scenario, variant) -> one-line description
+DESCRIPTIONS: dict[tuple[str, str], str] = {
+    ("context", "random"): "Unseen contexts: a random set of contexts is held out.",
+    ("context", "strict"): "Unseen contexts held out as whole clusters of similar contexts.",
+    ("context", "leave_one_out"): "Unseen context: fold k holds out the k-th context.",
+    ("context", "few_shot"): "Like random, with a few perturbations of each test context trained.",
+    (
+        "perturbation",
+        "single",
+    ): "Unseen single perturbations, dealt into folds within each context.",
+    (
+        "perturbation",
+        "strict",
+    ): "Unseen single perturbations held out as clusters of similar effect.",
+    ("perturbation", "combo"): "Held-out singles and combinations by how many parts were seen.",
+    ("perturbation", "chemical"): "Unseen compounds, tested at every dose and in every context.",
+    ("perturbation", "dose"): "The highest dose of each compound held out; lower doses trained.",
+    ("cross_dataset", "single"): "Shared perturbations of a target dataset; train on the target.",
+    ("cross_dataset", "merged"): "As single, adding every source dataset's cells to training.",
+    ("cross_dataset", "transfer"): "As single, training on the source datasets only.",
+}
+
+
+def list_scenarios() -> list[dict[str, object]]:
+    """Every scenario variant: name, variant, one-line description, whether it is the default
+    variant, and its options (all scenarios are in the core install: no extra)."""
+    return [
+        {
+            "name": scenario,
+            "variant": variant,
+            "default": variant == next(iter(variants)),
+            "description": DESCRIPTIONS.get((scenario, variant), ""),
+            "options": options_of(scenario, variant),
+            "extra": None,
+            "installed": True,
+        }
+        for scenario, variants in SCENARIOS.items()
+        for variant in variants
+    ]
+
+
 def options_of(scenario: str, variant: str) -> list[str]:
     """The keyword options a scenario variant accepts (besides ``seed``)."""
     parameters = inspect.signature(SCENARIOS[scenario][variant]).parameters

@@ -1,6 +1,6 @@
 """The shift of a split: how far its test cells are from its training cells, measured.
 
-Definitions (SCENARIOS.md, "What every split is"). A PCA with 50 components (fewer when the
+Definitions (docs/scenarios.md, "Shift"). A PCA with 50 components (fewer when the
 training cells or genes are fewer) is fitted on the training cells (at most 5,000, seeded). In that
 space, with at most ``max_cells`` cells per sample (a seeded subsample), ``vcbench.distances.
 energy_distance`` is reported for:

@@ -1,4 +1,4 @@
-"""Unseen single perturbations (SCENARIOS.md, section 2, ``single`` and its ``strict`` variant).
+"""Unseen single perturbations (docs/scenarios.md, "Unseen perturbation", ``single`` and its ``strict`` variant).
 
 - ``single`` (standard): within each context, the single perturbations (sorted, then shuffled with
   the seed) are dealt into ``n_folds`` folds in turn; fold ``fold`` is the test set of that context.
