@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from scipy.linalg import eigh
-from threadpoolctl import threadpool_info, threadpool_limits
 
 from vcbench.data import contract as c
 from vcbench.errors import MetricError
@@ -33,6 +32,7 @@ from vcbench.metrics.definitions import TOP_K, ContextArrays
 from vcbench.metrics.registry import Metric, resolve_metrics
 from vcbench.metrics.wilcoxon import ControlRanks
 from vcbench.models.base import PREDICTION_KEY
+from vcbench.threads import condition_threads, single_threaded_blas
 
 KEYS = [c.CONTEXT, c.PERTURBATION]
 N_PCS = 50
@@ -176,25 +176,19 @@ def _systema_references(reference: ad.AnnData, genes: pd.Index) -> dict[str, np.
     return out
 
 
-def _workers() -> int:
-    """Threads for the cell-level metrics: as many as the BLAS library was allowed (≥ 1)."""
-    counts = [info["num_threads"] for info in threadpool_info() if info.get("user_api") == "blas"]
-    return max(1, min(counts, default=1))
-
-
 def _map_conditions(function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-    """``map(function, items)`` in order, on ``_workers()`` threads with single-threaded BLAS.
+    """``map(function, items)`` in order, on ``condition_threads()`` threads, single-threaded BLAS.
 
     The conditions are independent, and numpy releases the GIL in the heavy steps (matrix products,
     sorts, searches, the Sinkhorn log-sum-exps), so running them side by side uses every allowed
     core even where a step is single-threaded. At most ``2 × workers`` conditions are in flight,
     so the memory stays that of a few conditions' cells. Results are identical to a serial run.
     """
-    workers = _workers()
+    workers = condition_threads()
     if workers == 1:
         yield from map(function, items)
         return
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+    with single_threaded_blas(), ThreadPoolExecutor(workers) as pool:
         pending: deque[Future[R]] = deque()
         for item in items:  # items are read here, in the calling thread
             pending.append(pool.submit(function, item))
