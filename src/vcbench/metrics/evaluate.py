@@ -7,6 +7,7 @@ real controls plus P × G means; the whole matrix is never densified.
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +31,7 @@ from vcbench.metrics.cells import (
 )
 from vcbench.metrics.definitions import TOP_K, ContextArrays
 from vcbench.metrics.registry import Metric, resolve_metrics
+from vcbench.metrics.truth_cache import TruthCache, cached, cached_all, truth_identity
 from vcbench.metrics.wilcoxon import ControlRanks
 from vcbench.models.base import PREDICTION_KEY
 from vcbench.threads import condition_threads, single_threaded_blas
@@ -159,6 +161,52 @@ def _pca_components(total: np.ndarray, cross: np.ndarray, n: int, n_pcs: int) ->
     return components * np.where(signs == 0, 1.0, signs)
 
 
+def _digest(labels: list[str]) -> str:
+    """A short digest of a list of labels (part of a cache key)."""
+    return hashlib.blake2b("\x1f".join(labels).encode(), digest_size=12).hexdigest()
+
+
+def _context_truth(
+    cache: TruthCache | None,
+    matrix: _Matrix,
+    control_rows: np.ndarray,
+    condition_rows: list[np.ndarray],
+    key: tuple[str, str],
+    n_pcs: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A context's real means (P × G), control mean and PCA components (with ``n_pcs``)."""
+
+    def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        controls = matrix.rows(control_rows)
+        observed = np.empty((len(condition_rows), controls.shape[1]))
+        total, cross, n = controls.sum(axis=0), None, controls.shape[0]
+        if n_pcs is not None:
+            cross = controls.T @ controls
+        for i, rows in enumerate(condition_rows):
+            cells = matrix.rows(rows)
+            observed[i] = cells.mean(axis=0)
+            if n_pcs is not None:
+                total += cells.sum(axis=0)
+                cross += cells.T @ cells
+                n += cells.shape[0]
+        components = _pca_components(total, cross, n, n_pcs) if n_pcs is not None else None
+        return observed, controls.mean(axis=0), components
+
+    parts = [("observed", *key), ("control_mean", *key)]
+    if n_pcs is None:
+        return (*cached_all(cache, parts, lambda: compute()[:2]), None)
+    return cached_all(cache, [*parts, ("components", *key, n_pcs)], compute)
+
+
+def _condition_memo(
+    cache: TruthCache | None, key: tuple[object, ...]
+) -> Callable[[str, Callable[[], T]], T] | None:
+    """The memo of one condition's truth-side values (None without a cache)."""
+    if cache is None:
+        return None
+    return lambda name, compute: cache.get((*key, name), compute)
+
+
 def _systema_references(reference: ad.AnnData, genes: pd.Index) -> dict[str, np.ndarray]:
     """Per context: the mean of the training perturbations' centroids (key ``""``: all contexts)."""
     matrix = _Matrix(reference, _gene_columns(reference.var_names, genes, "reference"))
@@ -210,6 +258,7 @@ def evaluate(
     max_cells: int | None = 500,
     n_pcs: int = N_PCS,
     seed: int = 0,
+    truth_cache: TruthCache | None = None,
 ) -> pd.DataFrame:
     """Score a prediction against the truth (both in the standard form); definitions: METRICS.md.
 
@@ -228,6 +277,8 @@ def evaluate(
         max_cells: distribution metrics subsample each sample to at most this many cells.
         n_pcs: number of principal components of the PC-space metrics.
         seed: seed of the subsampling.
+        truth_cache: keeps the truth-side statistics for the next call with the same truth (e.g.
+            the next model of a split); the scores are bit-identical with or without it.
 
     Returns:
         A tidy frame with columns context, perturbation, metric, value, note (why a value is
@@ -262,49 +313,45 @@ def evaluate(
         if reference is not None and "pdcorr_systema" in names
         else None
     )
+    if truth_cache is not None:
+        truth_cache.bind(truth_identity(truth))
     truth_matrix = _Matrix(truth, None)
     prediction_matrix = _Matrix(prediction, columns)
 
     blocks = []
     non_finite = 0
     prepared = []
-    for context in contexts:  # pass 1: means, PCA statistics, finiteness of the prediction
+    for context in contexts:  # pass 1: means, PCA, finiteness of the prediction
         perturbations = [p for ctx, p in expected if ctx == context]
-        controls = truth_matrix.rows(control_rows[context])
-        n_genes = controls.shape[1]
-        observed = np.empty((len(perturbations), n_genes))
+        observed, control_mean, components = _context_truth(
+            truth_cache,
+            truth_matrix,
+            control_rows[context],
+            [truth_rows[(context, p)] for p in perturbations],
+            (context, _digest(perturbations)),
+            n_pcs if needs_pca else None,
+        )
         predicted = np.empty_like(observed)
-        total, cross, n = controls.sum(axis=0), None, controls.shape[0]
-        if needs_pca:
-            cross = controls.T @ controls
         for i, perturbation in enumerate(perturbations):
-            cells = truth_matrix.rows(truth_rows[(context, perturbation)])
-            observed[i] = cells.mean(axis=0)
-            if needs_pca:
-                total += cells.sum(axis=0)
-                cross += cells.T @ cells
-                n += cells.shape[0]
             guess = prediction_matrix.rows(predicted_rows[(context, perturbation)])
             finite = np.isfinite(guess)
             if not finite.all():
                 non_finite += int((~finite).sum())
                 continue
             predicted[i] = guess.mean(axis=0)
-        components = _pca_components(total, cross, n, n_pcs) if needs_pca else None
         reference_point = None
         if systema is not None:
             reference_point = systema.get(context, systema[""])
         arrays = ContextArrays(
             predicted=predicted,
             observed=observed,
-            control=controls.mean(axis=0),
+            control=control_mean,
             target_mask=_target_mask(perturbations, truth.var_names),
             k=k,
             components=components,
             systema_reference=reference_point,
         )
         prepared.append((context, perturbations, arrays))
-        del controls
     if non_finite:
         raise MetricError(
             f"The prediction holds {non_finite} NaN or infinite values. "
@@ -315,23 +362,32 @@ def evaluate(
         if cell_wanted:
             ranks = None
             if cell_wanted & set(DE_TEST_METRICS):
-                ranks = ControlRanks(truth_matrix.rows(control_rows[context]))
+                ranks = cached(
+                    truth_cache,
+                    ("control_ranks", context),
+                    lambda context=context: ControlRanks(truth_matrix.rows(control_rows[context])),
+                )
             values: dict[str, list[float]] = {name: [] for name in cell_wanted}
             condition_rows = (
                 (
                     prediction_matrix.rows(predicted_rows[(context, perturbation)]),
                     truth_matrix.rows(truth_rows[(context, perturbation)]),
+                    _condition_memo(
+                        truth_cache, (context, perturbation, max_cells, seed, n_pcs, k)
+                    ),
                 )
                 for perturbation in perturbations
             )
             for found in _map_conditions(
-                lambda pair, ranks=ranks, arrays=arrays: cell_metric_values(
-                    *pair,
+                lambda rows, ranks=ranks, arrays=arrays: cell_metric_values(
+                    rows[0],
+                    rows[1],
                     cell_wanted,
                     controls=ranks,
                     components=arrays.components,
                     max_cells=max_cells,
                     seed=seed,
+                    truth_memo=rows[2],
                 ),
                 condition_rows,
             ):
