@@ -16,8 +16,8 @@ def test_task_threads_split_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [threads.task_threads(j) for j in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
 
 
-def test_condition_pool_is_off_on_small_budgets() -> None:
-    assert threads.condition_threads(2) == 1
+def test_condition_pool_follows_the_budget() -> None:
+    assert threads.condition_threads(1) == 1
     assert threads.condition_threads(threads.MIN_POOL_BUDGET) == threads.MIN_POOL_BUDGET
     assert threads.condition_threads(16) == 16
 

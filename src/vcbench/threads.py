@@ -6,24 +6,29 @@ Policy (the cores are split evenly, never oversubscribed):
   1) for BLAS, OpenMP, numba and torch: ``task_threads(jobs)``, applied by ``use_threads``. The
   executors apply it in every task process, and a Dask worker's tasks get the same share of their
   own machine.
-- Inside a process, the pool that scores conditions side by side gets ``condition_threads()``
-  threads, from the process's BLAS budget; each pool thread then runs single-threaded BLAS. Below
-  ``MIN_POOL_BUDGET`` cores the pool is off (1 thread), and BLAS keeps the budget: on 2 cores a
-  2-thread pool was measured slower than 1 thread (memory bandwidth, not cores, is the limit there).
-
-Threads never change a result: every reduction runs in a fixed order whatever the thread count
-(single-threaded BLAS inside pool threads; the numba kernels are sequential), and the results of a
-pool are collected in input order.
+- Scoring (``metrics.evaluate``) runs its BLAS calls single-threaded (``deterministic_blas``):
+  a multi-threaded BLAS may split a reduction differently with another thread count (measured:
+  PCA components and distances then differ in the last bits between a 2-thread serial task and a
+  1-thread parallel one). Its parallelism is the pool that scores conditions side by side, with
+  ``condition_threads()`` threads from the process's budget (``budget()``): results are collected
+  in input order and each condition's arithmetic is the same on any thread, so the numbers never
+  depend on the executor, the number of jobs or the cores.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 from threadpoolctl import threadpool_info, threadpool_limits
 
-MIN_POOL_BUDGET = 4
+P = ParamSpec("P")
+R = TypeVar("R")
+MIN_POOL_BUDGET = 2
+_budget: int | None = None  # set by use_threads; None: all cores
 _THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
@@ -51,7 +56,9 @@ def use_threads(threads: int) -> None:
     Sets the BLAS and OpenMP pools (threadpoolctl), numba's thread pool where it has started,
     torch's thread count where torch is loaded, and the environment variables that libraries loaded later read.
     """
+    global _budget
     threads = max(1, int(threads))
+    _budget = threads
     for name in _THREAD_VARIABLES:
         os.environ[name] = str(threads)
     threadpool_limits(limits=threads)
@@ -64,21 +71,37 @@ def use_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+def budget() -> int:
+    """This process's thread budget: what ``use_threads`` set, else all its cores."""
+    return cores() if _budget is None else _budget
+
+
 def blas_threads() -> int:
     """The BLAS thread limit now in force in this process (1 when no BLAS library is loaded)."""
     counts = [info["num_threads"] for info in threadpool_info() if info.get("user_api") == "blas"]
     return max(1, min(counts, default=1))
 
 
-def condition_threads(budget: int | None = None) -> int:
-    """Threads of the condition pool for a process with ``budget`` cores (default: its BLAS limit).
+def condition_threads(threads: int | None = None) -> int:
+    """Threads of the condition pool for a budget of ``threads`` (default: ``budget()``).
 
     1 below ``MIN_POOL_BUDGET``, else the budget.
     """
-    budget = blas_threads() if budget is None else max(1, int(budget))
-    return budget if budget >= MIN_POOL_BUDGET else 1
+    threads = budget() if threads is None else max(1, int(threads))
+    return threads if threads >= MIN_POOL_BUDGET else 1
 
 
 def single_threaded_blas() -> threadpool_limits:
     """A context in which BLAS runs on one thread (for work spread over a thread pool)."""
     return threadpool_limits(limits=1, user_api="blas")
+
+
+def deterministic_blas(function: Callable[P, R]) -> Callable[P, R]:
+    """Decorate ``function`` to run with single-threaded BLAS (bits independent of the cores)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with single_threaded_blas():
+            return function(*args, **kwargs)
+
+    return wrapper

@@ -34,7 +34,7 @@ from vcbench.metrics.registry import Metric, resolve_metrics
 from vcbench.metrics.truth_cache import TruthCache, cached, cached_all, truth_identity
 from vcbench.metrics.wilcoxon import ControlRanks
 from vcbench.models.base import PREDICTION_KEY
-from vcbench.threads import condition_threads, single_threaded_blas
+from vcbench.threads import condition_threads, deterministic_blas, single_threaded_blas
 
 KEYS = [c.CONTEXT, c.PERTURBATION]
 N_PCS = 50
@@ -246,6 +246,7 @@ def _map_conditions(function: Callable[[T], R], items: Iterable[T]) -> Iterator[
             yield pending.popleft().result()
 
 
+@deterministic_blas  # the same bits with any number of cores, jobs or executor
 def evaluate(
     prediction: ad.AnnData,
     truth: ad.AnnData,
