@@ -29,6 +29,7 @@ from vcbench.metrics.cells import (
     PCA_DISTRIBUTION_METRICS,
     cell_metric_values,
 )
+from vcbench.metrics.dask_conditions import ConditionMap
 from vcbench.metrics.definitions import TOP_K, ContextArrays
 from vcbench.metrics.registry import Metric, resolve_metrics
 from vcbench.metrics.truth_cache import TruthCache, cached, cached_all, truth_identity
@@ -260,6 +261,7 @@ def evaluate(
     n_pcs: int = N_PCS,
     seed: int = 0,
     truth_cache: TruthCache | None = None,
+    condition_map: ConditionMap | None = None,
 ) -> pd.DataFrame:
     """Score a prediction against the truth (both in the standard form); definitions: METRICS.md.
 
@@ -280,6 +282,9 @@ def evaluate(
         seed: seed of the subsampling.
         truth_cache: keeps the truth-side statistics for the next call with the same truth (e.g.
             the next model of a split); the scores are bit-identical with or without it.
+        condition_map: how the conditions' cell-level metrics are mapped, ``map``-like and in
+            order; default: a pool of ``condition_threads()`` threads in this process. For a Dask
+            cluster: ``metrics.dask_conditions.dask_condition_map``. The same values either way.
 
     Returns:
         A tidy frame with columns context, perturbation, metric, value, note (why a value is
@@ -373,13 +378,15 @@ def evaluate(
                 (
                     prediction_matrix.rows(predicted_rows[(context, perturbation)]),
                     truth_matrix.rows(truth_rows[(context, perturbation)]),
-                    _condition_memo(
+                    None
+                    if condition_map is not None  # the cache lives in this process
+                    else _condition_memo(
                         truth_cache, (context, perturbation, max_cells, seed, n_pcs, k)
                     ),
                 )
                 for perturbation in perturbations
             )
-            for found in _map_conditions(
+            for found in (condition_map or _map_conditions)(
                 lambda rows, ranks=ranks, arrays=arrays: cell_metric_values(
                     rows[0],
                     rows[1],

@@ -9,12 +9,12 @@ cores; no result depends on the thread count.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from vcbench.cluster import dask_client
 from vcbench.errors import VcbenchError
 from vcbench.runner.isolation import Outcome, run_isolated
 from vcbench.threads import task_threads, use_threads
@@ -60,30 +60,6 @@ def _processes(
                 future.cancel()
 
 
-@contextlib.contextmanager
-def _dask_client(scheduler: str | None, n_jobs: int) -> Iterator[Any]:
-    try:
-        import dask
-        from distributed import Client, LocalCluster
-    except ImportError as exc:
-        raise VcbenchError(
-            'The dask executor needs dask.distributed: pip install "vcbench[dask]".'
-        ) from exc
-    # workers must not be daemonic, so that each job can run in a child process of its own
-    with dask.config.set({"distributed.worker.daemon": False}):
-        if scheduler:
-            with Client(scheduler) as client:
-                yield client
-            return
-        with (
-            LocalCluster(
-                n_workers=n_jobs, threads_per_worker=1, processes=True, dashboard_address=None
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            yield client
-
-
 def _jobs_per_host(client: Any) -> int:
     """The most jobs a Dask cluster runs at once on one machine (its worker threads per host)."""
     per_host: dict[str, int] = {}
@@ -98,7 +74,8 @@ def _dask(
 ) -> Iterator[tuple[Job, Outcome]]:
     from distributed import as_completed as dask_completed
 
-    with _dask_client(scheduler, n_jobs) as client:
+    # workers must not be daemonic, so that each job can run in a child process of its own
+    with dask_client(scheduler, n_jobs, daemon=False) as client:
         side_by_side = _jobs_per_host(client)
         futures = {
             client.submit(_run, job, time_limit, side_by_side, key=job.key, pure=False): job
