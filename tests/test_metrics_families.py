@@ -349,7 +349,7 @@ def test_threaded_cell_metrics_equal_a_serial_run(monkeypatch) -> None:
     metrics = ["energy_distance", "sinkhorn", "mmd_rbf", "pca_sinkhorn", "de_test_overlap"]
     scores = {}
     for workers in (1, 3):
-        monkeypatch.setattr(evaluate_module, "_workers", lambda workers=workers: workers)
+        monkeypatch.setattr(evaluate_module, "condition_threads", lambda workers=workers: workers)
         scores[workers] = evaluate(prediction, truth, metrics=metrics, max_cells=20)
     pd.testing.assert_frame_equal(scores[3], scores[1], check_exact=True)
 

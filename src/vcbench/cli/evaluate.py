@@ -37,6 +37,13 @@ def evaluate(
     backed: Annotated[
         bool, typer.Option(help="Open the prediction in backed mode (files larger than memory).")
     ] = False,
+    executor: Annotated[
+        str, typer.Option(help="serial (this process) or dask (conditions on a Dask cluster).")
+    ] = "serial",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler address tcp://HOST:PORT (default: a local cluster)."),
+    ] = None,
 ) -> None:
     """Score PREDICTION against TRUTH: per-condition scores and a per-metric summary.
 
@@ -57,6 +64,8 @@ def evaluate(
         backed=backed,
         max_cells=max_cells,
         seed=seed,
+        executor=executor,
+        scheduler=scheduler,
     )
     shown = result.summary[["context", "metric", "mean", "ci_low", "ci_high", "n", "n_nan"]]
     console.print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import anndata as ad
 import numpy as np
 from scipy import sparse
@@ -16,6 +18,16 @@ def stored_values(matrix: np.ndarray | sparse.spmatrix | sparse.sparray) -> np.n
     return np.asarray(matrix).ravel()
 
 
+CHUNK_VALUES = 1 << 22  # values per chunk of a check: temporaries of a few MB, not of X's size
+
+
+def value_chunks(matrix: np.ndarray | sparse.spmatrix | sparse.sparray) -> Iterator[np.ndarray]:
+    """The stored values of a matrix in consecutive flat chunks (views where possible)."""
+    values = stored_values(matrix)
+    for start in range(0, values.size, CHUNK_VALUES):
+        yield values[start : start + CHUNK_VALUES]
+
+
 def check_not_empty(adata: ad.AnnData) -> None:
     """Error when the matrix has no cells, no genes, or no non-zero value."""
     n_obs, n_vars = adata.shape
@@ -24,8 +36,7 @@ def check_not_empty(adata: ad.AnnData) -> None:
             f"The expression matrix is empty ({n_obs} cells × {n_vars} genes). "
             "Load a file that contains cells and genes, or check the filtering that produced it."
         )
-    values = stored_values(adata.X)
-    if values.size == 0 or not np.any(values):
+    if not any(np.any(chunk) for chunk in value_chunks(adata.X)):
         raise DataContractError(
             f"The expression matrix ({n_obs} cells × {n_vars} genes) holds only zeros. "
             "Check that X holds the expression values (or pass `layer=` naming the layer that does)."
@@ -75,19 +86,24 @@ def check_plausible(values: np.ndarray) -> None:
 
 def check_finite_non_negative(adata: ad.AnnData) -> None:
     """Error when the matrix holds implausible (corrupt), NaN, infinite or negative values."""
-    values = stored_values(adata.X)
-    check_plausible(values)
-    n_nan = int(np.isnan(values).sum())
-    n_inf = int(np.isinf(values).sum())
+    n_nan = n_inf = n_negative = 0
+    minimum = np.inf
+    for chunk in value_chunks(adata.X):
+        check_plausible(chunk)
+        n_nan += int(np.isnan(chunk).sum())
+        n_inf += int(np.isinf(chunk).sum())
+        negative = chunk < 0
+        if negative.any():
+            n_negative += int(negative.sum())
+            minimum = min(minimum, float(chunk[negative].min()))
     if n_nan or n_inf:
         raise DataContractError(
             f"The expression matrix holds {n_nan} NaN and {n_inf} infinite values. "
             "Remove or impute them before loading (expression must be finite)."
         )
-    n_negative = int((values < 0).sum())
     if n_negative:
         raise DataContractError(
-            f"The expression matrix holds {n_negative} negative values (minimum {values.min():.4g}). "
+            f"The expression matrix holds {n_negative} negative values (minimum {minimum:.4g}). "
             "vcbench expects raw counts or log1p-normalised expression, which are never negative; "
             "pass the data before scaling/centering (e.g. adata.raw or a counts layer)."
         )

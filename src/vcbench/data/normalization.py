@@ -16,7 +16,7 @@ import scanpy as sc
 from scipy import sparse
 
 from vcbench.data.contract import COUNTS_LAYER, TARGET_SUM
-from vcbench.data.matrix_checks import stored_values
+from vcbench.data.matrix_checks import value_chunks
 from vcbench.errors import DataContractError
 
 XKind = Literal["auto", "counts", "log"]
@@ -27,10 +27,13 @@ def detect_x_kind(
     matrix: np.ndarray | sparse.spmatrix | sparse.sparray,
 ) -> Literal["counts", "log"]:
     """``"counts"`` when every stored value is an integer, ``"log"`` for log-normalised values."""
-    values = stored_values(matrix)
-    if np.all(np.mod(values, 1) == 0):
+    integers, maximum = True, -np.inf
+    for chunk in value_chunks(matrix):  # temporaries of one chunk, not of the whole matrix
+        integers = integers and bool(np.all(np.mod(chunk, 1) == 0))
+        if chunk.size:
+            maximum = max(maximum, float(chunk.max()))
+    if integers:
         return "counts"
-    maximum = float(values.max())
     if maximum > MAX_LOG_VALUE:
         raise DataContractError(
             f"X holds non-integer values up to {maximum:.4g}: it looks normalised but not "

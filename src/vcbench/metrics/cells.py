@@ -11,6 +11,9 @@ when ``X_c`` or ``Y_c`` has fewer than 2 cells; a set metric is NaN when its den
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from vcbench.distances import subsample_rows
@@ -51,8 +54,14 @@ def cell_metric_values(
     components: np.ndarray | None = None,
     max_cells: int | None = 500,
     seed: int = 0,
+    truth_memo: Callable[[str, Callable[[], Any]], Any] | None = None,
 ) -> dict[str, float]:
-    """The wanted cell-level metrics of one condition (``predicted`` = Y_c, ``observed`` = X_c)."""
+    """The wanted cell-level metrics of one condition (``predicted`` = Y_c, ``observed`` = X_c).
+
+    ``truth_memo(name, compute)`` may return a value of ``observed`` alone (its DE set, its
+    within-sample terms) computed before for the same condition and parameters.
+    """
+    memo = truth_memo or (lambda name, compute: compute())
     out: dict[str, float] = {}
     enough = predicted.shape[0] >= 2 and observed.shape[0] >= 2
     if not enough:
@@ -60,14 +69,13 @@ def cell_metric_values(
     if wanted & set(DE_TEST_METRICS):
         if controls is None:
             raise ValueError("the context's ControlRanks are needed for the de_test_* metrics")
-        sets = de_set_metrics(
-            significant_genes(controls, predicted), significant_genes(controls, observed)
-        )
+        observed_set = memo("de_set", lambda: significant_genes(controls, observed))
+        sets = de_set_metrics(significant_genes(controls, predicted), observed_set)
         out.update({name: value for name, value in sets.items() if name in wanted})
     y = subsample_rows(predicted, max_cells, seed)
     x = subsample_rows(observed, max_cells, seed)
     if wanted & set(DISTRIBUTION_METRICS):
-        pair = SamplePair(y, x)
+        pair = SamplePair(y, x, truth_memo=lambda name, compute: memo(f"genes_{name}", compute))
         methods = {
             "energy_distance": pair.energy_distance,
             "sinkhorn": pair.sinkhorn,
@@ -77,7 +85,11 @@ def cell_metric_values(
     if wanted & set(PCA_DISTRIBUTION_METRICS):
         if components is None:
             raise ValueError("the context's PCA components are needed for the pca_* metrics")
-        pc_pair = SamplePair(y @ components, x @ components)
+        pc_pair = SamplePair(
+            y @ components,
+            x @ components,
+            truth_memo=lambda name, compute: memo(f"pcs_{name}", compute),
+        )
         if "pca_energy_distance" in wanted:
             out["pca_energy_distance"] = pc_pair.energy_distance()
         if "pca_sinkhorn" in wanted:

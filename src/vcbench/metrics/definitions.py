@@ -163,19 +163,41 @@ def pds(arrays: ContextArrays) -> np.ndarray:
     """PDS: 1 − (#{q ≠ c : ‖e_c − d_q‖₁ < ‖e_c − d_c‖₁} + ½·#{q ≠ c : equal}) / (P − 1).
 
     The target gene(s) of condition c are left out of the genes of row c when they are measured.
-    NaN when the context has fewer than 2 conditions. 1 = best, 0.5 = random.
+    NaN when the context has fewer than 2 conditions. 1 = best, 0.5 = random. Computed in blocks
+    of rows: memory O(P·block), not O(P²).
     """
     n = arrays.predicted.shape[0]
     if n < 2:
         return np.full(n, np.nan)
-    distances = masked_l1_distances(
-        arrays.predicted_delta, arrays.observed_delta, arrays.target_mask
-    )
-    own = np.diag(distances)[:, None]
-    others = ~np.eye(n, dtype=bool)
-    closer = ((distances < own) & others).sum(axis=1)
-    ties = ((distances == own) & others).sum(axis=1)
+    closer, ties = np.empty(n), np.empty(n)
+    for block in _row_blocks(n, n):
+        distances = masked_l1_distances(
+            arrays.predicted_delta[block], arrays.observed_delta, arrays.target_mask[block]
+        )
+        closer[block], ties[block] = _count_against_own(distances, block, np.less)
     return 1.0 - (closer + 0.5 * ties) / (n - 1)
+
+
+RETRIEVAL_BLOCK_BYTES = 32e6
+
+
+def _row_blocks(n_rows: int, row_length: int) -> list[slice]:
+    """Consecutive row blocks of an ``n_rows × row_length`` float64 matrix, about 32 MB each."""
+    step = max(1, int(RETRIEVAL_BLOCK_BYTES // (8 * max(1, row_length))))
+    return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
+
+
+def _count_against_own(
+    values: np.ndarray, block: slice, better: np.ufunc
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row r of a block (global row ``block.start + r``): #{q ≠ row : better(values[r, q],
+    own)} and #{q ≠ row : equal}, where own = values[r, row]."""
+    rows = np.arange(block.start, block.stop)
+    local = np.arange(len(rows))
+    own = values[local, rows][:, None]
+    others = np.ones(values.shape, dtype=bool)
+    others[local, rows] = False
+    return (better(values, own) & others).sum(axis=1), ((values == own) & others).sum(axis=1)
 
 
 def _nan(arrays: ContextArrays) -> np.ndarray:
@@ -213,23 +235,30 @@ def _unit_rows(rows: np.ndarray, atol: float, centre: bool) -> np.ndarray:
         return np.where(defined[:, None], rows / norm[:, None], np.nan)
 
 
-def _rank_among_predictions(similarity: np.ndarray) -> np.ndarray:
-    """``r_c = (#{q ≠ c : S[q, c] > S[c, c]} + ½·#{q ≠ c : equal}) / (P − 1)`` for each column c.
+def _rank_among_predictions(predicted: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """``r_c = (#{q ≠ c : S[q, c] > S[c, c]} + ½·#{q ≠ c : equal}) / (P − 1)`` for each c.
 
-    Equal = within ``RANK_TIE_ATOL``; an undefined (NaN) ``S[q, c]`` counts as equal; NaN when
-    ``S[c, c]`` is undefined or ``P < 2``.
+    ``S[q, c] = predicted[q] · observed[c]`` (unit rows: a correlation or a cosine). Equal = within
+    ``RANK_TIE_ATOL``; an undefined (NaN) ``S[q, c]`` counts as equal; NaN when ``S[c, c]`` is
+    undefined or ``P < 2``. Computed in blocks of columns c: memory O(P·block), not O(P²).
     """
-    p = similarity.shape[0]
+    p = predicted.shape[0]
     if p < 2:
         return np.full(p, np.nan)
-    own = np.diag(similarity)
-    others = ~np.eye(p, dtype=bool)
-    diff = similarity - own[None, :]
-    with np.errstate(invalid="ignore"):
-        better = (diff > RANK_TIE_ATOL) & others
-        tied = ((np.abs(diff) <= RANK_TIE_ATOL) | np.isnan(similarity)) & others
-    out = (better.sum(axis=0) + 0.5 * tied.sum(axis=0)) / (p - 1)
-    out[np.isnan(own)] = np.nan
+    out = np.empty(p)
+    for block in _row_blocks(p, p):
+        similarity = observed[block] @ predicted.T  # row j: S[:, c] for c = block.start + j
+        columns = np.arange(block.start, block.stop)
+        local = np.arange(len(columns))
+        own = similarity[local, columns]
+        others = np.ones(similarity.shape, dtype=bool)
+        others[local, columns] = False
+        diff = similarity - own[:, None]
+        with np.errstate(invalid="ignore"):
+            better = (diff > RANK_TIE_ATOL) & others
+            tied = ((np.abs(diff) <= RANK_TIE_ATOL) | np.isnan(similarity)) & others
+        out[block] = (better.sum(axis=1) + 0.5 * tied.sum(axis=1)) / (p - 1)
+        out[block][np.isnan(own)] = np.nan
     return out
 
 
@@ -281,7 +310,7 @@ def rank_pdcorr(arrays: ContextArrays) -> np.ndarray:
     tol = arrays.constant_tolerance
     e = _unit_rows(arrays.predicted_delta, tol, centre=True)
     d = _unit_rows(arrays.observed_delta, tol, centre=True)
-    return _rank_among_predictions(e @ d.T)
+    return _rank_among_predictions(e, d)
 
 
 def rank_lfc_cosine(arrays: ContextArrays) -> np.ndarray:
@@ -289,7 +318,7 @@ def rank_lfc_cosine(arrays: ContextArrays) -> np.ndarray:
     tol = arrays.constant_tolerance
     y = _unit_rows(arrays.predicted_lfc, tol, centre=False)
     x = _unit_rows(arrays.observed_lfc, tol, centre=False)
-    return _rank_among_predictions(y @ x.T)
+    return _rank_among_predictions(y, x)
 
 
 def pairwise_squared_euclidean(
@@ -309,9 +338,11 @@ def centroid_accuracy(arrays: ContextArrays) -> np.ndarray:
     p = arrays.n_conditions
     if p < 2:
         return _nan(arrays)
-    distances = pairwise_squared_euclidean(arrays.predicted, arrays.observed)
-    own = np.diag(distances)[:, None]
-    return ((distances > own) & ~np.eye(p, dtype=bool)).sum(axis=1) / (p - 1)
+    farther = np.empty(p)
+    for block in _row_blocks(p, p):  # memory O(P·block), not O(P²)
+        distances = pairwise_squared_euclidean(arrays.predicted[block], arrays.observed)
+        farther[block] = _count_against_own(distances, block, np.greater)[0]
+    return farther / (p - 1)
 
 
 # --- differential expression (top-k by |delta|) ---------------------------------------------------

@@ -7,6 +7,7 @@ real controls plus P × G means; the whole matrix is never densified.
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,7 +19,6 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from scipy.linalg import eigh
-from threadpoolctl import threadpool_info, threadpool_limits
 
 from vcbench.data import contract as c
 from vcbench.errors import MetricError
@@ -28,12 +28,15 @@ from vcbench.metrics.cells import (
     PCA_DISTRIBUTION_METRICS,
     cell_metric_values,
 )
+from vcbench.metrics.dask_conditions import ConditionMap
 from vcbench.metrics.definitions import TOP_K, ContextArrays
 from vcbench.metrics.input_checks import check_inputs, check_scale
 from vcbench.metrics.notes import MIN_TRUTH_CELLS, annotate
 from vcbench.metrics.registry import resolve_metrics
+from vcbench.metrics.truth_cache import TruthCache, cached, cached_all, truth_identity
 from vcbench.metrics.wilcoxon import ControlRanks
 from vcbench.models.base import PREDICTION_KEY
+from vcbench.threads import condition_threads, deterministic_blas, single_threaded_blas
 
 KEYS = [c.CONTEXT, c.PERTURBATION]
 N_PCS = 50
@@ -157,6 +160,52 @@ def _pca_components(total: np.ndarray, cross: np.ndarray, n: int, n_pcs: int) ->
     return components * np.where(signs == 0, 1.0, signs)
 
 
+def _digest(labels: list[str]) -> str:
+    """A short digest of a list of labels (part of a cache key)."""
+    return hashlib.blake2b("\x1f".join(labels).encode(), digest_size=12).hexdigest()
+
+
+def _context_truth(
+    cache: TruthCache | None,
+    matrix: _Matrix,
+    control_rows: np.ndarray,
+    condition_rows: list[np.ndarray],
+    key: tuple[str, str],
+    n_pcs: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A context's real means (P × G), control mean and PCA components (with ``n_pcs``)."""
+
+    def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        controls = matrix.rows(control_rows)
+        observed = np.empty((len(condition_rows), controls.shape[1]))
+        total, cross, n = controls.sum(axis=0), None, controls.shape[0]
+        if n_pcs is not None:
+            cross = controls.T @ controls
+        for i, rows in enumerate(condition_rows):
+            cells = matrix.rows(rows)
+            observed[i] = cells.mean(axis=0)
+            if n_pcs is not None:
+                total += cells.sum(axis=0)
+                cross += cells.T @ cells
+                n += cells.shape[0]
+        components = _pca_components(total, cross, n, n_pcs) if n_pcs is not None else None
+        return observed, controls.mean(axis=0), components
+
+    parts = [("observed", *key), ("control_mean", *key)]
+    if n_pcs is None:
+        return (*cached_all(cache, parts, lambda: compute()[:2]), None)
+    return cached_all(cache, [*parts, ("components", *key, n_pcs)], compute)
+
+
+def _condition_memo(
+    cache: TruthCache | None, key: tuple[object, ...]
+) -> Callable[[str, Callable[[], T]], T] | None:
+    """The memo of one condition's truth-side values (None without a cache)."""
+    if cache is None:
+        return None
+    return lambda name, compute: cache.get((*key, name), compute)
+
+
 def _systema_references(reference: ad.AnnData, genes: pd.Index) -> dict[str, np.ndarray]:
     """Per context: the mean of the training perturbations' centroids (key ``""``: all contexts)."""
     matrix = _Matrix(reference, _gene_columns(reference.var_names, genes, "reference"))
@@ -174,25 +223,19 @@ def _systema_references(reference: ad.AnnData, genes: pd.Index) -> dict[str, np.
     return out
 
 
-def _workers() -> int:
-    """Threads for the cell-level metrics: as many as the BLAS library was allowed (≥ 1)."""
-    counts = [info["num_threads"] for info in threadpool_info() if info.get("user_api") == "blas"]
-    return max(1, min(counts, default=1))
-
-
 def _map_conditions(function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-    """``map(function, items)`` in order, on ``_workers()`` threads with single-threaded BLAS.
+    """``map(function, items)`` in order, on ``condition_threads()`` threads, single-threaded BLAS.
 
     The conditions are independent, and numpy releases the GIL in the heavy steps (matrix products,
     sorts, searches, the Sinkhorn log-sum-exps), so running them side by side uses every allowed
     core even where a step is single-threaded. At most ``2 × workers`` conditions are in flight,
     so the memory stays that of a few conditions' cells. Results are identical to a serial run.
     """
-    workers = _workers()
+    workers = condition_threads()
     if workers == 1:
         yield from map(function, items)
         return
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+    with single_threaded_blas(), ThreadPoolExecutor(workers) as pool:
         pending: deque[Future[R]] = deque()
         for item in items:  # items are read here, in the calling thread
             pending.append(pool.submit(function, item))
@@ -202,6 +245,7 @@ def _map_conditions(function: Callable[[T], R], items: Iterable[T]) -> Iterator[
             yield pending.popleft().result()
 
 
+@deterministic_blas  # the same bits with any number of cores, jobs or executor
 def evaluate(
     prediction: ad.AnnData,
     truth: ad.AnnData,
@@ -215,6 +259,8 @@ def evaluate(
     n_pcs: int = N_PCS,
     seed: int = 0,
     min_truth_cells: int = MIN_TRUTH_CELLS,
+    truth_cache: TruthCache | None = None,
+    condition_map: ConditionMap | None = None,
 ) -> pd.DataFrame:
     """Score a prediction against the truth (both in the standard form); definitions: docs/metrics.md.
 
@@ -234,6 +280,11 @@ def evaluate(
         n_pcs: number of principal components of the PC-space metrics.
         seed: seed of the subsampling.
         min_truth_cells: cell-level metrics of a condition with fewer real cells are NaN (noted).
+        truth_cache: keeps the truth-side statistics for the next call with the same truth (e.g.
+            the next model of a split); the scores are bit-identical with or without it.
+        condition_map: how the conditions' cell-level metrics are mapped, ``map``-like and in
+            order; default: a pool of ``condition_threads()`` threads in this process. For a Dask
+            cluster: ``metrics.dask_conditions.dask_condition_map``. The same values either way.
 
     Returns:
         A tidy frame with columns context, perturbation, metric, value, note (why a value is
@@ -270,49 +321,45 @@ def evaluate(
         if reference is not None and "pdcorr_systema" in names
         else None
     )
+    if truth_cache is not None:
+        truth_cache.bind(truth_identity(truth))
     truth_matrix = _Matrix(truth, None)
     prediction_matrix = _Matrix(prediction, columns)
 
     blocks = []
     non_finite = 0
     prepared = []
-    for context in contexts:  # pass 1: means, PCA statistics, finiteness of the prediction
+    for context in contexts:  # pass 1: means, PCA, finiteness of the prediction
         perturbations = [p for ctx, p in expected if ctx == context]
-        controls = truth_matrix.rows(control_rows[context])
-        n_genes = controls.shape[1]
-        observed = np.empty((len(perturbations), n_genes))
+        observed, control_mean, components = _context_truth(
+            truth_cache,
+            truth_matrix,
+            control_rows[context],
+            [truth_rows[(context, p)] for p in perturbations],
+            (context, _digest(perturbations)),
+            n_pcs if needs_pca else None,
+        )
         predicted = np.empty_like(observed)
-        total, cross, n = controls.sum(axis=0), None, controls.shape[0]
-        if needs_pca:
-            cross = controls.T @ controls
         for i, perturbation in enumerate(perturbations):
-            cells = truth_matrix.rows(truth_rows[(context, perturbation)])
-            observed[i] = cells.mean(axis=0)
-            if needs_pca:
-                total += cells.sum(axis=0)
-                cross += cells.T @ cells
-                n += cells.shape[0]
             guess = prediction_matrix.rows(predicted_rows[(context, perturbation)])
             finite = np.isfinite(guess)
             if not finite.all():
                 non_finite += int((~finite).sum())
                 continue
             predicted[i] = guess.mean(axis=0)
-        components = _pca_components(total, cross, n, n_pcs) if needs_pca else None
         reference_point = None
         if systema is not None:
             reference_point = systema.get(context, systema[""])
         arrays = ContextArrays(
             predicted=predicted,
             observed=observed,
-            control=controls.mean(axis=0),
+            control=control_mean,
             target_mask=_target_mask(perturbations, truth.var_names),
             k=k,
             components=components,
             systema_reference=reference_point,
         )
         prepared.append((context, perturbations, arrays))
-        del controls
     if non_finite:
         raise MetricError(
             f"The prediction holds {non_finite} NaN or infinite values. "
@@ -323,23 +370,34 @@ def evaluate(
         if cell_wanted:
             ranks = None
             if cell_wanted & set(DE_TEST_METRICS):
-                ranks = ControlRanks(truth_matrix.rows(control_rows[context]))
+                ranks = cached(
+                    truth_cache,
+                    ("control_ranks", context),
+                    lambda context=context: ControlRanks(truth_matrix.rows(control_rows[context])),
+                )
             values: dict[str, list[float]] = {name: [] for name in cell_wanted}
             condition_rows = (
                 (
                     prediction_matrix.rows(predicted_rows[(context, perturbation)]),
                     truth_matrix.rows(truth_rows[(context, perturbation)]),
+                    None
+                    if condition_map is not None  # the cache lives in this process
+                    else _condition_memo(
+                        truth_cache, (context, perturbation, max_cells, seed, n_pcs, k)
+                    ),
                 )
                 for perturbation in perturbations
             )
-            for found in _map_conditions(
-                lambda pair, ranks=ranks, arrays=arrays: cell_metric_values(
-                    *pair,
+            for found in (condition_map or _map_conditions)(
+                lambda rows, ranks=ranks, arrays=arrays: cell_metric_values(
+                    rows[0],
+                    rows[1],
                     cell_wanted,
                     controls=ranks,
                     components=arrays.components,
                     max_cells=max_cells,
                     seed=seed,
+                    truth_memo=rows[2],
                 ),
                 condition_rows,
             ):

@@ -16,6 +16,7 @@ from vcbench.data.matrix_checks import check_plausible, stored_values
 from vcbench.errors import MetricError
 from vcbench.files import check_writable_folder, write_table_atomic
 from vcbench.metrics.aggregate import aggregate
+from vcbench.metrics.dask_conditions import condition_map_for
 from vcbench.metrics.evaluate import evaluate
 
 
@@ -74,6 +75,8 @@ def evaluate_files(
     max_cells: int | None = 500,
     seed: int = 0,
     n_boot: int = 1000,
+    executor: str = "serial",
+    scheduler: str | None = None,
 ) -> EvaluationFiles:
     """Load both files, score them with ``evaluate`` and write the tables under ``out``.
 
@@ -82,7 +85,8 @@ def evaluate_files(
     control cells are ignored. ``backed=True`` opens the prediction in backed mode (read one
     condition at a time). Writes ``scores.parquet``/``.csv`` (one row per context × perturbation ×
     metric) and ``summary.parquet``/``.csv`` (per context and metric: mean, sd, n, n_nan, bootstrap
-    95 % interval).
+    95 % interval). ``executor="dask"`` scores the conditions on the Dask cluster at ``scheduler``
+    (default: a local cluster), with the same values.
     """
     if out is not None:  # fail before the scoring, not after it
         check_writable_folder(out, "--out folder")
@@ -94,9 +98,16 @@ def evaluate_files(
     reference = None
     if reference_path is not None:
         reference = load_dataset(reference_path, perturbation_key, context_key, control)
-    scores = evaluate(
-        prediction, truth, metrics=metrics, reference=reference, max_cells=max_cells, seed=seed
-    )
+    with condition_map_for(executor, scheduler) as condition_map:
+        scores = evaluate(
+            prediction,
+            truth,
+            metrics=metrics,
+            reference=reference,
+            max_cells=max_cells,
+            seed=seed,
+            condition_map=condition_map,
+        )
     summary = aggregate(scores, n_boot=n_boot, seed=seed)
     paths: list[Path] = []
     if out is not None:

@@ -67,6 +67,15 @@ class ControlRanks:
                 starts // self.n, weights=lengths**3 - lengths, minlength=len(block)
             )
 
+    def __getstate__(self) -> dict[str, object]:  # picklable (e.g. sent to a Dask worker)
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def _control_keys(self, exact32: bool) -> np.ndarray:
         with self._lock:
             if exact32 not in self._keys:

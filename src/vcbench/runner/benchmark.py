@@ -25,6 +25,7 @@ from vcbench.data.loader import load_dataset
 from vcbench.data.preprocess import select_hvgs
 from vcbench.errors import VcbenchError
 from vcbench.files import write_h5ad_atomic, write_json_atomic, write_table_atomic
+from vcbench.metrics.truth_cache import TruthCache
 from vcbench.models import get_model
 from vcbench.runner.executors import Job, execute
 from vcbench.runner.failures import failure_table
@@ -43,6 +44,7 @@ from vcbench.scenarios.split import Split
 RESULT_KEYS = ["dataset", "scenario", "variant", "seed", "model"]
 SUMMARY_KEYS = ("dataset", "scenario", "variant", "model", "split_category", "metric")
 SPLIT_FILE, DATA_FILE = "split.parquet", "data.h5ad"
+TRUTH_CACHE_FILE = "truth_statistics.npz"
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,10 @@ def execute_task(task: Task) -> dict[str, object]:
             timings = {"evaluate_seconds": time.perf_counter() - start}
         else:
             model = get_model(task.model.name, **task.model.params)
-            scores, timings = run_model_timed(data, split, model, metrics)
+            truth_cache = TruthCache.load(task.split_dir / TRUTH_CACHE_FILE)
+            scores, timings = run_model_timed(data, split, model, metrics, truth_cache)
+            if truth_cache.misses:  # the split's next models reuse the truth-side statistics
+                truth_cache.save(task.split_dir / TRUTH_CACHE_FILE)
     job = task.split
     labels = [
         job.dataset.name,

@@ -2,18 +2,22 @@
 
 Every executor runs each job through ``run_isolated`` (its own child process), so the time limit,
 the per-task peak memory and failure isolation are the same everywhere, and so are the numbers.
+Each job's process gets ``cores // jobs`` compute threads (``vcbench.threads``), where ``jobs`` is
+the number of jobs that run side by side on its machine, so parallel jobs never oversubscribe the
+cores; no result depends on the thread count.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from vcbench.cluster import dask_client
 from vcbench.errors import VcbenchError
 from vcbench.runner.isolation import Outcome, run_isolated
+from vcbench.threads import task_threads, use_threads
 
 ExecutorName = Literal["serial", "processes", "dask"]
 
@@ -27,9 +31,19 @@ class Job:
     args: tuple[Any, ...]
 
 
+def _with_threads(side_by_side: int, function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` with this process's share of the cores (it runs beside others)."""
+    use_threads(task_threads(side_by_side))
+    return function(*args)
+
+
+def _run(job: Job, time_limit: float | None, side_by_side: int) -> Outcome:
+    return run_isolated(_with_threads, (side_by_side, job.function, *job.args), time_limit)
+
+
 def _serial(jobs: Sequence[Job], time_limit: float | None) -> Iterator[tuple[Job, Outcome]]:
     for job in jobs:
-        yield job, run_isolated(job.function, job.args, time_limit)
+        yield job, _run(job, time_limit, 1)
 
 
 def _processes(
@@ -37,9 +51,7 @@ def _processes(
 ) -> Iterator[tuple[Job, Outcome]]:
     # threads only wait: each job's work happens in its own child process
     with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-        futures = {
-            pool.submit(run_isolated, job.function, job.args, time_limit): job for job in jobs
-        }
+        futures = {pool.submit(_run, job, time_limit, n_jobs): job for job in jobs}
         try:
             for future in as_completed(futures):
                 yield futures[future], future.result()
@@ -48,28 +60,13 @@ def _processes(
                 future.cancel()
 
 
-@contextlib.contextmanager
-def _dask_client(scheduler: str | None, n_jobs: int) -> Iterator[Any]:
-    try:
-        import dask
-        from distributed import Client, LocalCluster
-    except ImportError as exc:
-        raise VcbenchError(
-            'The dask executor needs dask.distributed: pip install "vcbench[dask]".'
-        ) from exc
-    # workers must not be daemonic, so that each job can run in a child process of its own
-    with dask.config.set({"distributed.worker.daemon": False}):
-        if scheduler:
-            with Client(scheduler) as client:
-                yield client
-            return
-        with (
-            LocalCluster(
-                n_workers=n_jobs, threads_per_worker=1, processes=True, dashboard_address=None
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            yield client
+def _jobs_per_host(client: Any) -> int:
+    """The most jobs a Dask cluster runs at once on one machine (its worker threads per host)."""
+    per_host: dict[str, int] = {}
+    for address, worker in client.scheduler_info().get("workers", {}).items():
+        host = str(worker.get("host", address))
+        per_host[host] = per_host.get(host, 0) + int(worker.get("nthreads", 1))
+    return max(per_host.values(), default=1)
 
 
 def _dask(
@@ -77,11 +74,11 @@ def _dask(
 ) -> Iterator[tuple[Job, Outcome]]:
     from distributed import as_completed as dask_completed
 
-    with _dask_client(scheduler, n_jobs) as client:
+    # workers must not be daemonic, so that each job can run in a child process of its own
+    with dask_client(scheduler, n_jobs, daemon=False) as client:
+        side_by_side = _jobs_per_host(client)
         futures = {
-            client.submit(
-                run_isolated, job.function, job.args, time_limit, key=job.key, pure=False
-            ): job
+            client.submit(_run, job, time_limit, side_by_side, key=job.key, pure=False): job
             for job in jobs
         }
         for future in dask_completed(list(futures)):

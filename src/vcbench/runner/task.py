@@ -11,6 +11,7 @@ import pandas as pd
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
 from vcbench.metrics import evaluate
+from vcbench.metrics.truth_cache import TruthCache
 from vcbench.models.base import PerturbationModel, Queries
 from vcbench.scenarios.split import Split
 
@@ -49,9 +50,16 @@ def run_model(
 
 
 def run_model_timed(
-    adata: ad.AnnData, split: Split, model: PerturbationModel, metrics: str | list[str]
+    adata: ad.AnnData,
+    split: Split,
+    model: PerturbationModel,
+    metrics: str | list[str],
+    truth_cache: TruthCache | None = None,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """``run_model`` that also returns the fit, predict and evaluation wall times in seconds."""
+    """``run_model`` that also returns the fit, predict and evaluation wall times in seconds.
+
+    ``truth_cache`` keeps the split's truth-side statistics for its next model (same scores).
+    """
     train = adata[split.mask(adata, "train")].copy()
     queries = queries_for(adata, split)
     timings: dict[str, float] = {}
@@ -76,6 +84,7 @@ def run_model_timed(
         metrics=metrics,
         conditions=split.test_conditions,
         reference=train,  # the training centroids of pdcorr_systema
+        truth_cache=truth_cache,
     )
     timings["evaluate_seconds"] = time.perf_counter() - start
     categories = split.test_conditions.set_index([c.CONTEXT, c.PERTURBATION])[
