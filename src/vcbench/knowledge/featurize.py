@@ -170,9 +170,10 @@ class PerturbationFeatures:
             resolvable = [t for t in self.vocabulary_ if self._row_name(t) is not None]
             if not resolvable:
                 raise KnowledgeError(
-                    f"No training target is in the embedding table ({table.shape[0]} names, e.g. "
-                    f"{table.index[:3].tolist()}); the targets are e.g. {self.vocabulary_[:3]}. "
-                    "Check that the table is indexed by target names or gene symbols."
+                    f"No training perturbation has a target in the embedding table "
+                    f"({table.shape[0]} names, e.g. {table.index[:3].tolist()}; the targets are "
+                    f"e.g. {self.vocabulary_[:3]}); check that the table is indexed by target "
+                    "names or gene symbols."
                 )
         else:
             if source in ("auto", "fingerprint"):
@@ -262,6 +263,10 @@ class PerturbationFeatures:
                 self.source_of_[target] = block[0]
                 return block[0]
         return None
+
+    def has_representation(self, target: str) -> bool:
+        """Whether ``target`` has a representation other than a one-hot indicator."""
+        return self.kind != "onehot" and self._source(target) is not None
 
     def represented(self, target: str) -> bool:
         """Whether ``target`` has a representation (one-hot counts only for training targets)."""
