@@ -17,7 +17,8 @@ Representation sources (``embedding``):
   (``compounds``; needs RDKit); a name that resolves to a human gene (``harmonize``) with GO
   annotations → its GO embedding (``go_embedding``); a measured gene → its training PCA embedding
   (``pca_gene_embedding``; needs the training effects); otherwise nothing.
-- ``"go"``, ``"fingerprint"`` or ``"pca"``: that source only.
+- ``"go"``, ``"fingerprint"`` or ``"pca"``: that source only; ``"onehot"``: none (with
+  ``kind="embedding"`` every training target gets its one-hot fallback indicator).
 - a table (DataFrame, ``.csv``, ``.parquet`` or the seed paper's ``.pt`` dict; ``tables``): the
   target's row, looked up by its name, else by its harmonised gene symbol.
 
@@ -46,7 +47,7 @@ from vcbench.knowledge.harmonize import gene_symbol
 from vcbench.knowledge.tables import EmbeddingSource, load_embedding
 
 FEATURE_KINDS = ("onehot", "embedding", "onehot+embedding")
-NAMED_SOURCES = ("auto", "go", "fingerprint", "pca")
+NAMED_SOURCES = ("auto", "go", "fingerprint", "pca", "onehot")
 SHOWN = 5
 FeatureKind = Literal["onehot", "embedding", "onehot+embedding"]
 
