@@ -132,6 +132,9 @@ def tables_from_debs(debs: list[Path]) -> dict[str, pd.DataFrame]:
         return tables_from_sqlite(found[ORG_DB], found[GO_DB])
 
 
+TABLES = ("genes", "gene_go", "go_terms", "go_parents")
+
+
 def compact(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """The shipped form (module docstring) of the four full tables."""
     genes = tables["genes"].copy()
