@@ -280,3 +280,31 @@ def test_featuriser_auto_uses_go_fingerprints_pca_and_a_named_fallback() -> None
         features.coverage([("MED12",), ("UNSEEN_NAME",), ("MED12", "UNSEEN_NAME"), ("MYSTERY",)]),
         [True, False, False, True],
     )
+
+
+def test_loader_records_smiles_so_unseen_compounds_get_fingerprints() -> None:
+    import anndata as ad
+
+    from vcbench.data import load_dataset
+    from vcbench.models.embeddings import training_smiles
+
+    smiles = {"aspirin": "CC(=O)OC1=CC=CC=C1C(=O)O", "caffeine": "Cn1cnc2c1c(=O)n(C)c(=O)n2C"}
+    labels = ["control"] * 4 + ["aspirin"] * 3 + ["caffeine"] * 3 + ["mystery"] * 2
+    obs = pd.DataFrame(
+        {"condition": labels, "smiles": [smiles.get(x, "") for x in labels]},
+        index=[f"c{i}" for i in range(len(labels))],
+    )
+    counts = np.random.default_rng(0).poisson(5, size=(len(labels), 6)).astype(np.float32)
+    data = load_dataset(ad.AnnData(counts, obs=obs), "condition", None, "control")
+    assert training_smiles(data) == smiles
+    train = data[data.obs["vcb_perturbation"].isin(["control", "aspirin", "mystery"]).to_numpy()]
+    with pytest.warns(UserWarning, match=r"1 \(mystery\) training targets"):
+        features = PerturbationFeatures("embedding").fit(
+            [("aspirin",), ("mystery",)], None, data.var_names, smiles=training_smiles(train)
+        )
+    x = features.transform([("caffeine",)])  # unseen in training, its SMILES recorded
+    from vcbench.knowledge.compounds import morgan_fingerprints
+
+    expected = morgan_fingerprints({"caffeine": smiles["caffeine"]}).to_numpy()[0]
+    np.testing.assert_array_equal(x[0, :2048] > 0, expected > 0)
+    assert not x[0, 2048:].any()  # no fallback indicator for an unseen compound

@@ -80,6 +80,16 @@ def embed_targets(targets: Sequence[tuple[str, ...]], table: pd.DataFrame) -> np
     return out
 
 
+def _sum_rows(table: pd.DataFrame, rows: Sequence[Sequence[str]]) -> np.ndarray:
+    """Row ``i``: the sum of the table rows named ``rows[i]`` (each name is in the table)."""
+    flat = [name for names in rows for name in names]
+    owner = np.repeat(np.arange(len(rows)), [len(names) for names in rows])
+    out = np.zeros((len(rows), table.shape[1]))
+    if flat:
+        np.add.at(out, owner, table.to_numpy()[table.index.get_indexer(flat)])
+    return out
+
+
 def _summary(names: Sequence[str]) -> str:
     names = sorted(names)
     more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
@@ -178,7 +188,7 @@ class PerturbationFeatures:
                 )
         else:
             if source in ("auto", "fingerprint"):
-                fingerprints = self._fingerprints(self.vocabulary_, self.smiles_)
+                fingerprints = self._fingerprints(sorted(self.smiles_), self.smiles_)
                 if fingerprints is not None:
                     self._add_block("fingerprint", fingerprints)
             if source in ("auto", "go"):
@@ -287,12 +297,10 @@ class PerturbationFeatures:
         for block in self.blocks_:
             name, table, scale = block
             rows = [
-                tuple(
-                    r for t in parts if self._source(t) == name and (r := self._block_row(block, t))
-                )
+                [r for t in parts if self._source(t) == name and (r := self._block_row(block, t))]
                 for parts in targets
             ]
-            blocks.append(embed_targets(rows, table) / scale)
+            blocks.append(_sum_rows(table, rows) / scale)
         if self.fallback_:
             blocks.append(self._indicators(targets, self.fallback_))
         missing = {t for parts in targets for t in parts if not self.represented(t)} - self._warned
