@@ -308,3 +308,14 @@ def test_loader_records_smiles_so_unseen_compounds_get_fingerprints() -> None:
     expected = morgan_fingerprints({"caffeine": smiles["caffeine"]}).to_numpy()[0]
     np.testing.assert_array_equal(x[0, :2048] > 0, expected > 0)
     assert not x[0, 2048:].any()  # no fallback indicator for an unseen compound
+
+
+def test_gears_auto_go_table_is_the_shipped_one_only_when_it_annotates_the_targets() -> None:
+    from vcbench.knowledge.go_graph import shipped_if_it_covers
+
+    assert shipped_if_it_covers(None, ["TP53"]) is None
+    assert shipped_if_it_covers("auto", ["G0001", "G0002", "G0003+G0004"]) is None
+    shipped = shipped_if_it_covers("auto", ["TP53", "p53+MED12", "NOT_A_GENE"])  # 3 of 4 targets
+    assert shipped is not None and len(shipped) == len(load_go_terms("shipped"))
+    user = pd.DataFrame({"gene": ["A"], "go_term": ["GO:1"]})
+    pd.testing.assert_frame_equal(shipped_if_it_covers(user, ["X"]), user)
