@@ -11,6 +11,7 @@ shipped annotations (``shipped_go_terms``: direct BP, MF and CC annotations, as 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from vcbench.knowledge.harmonize import gene_symbol
 GoTermSource = str | Path | pd.DataFrame
 SHIPPED = "shipped"  # the value of a go_terms parameter that names the shipped annotations
 AUTO = "auto"  # the shipped annotations when they cover a training target, else no GO table
-SIMILARITY_CHUNK = 1024  # rows of a similarity matrix computed at once
+SIMILARITY_CHUNK = 256  # rows of a similarity matrix computed at once
 
 
 def shipped_go_terms() -> pd.DataFrame:
@@ -86,6 +87,23 @@ def shipped_if_it_covers(
     return None
 
 
+def _row_top_k(block: np.ndarray, k: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(row, column)`` positions of each row's ``k`` largest entries above ``threshold``
+    (ties by column order): a partial partition finds each row's ``k``-th value, and only the
+    entries at least as large are sorted."""
+    k_eff = min(k, block.shape[1])
+    if k_eff == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    kth = -np.partition(-block, k_eff - 1, axis=1)[:, k_eff - 1]
+    rows, cols = np.nonzero((block >= kth[:, None]) & (block > threshold))
+    values = block[rows, cols]
+    order = np.lexsort((cols, -values, rows))  # by row, then value descending, then column
+    rows, cols = rows[order], cols[order]
+    starts = np.searchsorted(rows, rows, side="left")
+    keep = np.arange(rows.size) - starts < k_eff
+    return rows[keep], cols[keep]
+
+
 def top_k_edges(
     blocks: Iterator[tuple[int, np.ndarray]], n: int, k: int, threshold: float
 ) -> sp.csr_matrix:
@@ -93,13 +111,10 @@ def top_k_edges(
     the ``k`` largest entries (ties by column order) above ``threshold``."""
     rows, cols, vals = [], [], []
     for start, block in blocks:
-        k_eff = min(k, block.shape[1])
-        top = np.argsort(-block, axis=1, kind="stable")[:, :k_eff]
-        values = np.take_along_axis(block, top, axis=1)
-        keep = values > threshold
-        rows.append((start + np.arange(block.shape[0]))[:, None].repeat(k_eff, axis=1)[keep])
-        cols.append(top[keep])
-        vals.append(values[keep])
+        r, col = _row_top_k(block, k, threshold)
+        rows.append(start + r)
+        cols.append(col)
+        vals.append(block[r, col])
     if not rows:
         return sp.csr_matrix((n, n))
     return sp.csr_matrix(
@@ -112,7 +127,21 @@ def jaccard_graph(
 ) -> tuple[list[str], sp.csr_matrix]:
     """GEARS's GO graph (module docstring) over ``genes`` (each must be in the table; default:
     the table's genes, sorted): the node names and ``W[t, s] = J(s, t)`` for the ``k + 1`` genes
-    most similar to ``t`` with ``J > threshold``."""
+    most similar to ``t`` with ``J > threshold``. The graph of the whole shipped table is computed
+    once per process and parameters."""
+    if genes is None and go_terms is shipped_go_terms():
+        return _shipped_graph(k, threshold)
+    return _jaccard_graph(go_terms, k, threshold, genes)
+
+
+@cache
+def _shipped_graph(k: int, threshold: float) -> tuple[list[str], sp.csr_matrix]:
+    return _jaccard_graph(shipped_go_terms(), k, threshold, None)
+
+
+def _jaccard_graph(
+    go_terms: pd.DataFrame, k: int, threshold: float, genes: Sequence[str] | None
+) -> tuple[list[str], sp.csr_matrix]:
     table_genes = go_terms["gene"].to_numpy(dtype=str)
     nodes = np.unique(table_genes) if genes is None else np.asarray(list(genes), dtype=str)
     position = pd.Index(nodes).get_indexer(table_genes)
@@ -131,7 +160,12 @@ def jaccard_graph(
             stop = min(start + SIMILARITY_CHUNK, nodes.size)
             shared = (member[start:stop] @ member.T).toarray()
             union = sizes[start:stop, None] + sizes[None, :] - shared
-            yield start, np.divide(shared, union, out=np.zeros_like(shared), where=union > 0)
+            yield (
+                start,
+                np.divide(shared, union, out=np.zeros_like(shared), where=union > 0).astype(
+                    np.float64
+                ),
+            )
 
     return nodes.tolist(), top_k_edges(blocks(), nodes.size, k + 1, threshold)
 
