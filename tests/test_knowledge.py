@@ -319,3 +319,19 @@ def test_gears_auto_go_table_is_the_shipped_one_only_when_it_annotates_the_targe
     assert shipped is not None and len(shipped) == len(load_go_terms("shipped"))
     user = pd.DataFrame({"gene": ["A"], "go_term": ["GO:1"]})
     pd.testing.assert_frame_equal(shipped_if_it_covers(user, ["X"]), user)
+
+
+def test_partial_partition_top_k_equals_the_stable_argsort_choice() -> None:
+    from vcbench.knowledge.go_graph import _row_top_k
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        block = rng.integers(0, 4, size=(30, 25)) / 4  # many ties
+        k = int(rng.integers(1, 8))
+        top = np.argsort(-block, axis=1, kind="stable")[:, :k]
+        keep = np.take_along_axis(block, top, axis=1) > 0.1
+        expected = set(
+            zip(np.repeat(np.arange(30)[:, None], k, axis=1)[keep], top[keep], strict=True)
+        )
+        rows, cols = _row_top_k(block, k, 0.1)
+        assert set(zip(rows, cols, strict=True)) == expected

@@ -2,7 +2,9 @@
 
 A test perturbation is *covered* when every one of its targets has a representation in the model's
 featuriser (``vcbench.knowledge.featurize.PerturbationFeatures.coverage``: a GO embedding,
-fingerprint, table row or training PCA row; for one-hot features, a target seen in training). The
+fingerprint, table row or training PCA row; for one-hot features, a target seen in training), or,
+for a model with its own representation (``represents_target(target)``, e.g. GEARS's graph nodes),
+when the model says so. The
 task's coverage is the share of covered test perturbations; each uncovered one gets a note on its
 result rows. Models without a featuriser report no coverage.
 """
@@ -26,13 +28,15 @@ def uncovered_perturbations(
 ) -> tuple[float, list[str]] | None:
     """``(share covered, uncovered labels)`` of the distinct ``perturbations``, or None when the
     model has no featuriser."""
-    features = getattr(model, "features_", None)
-    if not isinstance(features, PerturbationFeatures):
-        return None
     labels = sorted(set(map(str, perturbations)))
-    if not labels:
+    features = getattr(model, "features_", None)
+    own = getattr(model, "represents_target", None)
+    if not labels or (own is None and not isinstance(features, PerturbationFeatures)):
         return None
-    covered = features.coverage([c.split_combination(p) for p in labels])
+    if own is not None:
+        covered = np.array([all(map(own, c.split_combination(p))) for p in labels])
+    else:
+        covered = features.coverage([c.split_combination(p) for p in labels])
     return float(np.mean(covered)), [p for p, ok in zip(labels, covered, strict=True) if not ok]
 
 

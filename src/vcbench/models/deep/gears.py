@@ -434,6 +434,11 @@ class GEARS(DeepModel):
             return self.node_index_.get(gene_symbol(target) or "")
         return None
 
+    def represents_target(self, target: str) -> bool:
+        """Whether ``target`` has a perturbation embedding: it is a node of the perturbation graph
+        (the representation coverage of ``vcbench.runner.coverage``)."""
+        return self._node_of(target) is not None
+
     def _node_index(self, perturbations: list[str]) -> torch.Tensor:
         """Graph-node indices of each perturbation's targets (rows padded with -1; targets outside
         the graph dropped)."""
