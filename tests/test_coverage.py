@@ -44,3 +44,14 @@ def test_coverage_is_the_share_of_test_perturbations_with_a_representation(
     # a model without a featuriser reports no coverage
     _, timings = run_model_timed(data, split, PerturbedMean(), ["pdcorr"])
     assert "representation_coverage" not in timings
+
+
+def test_a_models_own_representation_decides_its_coverage() -> None:
+    from vcbench.runner.coverage import uncovered_perturbations
+
+    class GraphModel:  # as GEARS: a target is represented when it is a graph node
+        def represents_target(self, target: str) -> bool:
+            return target in {"A", "B"}
+
+    share, missing = uncovered_perturbations(GraphModel(), ["A", "A+B", "A+C", "D", "A"])
+    assert share == pytest.approx(2 / 4) and missing == ["A+C", "D"]
