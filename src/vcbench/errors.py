@@ -26,6 +26,11 @@ class ModelError(VcbenchError, RuntimeError):
     """A model failed to fit or predict, or returned a prediction that breaks the model contract."""
 
 
+class KnowledgeError(ModelError, ValueError):
+    """Gene or compound knowledge cannot be used: an embedding table with unknown names, a wrong
+    shape or missing values, an unreadable SMILES, a missing optional extra."""
+
+
 class MetricError(VcbenchError, ValueError):
     """Predictions and truth cannot be compared (gene mismatch, missing conditions, bad values)."""
 

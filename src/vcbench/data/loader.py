@@ -23,6 +23,7 @@ from vcbench.data.matrix_checks import (
     check_unique_genes,
 )
 from vcbench.data.normalization import XKind, to_standard_form
+from vcbench.data.target_names import smiles_record, target_gene_record
 from vcbench.errors import DataContractError, DatasetFileError
 
 
@@ -181,5 +182,7 @@ def load_dataset(
         "combination_delimiter": combination_delimiter or "",
         "source": source,
         **record,
+        "target_genes": target_gene_record(standard[c.TARGETS], c.COMBINATION_DELIMITER),
+        **smiles_record(obs, standard[c.TARGETS].to_numpy(), standard[c.N_TARGETS].to_numpy()),
     }
     return adata

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import anndata as ad
 import numpy as np
@@ -41,6 +41,9 @@ class Simulation:
             rows as ``true_mean`` without the controls.
         systematic_direction: the direction ``s`` of the systematic shift (one value per gene).
         params: every parameter used plus the drawn labels (JSON-serialisable).
+        target_programmes: with ``targets="go"``, the true programme membership of each single's
+            target (targets × programmes, 0/1; columns the programmes' GO IDs): the oracle
+            feature; None otherwise.
     """
 
     adata: ad.AnnData
@@ -48,6 +51,7 @@ class Simulation:
     true_log_effect: pd.DataFrame
     systematic_direction: pd.Series
     params: dict[str, Any]
+    target_programmes: pd.DataFrame | None = None
 
 
 def simulate(
@@ -70,6 +74,7 @@ def simulate(
     baseline_sd: float = 1.0,
     context_offset_sd: float = 0.2,
     seed: int = 0,
+    targets: Literal["measured", "go"] = "measured",
 ) -> Simulation:
     """Simulate raw counts of single and double perturbations in several contexts.
 
@@ -106,6 +111,19 @@ def simulate(
     The raw AnnData (float32 CSR counts; obs ``perturbation``, ``cell_type`` and the true
     ``size_factor``) goes through ``load_dataset(..., dataset_name="simulated")``. A true mean
     above ``MAX_MEAN`` raises ``ValueError``.
+
+    ``targets="go"`` (a known answer for unseen perturbations): the targets are real human genes
+    and their effects follow their real GO annotations (``vcbench.knowledge``). The ``r`` latent
+    directions become *programmes*: ``r`` GO biological-process terms drawn at random among those
+    with ``GO_PROGRAMME_SIZE`` protein-coding members (annotations propagated to ancestors). The
+    singles target ``n_singles`` distinct protein-coding genes drawn from the programmes' members
+    (their labels are the gene symbols; the targets are not among the measured genes, whose
+    names stay ``G…``, so ``target_effect`` does not apply), and a single's latent is its
+    membership vector ``m_p`` (0/1, which programmes its gene belongs to), scaled to the same
+    expected norm as the Gaussian latent: ``z_p = effect_scale · sqrt(r / |m_p|) · m_p``. Genes
+    that share programmes have similar effects; ``target_programmes`` holds ``m``. The programmes
+    and targets come from a second generator seeded with ``(seed, 1)``, so the other draws are
+    those of ``targets="measured"``.
     """
     params = _validated_params(locals())
     rng = np.random.default_rng(seed)
@@ -132,10 +150,17 @@ def simulate(
     rot = rng.normal(0.0, 1.0 / math.sqrt(r), size=(n_contexts, r, r))
     z_single = rng.normal(0.0, effect_scale, size=(n_singles, r))
     z_pair = rng.normal(0.0, effect_scale, size=(n_combinations, r))
+    programmes = None
+    if targets == "go":
+        singles, programmes = _go_programme_targets(n_singles, r, np.random.default_rng([seed, 1]))
+        sizes = programmes.to_numpy().sum(axis=1, keepdims=True)
+        z_single = effect_scale * np.sqrt(r / sizes) * programmes.to_numpy()
+        combos = [COMBINATION_DELIMITER.join(sorted((singles[a], singles[b]))) for a, b in pairs]
 
     log_base = np.log(mean_library_size * abundance / abundance.sum())[None, :] + offsets
     target_onehot = np.zeros((n_singles, n_genes))
-    target_onehot[np.arange(n_singles), target_idx] = target_effect
+    if targets == "measured":
+        target_onehot[np.arange(n_singles), target_idx] = target_effect
     shift = systematic_shift * s
     pa = np.array([a for a, _ in pairs], dtype=int)
     pb = np.array([b for _, b in pairs], dtype=int)
@@ -196,14 +221,53 @@ def simulate(
     true_log_effect = pd.DataFrame(log_effect.reshape(-1, n_genes), index=rows, columns=columns)
     true_log_effect = true_log_effect.drop(index=CONTROL, level="perturbation")
 
-    params.update(contexts=contexts, singles=singles, combinations=combos)
+    params.update(contexts=contexts, singles=singles, combinations=combos, targets=targets)
+    if programmes is not None:
+        params["programmes"] = programmes.columns.tolist()
     return Simulation(
         adata=adata,
         true_mean=true_mean,
         true_log_effect=true_log_effect,
         systematic_direction=pd.Series(s, index=columns, name="systematic_direction"),
         params=params,
+        target_programmes=programmes,
     )
+
+
+GO_PROGRAMME_SIZE = (30, 300)  # protein-coding members of a GO term that can be a programme
+
+
+def _go_programme_targets(
+    n_singles: int, n_programmes: int, rng: np.random.Generator
+) -> tuple[list[str], pd.DataFrame]:
+    """``n_programmes`` random GO BP terms of ``GO_PROGRAMME_SIZE`` protein-coding members and
+    ``n_singles`` distinct members of them (sorted symbols), with their membership (0/1)."""
+    from vcbench.knowledge.annotations import gene_term_matrix, genes
+
+    symbols, terms, member = gene_term_matrix(("BP",), True)
+    coding = set(genes().loc[genes()["gene_type"] == "protein-coding", "symbol"])
+    rows = np.flatnonzero(symbols.isin(coding))
+    member = member[rows].tocsc()
+    sizes = np.diff(member.indptr)
+    low, high = GO_PROGRAMME_SIZE
+    candidates = np.flatnonzero((sizes >= low) & (sizes <= high))
+    chosen = np.sort(rng.choice(candidates, size=n_programmes, replace=False))
+    block = member[:, chosen].toarray()
+    pool = np.flatnonzero(block.any(axis=1))
+    if pool.size < n_singles:
+        raise ValueError(
+            f"the {n_programmes} GO programmes have {pool.size} member genes, fewer than "
+            f"n_singles={n_singles}: lower n_singles or raise effect_rank"
+        )
+    picked = pool[rng.choice(pool.size, size=n_singles, replace=False)]
+    names = symbols[rows][picked]
+    order = np.argsort(names)
+    membership = pd.DataFrame(
+        block[picked][order].astype(np.float64),
+        index=pd.Index(names[order], name="target"),
+        columns=pd.Index(terms[chosen], name="programme"),
+    )
+    return membership.index.tolist(), membership
 
 
 def _pairs_from_indices(indices: np.ndarray, n: int) -> list[tuple[int, int]]:
@@ -247,11 +311,14 @@ _PARAM_SPEC: dict[str, int | str] = {
     "context_offset_sd": "nonnegative",
     "seed": 0,
 }
+TARGET_SOURCES = ("measured", "go")
 
 
 def _validated_params(values: dict[str, Any]) -> dict[str, Any]:
     """Check the arguments of ``simulate`` and return them as plain Python numbers."""
     params: dict[str, Any] = {}
+    if values["targets"] not in TARGET_SOURCES:
+        raise ValueError(f"targets must be one of {TARGET_SOURCES}, got {values['targets']!r}")
     for name, kind in _PARAM_SPEC.items():
         value = values[name]
         if isinstance(kind, int):

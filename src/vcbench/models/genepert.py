@@ -13,10 +13,14 @@ the sum of the rows of the condition's targets in the embedding table):
 
 returned as the query's control cells shifted by that effect (``predict_by_shift``).
 
-Embeddings: ``embedding=`` a table (CSV/parquet/DataFrame, names in the first column: e.g. GenePT
-embeddings); ``None`` uses the training PCA gene embedding of the ``linear`` baseline (which only
-embeds measured genes). A target missing from the table contributes zero, so a perturbation with no
-embedded target is predicted ``b_k − ē_k B``. With one context this is scikit-learn's
+Embeddings (``E``, from the featuriser ``vcbench.knowledge.featurize``, kind ``embedding``,
+unscaled): by default (``embedding=None``) a gene's GO embedding (the shipped 2022 GO annotations,
+IDF-weighted, SVD to 64 dimensions), a compound's Morgan fingerprint, or, for a measured gene with
+neither, the training PCA gene embedding of the ``linear`` baseline; ``embedding=`` a table
+(CSV/parquet/DataFrame, names in the first column, or a torch-saved ``.pt`` dict of name → vector:
+e.g. GenePT embeddings), or ``"go"``/``"pca"``/``"fingerprint"`` for one source only. A training
+target with no representation gets a one-hot indicator; an unseen one contributes zero, so a
+perturbation with no represented target is predicted ``b_k − ē_k B``. With one context this is scikit-learn's
 ``Ridge(alpha=λ, fit_intercept=True)`` fitted on ``(E, Δ)``.
 
 Deviations from the original: (1) combinations are embedded as the sum of their genes' embeddings
@@ -25,8 +29,10 @@ regression is on effects (perturbed − control mean), centred per context, so t
 share one ``B``; GenePert regresses the post-perturbation expression of one cell line, which differs
 from this only by the intercept; (3) the ridge penalty ``λ`` is a parameter (default 1), not chosen
 by cross-validation as in the paper's experiments (a benchmark should not tune on its own test set;
-pass ``ridge=`` to set it); (4) the default embedding is the training PCA embedding, because GenePT
-embeddings cannot be downloaded at run time: supply them with ``embedding=``.
+pass ``ridge=`` to set it); (4) the default embedding is the GO embedding, not GenePT: GenePT
+embeddings (OpenAI text embeddings of NCBI gene summaries) cannot be downloaded at run time or
+recomputed here. To run GenePert as published, save GenePT's gene → vector table as parquet/CSV
+(or the ``.pt`` dict) and pass ``embedding=`` its path.
 """
 
 from __future__ import annotations
@@ -39,15 +45,10 @@ import numpy as np
 import pandas as pd
 
 from vcbench.data import contract as c
-from vcbench.errors import ModelError
+from vcbench.errors import KnowledgeError, ModelError
 from vcbench.models.base import PerturbationModel, Queries, predict_by_shift
 from vcbench.models.effects import TrainingEffects, group_means_of_rows, query_control_means
-from vcbench.models.embeddings import (
-    EmbeddingSource,
-    embed_targets,
-    load_embedding,
-    pca_gene_embedding,
-)
+from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures, training_smiles
 
 
 def ridge_solution(x: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
@@ -60,10 +61,10 @@ class GenePert(PerturbationModel):
 
     Args:
         ridge: λ, the ridge penalty.
-        embedding: an embedding table of targets (DataFrame, or a .csv/.parquet path), e.g. GenePT
-            gene embeddings; ``None`` uses the training PCA embedding with ``n_components``
-            dimensions.
-        n_components: dimensions of the training PCA embedding (when ``embedding`` is None).
+        embedding: the representation source (``PerturbationFeatures``): None (GO embedding,
+            fingerprints, training PCA embedding), ``"go"``, ``"pca"``, ``"fingerprint"``, or an
+            embedding table (DataFrame, .csv/.parquet/.pt path), e.g. GenePT gene embeddings.
+        n_components: dimensions of the training PCA embedding.
         max_cells, seed: as in ``predict_by_shift``.
     """
 
@@ -94,28 +95,31 @@ class GenePert(PerturbationModel):
         self.overall_offset_ = effects.effects.mean(axis=0)
         rows = np.searchsorted(labels, contexts)
         centred = effects.effects - means[rows]
-        if self.embedding is not None:
-            self.table_ = load_embedding(self.embedding)
-        else:
-            if len(effects.conditions) < 2:
-                raise ModelError(
-                    "genepert's default PCA embedding needs at least 2 training conditions; "
-                    "supply embedding= instead."
-                )
-            self.table_ = pca_gene_embedding(effects.effects, self.genes_, self.n_components)
+        if (
+            isinstance(self.embedding, str)
+            and self.embedding == "pca"
+            and len(effects.conditions) < 2
+        ):
+            raise ModelError(
+                "genepert's PCA embedding needs at least 2 training conditions; supply "
+                "embedding= instead."
+            )
         targets = effects.conditions["targets"].tolist()
-        x = embed_targets(targets, self.table_)
-        self.n_embedded_ = int((np.abs(x).sum(axis=1) > 0).sum())
+        try:
+            self.features_ = PerturbationFeatures(
+                "embedding", self.embedding, self.n_components, scale=False
+            ).fit(targets, effects.effects, self.genes_, smiles=training_smiles(train))
+        except KnowledgeError as exc:
+            message = str(exc)
+            raise KnowledgeError(f"genepert: {message[0].lower()}{message[1:]}") from exc
+        x = self.features_.transform(targets)
+        self.n_embedded_ = int(sum(any(map(self.features_.has_representation, t)) for t in targets))
         if self.n_embedded_ == 0:
-            if self.embedding is not None:
-                raise ModelError(
-                    "genepert: no training perturbation has a target in the embedding table; check "
-                    f"that its names match the targets (e.g. {targets[:3]})."
-                )
             warnings.warn(
-                "genepert: no training perturbation targets a measured gene, so the default PCA "
-                "embedding embeds none of them; predicting each context's mean training effect. "
-                "Pass embedding= with a gene embedding table (e.g. GenePT).",
+                "genepert: no training perturbation targets a measured gene or a gene or compound "
+                "with a representation (GO annotations, SMILES); unseen perturbations are predicted "
+                "each context's mean training effect. Pass embedding= with a gene embedding table "
+                "(e.g. GenePT).",
                 stacklevel=2,
             )
         _, embedding_means = group_means_of_rows(x, contexts)
@@ -126,7 +130,7 @@ class GenePert(PerturbationModel):
 
     def effect_of(self, context: str, perturbation: str) -> np.ndarray:
         """The predicted effect ``b_k + (E_p − ē_k) B`` of one condition."""
-        embedded = embed_targets([c.split_combination(perturbation)], self.table_)[0]
+        embedded = self.features_.transform([c.split_combination(perturbation)])[0]
         centre = self.embedding_offsets_.get(context, self.overall_embedding_offset_)
         offset = self.context_offsets_.get(context, self.overall_offset_)
         return offset + (embedded - centre) @ self.coefficients_

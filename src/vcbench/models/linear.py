@@ -8,11 +8,15 @@ ridge solution on both sides:
 
     W = (GᵀG + λI)⁻¹ Gᵀ (Y − b) P (PᵀP + λI)⁻¹.
 
-A perturbation's embedding is its target gene's row of ``G`` (the sum over the targets of a
-combination), or its targets' rows of a user-supplied embedding table (genes or compounds). The
-predicted effect of ``(k, p)`` is ``b_k + G W P_p``; a perturbation none of whose targets has an
-embedding gets ``b_k``; when no training perturbation has one (targets not measured and no table
-given), ``W = 0`` and every prediction is ``b_k``, with a warning. Cells are the query controls shifted by that effect (``predict_by_shift``).
+A perturbation's embedding ``P_p`` comes from the featuriser (``vcbench.knowledge.featurize``,
+kind ``embedding``, unscaled): by default each target's GO embedding (a human gene with GO
+annotations), Morgan fingerprint (a compound with a SMILES) or row of ``G`` (a measured gene without
+either; Ahlmann-Eltze et al.'s choice), summed over the targets of a combination; or its targets'
+rows of a user-supplied embedding table (``embedding=``; ``embedding="pca"`` is the paper's
+``P = G`` exactly). A training target with none of these gets a one-hot indicator. The predicted
+effect of ``(k, p)`` is ``b_k + G W P_p``; a perturbation none of whose targets has a
+representation gets ``b_k``; when no training perturbation has one, every unseen perturbation is
+predicted ``b_k``, with a warning. Cells are the query controls shifted by that effect (``predict_by_shift``).
 """
 
 from __future__ import annotations
@@ -30,9 +34,9 @@ from vcbench.models.base import PerturbationModel, Queries, predict_by_shift
 from vcbench.models.effects import TrainingEffects, group_means_of_rows, query_control_means
 from vcbench.models.embeddings import (
     EmbeddingSource,
-    embed_targets,
-    load_embedding,
+    PerturbationFeatures,
     pca_gene_embedding,
+    training_smiles,
 )
 
 
@@ -50,8 +54,9 @@ class Linear(PerturbationModel):
         n_components: K, the number of principal components of the gene embedding (and of the
             perturbation embedding when no table is given).
         ridge: λ, the ridge penalty on both sides.
-        embedding: an embedding table of targets (DataFrame, or a .csv/.parquet path) for the
-            perturbation side; ``None`` uses the training PCA embedding of the target genes.
+        embedding: the perturbation side's source (``PerturbationFeatures``): None (GO embedding,
+            fingerprints, then the training PCA embedding), ``"go"``, ``"pca"``, ``"fingerprint"``
+            or an embedding table (DataFrame, .csv, .parquet or .pt path).
         max_cells, seed: as in ``predict_by_shift``.
     """
 
@@ -84,29 +89,23 @@ class Linear(PerturbationModel):
         self.overall_offset_ = effects.effects.mean(axis=0)
         centred = effects.effects - means[np.searchsorted(labels, contexts)]
         self.gene_embedding_ = pca_gene_embedding(effects.effects, self.genes_, self.n_components)
-        self.table_ = (
-            self.gene_embedding_ if self.embedding is None else load_embedding(self.embedding)
-        )
         targets = effects.conditions["targets"].tolist()
-        p = embed_targets(targets, self.table_)
-        self.n_embedded_ = int((np.abs(p).sum(axis=1) > 0).sum())
-        if self.n_embedded_ == 0 and self.embedding is not None:
-            raise ModelError(
-                "No training perturbation has a target in the embedding table; check that its "
-                f"names match the targets (e.g. {targets[:3]})."
-            )
+        self.features_ = PerturbationFeatures(
+            "embedding", self.embedding, self.n_components, scale=False
+        ).fit(targets, effects.effects, self.genes_, smiles=training_smiles(train))
+        p = self.features_.transform(targets)
+        self.n_embedded_ = int(sum(any(map(self.features_.has_representation, t)) for t in targets))
         g = self.gene_embedding_.to_numpy()
         if self.n_embedded_ == 0:
-            # the training PCA embedding covers no target (targets not among the measured genes):
-            # the data give W no information, so W = 0 and every prediction is b_k
+            # no training target has a representation beyond its one-hot indicator: unseen
+            # perturbations get b_k
             warnings.warn(
-                "linear: no training perturbation targets a measured gene, so the default PCA "
-                "embedding gives no perturbation features; predicting each context's mean training "
-                "effect (as perturbed_mean). Pass embedding= with a gene embedding table to use one.",
+                "linear: no training perturbation targets a measured gene or a gene or compound "
+                "with a representation (GO annotations, SMILES), so unseen perturbations are "
+                "predicted each context's mean training effect (as perturbed_mean). Pass "
+                "embedding= with a gene embedding table to use one.",
                 stacklevel=2,
             )
-            self.weights_ = np.zeros((g.shape[1], p.shape[1]))
-            return self
         self.weights_ = ridge_both_sides(centred.T, g, p, self.ridge)
         return self
 
@@ -117,7 +116,7 @@ class Linear(PerturbationModel):
             for k in conditions[c.CONTEXT].astype(str)
         ]
         targets = [c.split_combination(p) for p in conditions[c.PERTURBATION].astype(str)]
-        p = embed_targets(targets, self.table_)
+        p = self.features_.transform(targets)
         effects = (
             np.vstack(offsets) + p @ (self.gene_embedding_.to_numpy() @ self.weights_).T
             if len(conditions)

@@ -2,8 +2,9 @@
 
 Needs the optional extra ``vcbench[torch]``. Notation: ``x₀`` a control cell of the condition's
 context, ``f_p`` the perturbation's features (``PerturbationFeatures``: one-hot of the targets seen
-in training, and/or an embedding table or the training PCA embedding; summed over the targets of a
-combination), ``k`` the one-hot of the context among the training contexts (zero for a new one).
+in training, and/or the targets' representation: an embedding table, or by default the GO
+embedding, Morgan fingerprints or the training PCA embedding, ``vcbench.knowledge.featurize``;
+summed over the targets of a combination), ``k`` the one-hot of the context among the training contexts (zero for a new one).
 
 - ``linear_additive``: ``ŷ = x₀ + m_k + A f_p`` (control expression plus a linear function of the
   perturbation features). ``m_k`` is fixed, not learned: the mean effect of context ``k``'s
@@ -42,7 +43,7 @@ from vcbench.data import contract as c
 from vcbench.errors import ModelError
 from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries, predict_by_shift
 from vcbench.models.effects import TrainingEffects, query_control_means
-from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures
+from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures, training_smiles
 from vcbench.models.torch_utils import dense_float32 as _dense
 from vcbench.models.torch_utils import mlp
 from vcbench.models.torch_utils import torch_threads as _threads
@@ -153,7 +154,10 @@ class _TorchModel(PerturbationModel):
         unique_labels, codes = np.unique(labels[~is_control], return_inverse=True)
         targets = [c.split_combination(p) for p in unique_labels]
         self.features_ = PerturbationFeatures(self.features, self.embedding, self.n_components).fit(
-            targets, None if effects is None else effects.effects, self.genes_
+            targets,
+            None if effects is None else effects.effects,
+            self.genes_,
+            smiles=training_smiles(train),
         )
         feature_table = self.features_.transform(targets)
 

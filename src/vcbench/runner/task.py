@@ -13,6 +13,7 @@ from vcbench.errors import ModelError
 from vcbench.metrics import evaluate
 from vcbench.metrics.truth_cache import TruthCache
 from vcbench.models.base import PerturbationModel, Queries
+from vcbench.runner.coverage import note_uncovered, uncovered_perturbations
 from vcbench.scenarios.split import Split
 
 
@@ -87,6 +88,10 @@ def run_model_timed(
         truth_cache=truth_cache,
     )
     timings["evaluate_seconds"] = time.perf_counter() - start
+    coverage = uncovered_perturbations(model, split.test_conditions[c.PERTURBATION])
+    if coverage is not None:  # the share of test perturbations the model can represent
+        timings["representation_coverage"] = coverage[0]
+        note_uncovered(scores, coverage[1])
     categories = split.test_conditions.set_index([c.CONTEXT, c.PERTURBATION])[
         "split_category"
     ].astype(str)

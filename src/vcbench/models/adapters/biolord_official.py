@@ -83,7 +83,7 @@ from vcbench.errors import ModelError
 from vcbench.models.adapters.scvi_runtime import LIGHTNING_LOGGERS, quiet_and_seeded
 from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries
 from vcbench.models.effects import TrainingEffects, query_control_means, training_control_mask
-from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures
+from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures, training_smiles
 from vcbench.models.torch_utils import dense_float32 as _dense
 from vcbench.models.torch_utils import torch_threads as _threads
 
@@ -240,7 +240,7 @@ class BiolordOfficial(PerturbationModel):
         targets = [c.split_combination(p) for p in unique_labels]
         perturbed_targets = [t for t in targets if t]
         self.features_ = PerturbationFeatures(self.features, self.embedding, self.n_components).fit(
-            perturbed_targets, effects, self.genes_
+            perturbed_targets, effects, self.genes_, smiles=training_smiles(train)
         )
         feature_table = self.features_.transform(targets).astype(np.float32)
 

@@ -86,7 +86,9 @@ On the bundled demo (K562 combination split, 500 genes) only one of the 14 train
 (TMSB4X) is measured: without ``go_terms`` the other 13 training perturbations are dropped with a
 warning and ``predict`` refuses all 19 query perturbations, naming their 22 targets.
 
-Parameters (defaults are GEARS's unless noted): ``go_terms=None``; ``n_epochs=20``;
+Parameters (defaults are GEARS's unless noted): ``go_terms="auto"`` (vcbench's: the shipped
+org.Hs.eg.db 2022 annotations of ``vcbench.knowledge`` when they annotate a training target, matched
+by name; ``"shipped"`` always; None never); ``n_epochs=20``;
 ``batch_size=32`` (GEARS's tutorial); ``lr=1e-3``; ``weight_decay=5e-4``; ``hidden_size=64``;
 ``num_go_gnn_layers=1``; ``num_gene_gnn_layers=1``; ``decoder_hidden_size=16``;
 ``num_similar_genes_go_graph=20``; ``num_similar_genes_co_express_graph=20``;
@@ -114,9 +116,14 @@ import torch
 
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
+from vcbench.knowledge.go_graph import (
+    GoTermSource,
+    graph_edges,
+    jaccard_graph,
+    shipped_if_it_covers,
+)
+from vcbench.knowledge.go_graph import load_go_terms as load_go_table
 from vcbench.models.base import PerturbationModel, Queries, predict_by_shift
-from vcbench.models.go_terms import GoTermSource
-from vcbench.models.go_terms import load_go_terms as load_go_table
 from vcbench.models.torch_utils import torch_threads
 
 try:
@@ -176,42 +183,14 @@ def coexpression_go_terms(
 
 def go_graph_edges(gene2go: dict[str, set[str]], genes: list[str], k: int) -> pd.DataFrame:
     """GEARS's GO graph over ``genes`` (each must be in ``gene2go``): the edges ``source →
-    target`` of Jaccard index ``|T_s ∩ T_t| / (|T_s| + |T_t| − |T_s ∩ T_t|)`` above 0.1 (``get_GO_edge_list``),
-    each target keeping its ``k + 1`` largest (``nlargest`` in ``get_similarity_network``; ties
-    to the earlier source). Columns ``source``, ``target``, ``importance``."""
-    terms = sorted({t for g in genes for t in gene2go[g]})
-    term_index = {t: i for i, t in enumerate(terms)}
-    rows = np.repeat(np.arange(len(genes)), [len(gene2go[g]) for g in genes])
-    cols = np.fromiter((term_index[t] for g in genes for t in gene2go[g]), dtype=np.int64)
-    incidence = sp.csr_matrix(
-        (np.ones(cols.size, dtype=np.float64), (rows, cols)), shape=(len(genes), len(terms))
+    target`` of Jaccard index above 0.1 (``get_GO_edge_list``), each target keeping its ``k + 1``
+    largest (``nlargest`` in ``get_similarity_network``; ties to the earlier source), computed by
+    ``vcbench.knowledge.go_graph.jaccard_graph``. Columns ``source``, ``target``, ``importance``."""
+    table = pd.DataFrame(
+        [(g, t) for g in genes for t in sorted(gene2go[g])], columns=["gene", "go_term"]
     )
-    sizes = np.asarray(incidence.sum(axis=1)).ravel()
-    sources, targets, weights = [], [], []
-    block = 1024
-    for start in range(0, len(genes), block):
-        stop = min(start + block, len(genes))
-        # columns: the targets of this block; rows: every source
-        shared = (incidence @ incidence[start:stop].T).toarray()
-        union = sizes[:, None] + sizes[None, start:stop] - shared
-        jaccard = shared / union
-        for j in range(stop - start):
-            column = jaccard[:, j]
-            keep = np.flatnonzero(column > JACCARD_THRESHOLD)
-            keep = keep[np.argsort(-column[keep], kind="stable")[: k + 1]]
-            sources.append(keep)
-            targets.append(np.full(keep.size, start + j))
-            weights.append(column[keep])
-    names = np.asarray(genes, dtype=object)
-    source = np.concatenate(sources) if sources else np.zeros(0, dtype=np.int64)
-    target = np.concatenate(targets) if targets else np.zeros(0, dtype=np.int64)
-    return pd.DataFrame(
-        {
-            "source": names[source],
-            "target": names[target],
-            "importance": np.concatenate(weights) if weights else np.zeros(0),
-        }
-    )
+    nodes, weights = jaccard_graph(table, k, JACCARD_THRESHOLD, genes=genes)
+    return graph_edges(nodes, weights)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -276,7 +255,7 @@ class GEARSOfficial(PerturbationModel):
 
     def __init__(
         self,
-        go_terms: GoTermSource | None = None,
+        go_terms: GoTermSource | None = "auto",
         n_epochs: int = 20,
         batch_size: int = 32,
         lr: float = 1e-3,
@@ -383,9 +362,10 @@ class GEARSOfficial(PerturbationModel):
     def _gene2go(
         self, x: sp.csr_matrix, genes: list[str], labels: np.ndarray, is_control: np.ndarray
     ) -> dict[str, set[str]]:
-        if self.go_terms is not None:
+        table = shipped_if_it_covers(self.go_terms, list(np.unique(labels[~is_control])))
+        if table is not None:
             self.go_source_ = "go_terms"
-            return load_go_terms(self.go_terms)
+            return load_go_terms(table)
         warnings.warn(
             f"{self.name}: no go_terms table was given, so GEARS's GO graph is built from the "
             "co-expression of the training cells and only measured genes can be perturbation "

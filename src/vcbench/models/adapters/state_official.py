@@ -70,7 +70,7 @@ from vcbench.errors import ModelError
 from vcbench.models.adapters.quiet import quiet_packages
 from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries
 from vcbench.models.effects import TrainingEffects, query_control_means, training_control_mask
-from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures
+from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures, training_smiles
 from vcbench.models.torch_utils import dense_float32 as _dense
 from vcbench.models.torch_utils import torch_threads as _threads
 
@@ -206,7 +206,7 @@ class STATEOfficial(PerturbationModel):
             t for t in (c.split_combination(p) for p in np.unique(labels[~is_control])) if t
         ]
         self.features_ = PerturbationFeatures(self.features, self.embedding, self.n_components).fit(
-            perturbed_targets, effects, self.genes_
+            perturbed_targets, effects, self.genes_, smiles=training_smiles(train)
         )
         x = _dense(train.X)
         all_controls = np.flatnonzero(is_control)

@@ -15,9 +15,10 @@ A deep model subclasses ``DeepModel`` and implements four methods:
 Shared definitions:
 
 - Perturbation features ``f_p`` (``vcbench.models.embeddings.PerturbationFeatures``): one-hot of the
-  targets seen in training and/or the targets' rows of an embedding table (a user-supplied file of
-  gene or compound embeddings, or, by default, the training PCA embedding of the ``linear``
-  baseline), summed over the targets of a combination. The default ``"onehot+embedding"`` lets a
+  targets seen in training and/or the targets' representation (``vcbench.knowledge.featurize``: a
+  user-supplied table of gene or compound embeddings, or, by default, a gene's GO embedding, a
+  compound's Morgan fingerprint, else the training PCA embedding of the ``linear`` baseline),
+  summed over the targets of a combination. The default ``"onehot+embedding"`` lets a
   model learn seen perturbations freely and still place unseen ones through the embedding. Control
   cells have the zero feature vector.
 - Context covariate ``k``: the one-hot of the cell's context among the training contexts (the zero
@@ -49,7 +50,7 @@ from vcbench.data import contract as c
 from vcbench.errors import ModelError
 from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries
 from vcbench.models.effects import TrainingEffects, query_control_means, training_control_mask
-from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures
+from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures, training_smiles
 from vcbench.models.torch_utils import dense_float32, torch_threads
 
 FeatureKind = Literal["onehot", "embedding", "onehot+embedding"]
@@ -271,7 +272,7 @@ class DeepModel(PerturbationModel):
             TrainingEffects.from_train(train, model=self.name).effects if needs_effects else None
         )
         self.features_ = PerturbationFeatures(self.features, self.embedding, self.n_components).fit(
-            targets, effects, self.genes_
+            targets, effects, self.genes_, smiles=training_smiles(train)
         )
         table = self.features_.transform(targets)
         table = np.vstack([table, np.zeros((1, table.shape[1]))])  # last row: controls

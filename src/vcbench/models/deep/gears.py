@@ -14,7 +14,9 @@ Graphs (built at fit time):
   ``t`` receives an edge from each of its ``k + 1`` genes ``s`` of largest ``|r(s, t)|`` (itself
   included) whose ``|r|`` exceeds ``coexpress_threshold``, with weight ``|r(s, t)|``
   (``coexpression_graph``);
-- perturbation graph over ``P``: with a ``go_terms`` table (gene → GO term), the similarity of two
+- perturbation graph over ``P``: with a ``go_terms`` table (gene → GO term; the default ``"auto"``
+  uses the shipped annotations, ``vcbench.knowledge``, when they annotate a training target, a
+  target matched by its name or its harmonised gene symbol), the similarity of two
   genes is the Jaccard index of their GO-term sets ``T_s``, ``T_t``:
   ``J(s, t) = |T_s ∩ T_t| / (|T_s| + |T_t| − |T_s ∩ T_t|)``; gene
   ``t`` receives an edge from each of its ``k + 1`` most similar genes with ``J > go_threshold``
@@ -75,8 +77,9 @@ noise and the model learns little (``gamma=0``, squared error, learns the mean e
 
 Deviations from the original:
 
-- Gene-ontology table: supplied by the user (``go_terms``) instead of GEARS's downloaded
-  ``gene2go`` graph (vcbench has no network access at fit time); without it the perturbation graph
+- Gene-ontology table: the shipped org.Hs.eg.db 2022 annotations (``go_terms="auto"``) or the
+  user's table, instead of GEARS's downloaded ``gene2go`` graph (vcbench has no network access at
+  fit time); with ``go_terms=None`` or targets the table does not annotate the perturbation graph
   is the embedding-cosine or the co-expression graph (GEARS always has a GO graph).
 - Perturbation nodes: the genes of the perturbation graph plus every training target (GEARS drops
   the perturbations whose genes are not in its GO graph; here they keep an isolated node with its
@@ -115,37 +118,22 @@ from torch import nn
 
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
+from vcbench.knowledge.go_graph import (
+    SIMILARITY_CHUNK,
+    GoTermSource,
+    gene_symbol,
+    jaccard_graph,
+    shipped_if_it_covers,
+    top_k_edges,
+)
 from vcbench.models.deep.common import ConditionInputs, DeepModel, FeatureKind, TrainingData
 from vcbench.models.embeddings import EmbeddingSource, load_embedding
-from vcbench.models.go_terms import GoTermSource, load_go_terms
 
 GRAD_CLIP = 1.0  # GEARS clips every gradient entry to [-1, 1]
 POS_WEIGHT = 0.2  # weight of the co-expression (positional) gene embedding, as in GEARS
-SIMILARITY_CHUNK = 1024  # rows of a similarity matrix computed at once
 
 
 # -- graphs ---------------------------------------------------------------------------------------
-
-
-def _top_k_edges(
-    blocks: Iterator[tuple[int, np.ndarray]], n: int, k: int, threshold: float
-) -> sp.csr_matrix:
-    """Weights ``W[t, s]``: for each row ``t`` of the similarity blocks, the ``k`` largest entries
-    (ties by column order) above ``threshold``."""
-    rows, cols, vals = [], [], []
-    for start, block in blocks:
-        k_eff = min(k, block.shape[1])
-        top = np.argsort(-block, axis=1, kind="stable")[:, :k_eff]
-        values = np.take_along_axis(block, top, axis=1)
-        keep = values > threshold
-        rows.append((start + np.arange(block.shape[0]))[:, None].repeat(k_eff, axis=1)[keep])
-        cols.append(top[keep])
-        vals.append(values[keep])
-    if not rows:
-        return sp.csr_matrix((n, n))
-    return sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
-    )
 
 
 def coexpression_graph(
@@ -164,30 +152,7 @@ def coexpression_graph(
     with np.errstate(divide="ignore", invalid="ignore"):
         r = (centred.T @ centred) / np.sqrt(np.outer(squares, squares))
     r = np.abs(np.clip(np.nan_to_num(r, nan=0.0), -1.0, 1.0))
-    return _top_k_edges(iter([(0, r)]), r.shape[0], k + 1, threshold)
-
-
-def jaccard_graph(
-    go_terms: pd.DataFrame, k: int, threshold: float
-) -> tuple[list[str], sp.csr_matrix]:
-    """GEARS's GO graph: the table's genes and ``W[t, s] = J(s, t)``, the Jaccard index of their
-    GO-term sets, for the ``k + 1`` genes most similar to ``t`` (itself included) with
-    ``J > threshold``."""
-    genes, gene_codes = np.unique(go_terms["gene"].to_numpy(dtype=str), return_inverse=True)
-    terms, term_codes = np.unique(go_terms["go_term"].to_numpy(dtype=str), return_inverse=True)
-    member = sp.csr_matrix(
-        (np.ones(gene_codes.size), (gene_codes, term_codes)), shape=(genes.size, terms.size)
-    )
-    member.data[:] = 1.0  # a repeated (gene, term) pair counts once
-    sizes = np.asarray(member.sum(axis=1)).ravel()
-
-    def blocks() -> Iterator[tuple[int, np.ndarray]]:
-        for start in range(0, genes.size, SIMILARITY_CHUNK):
-            stop = min(start + SIMILARITY_CHUNK, genes.size)
-            shared = (member[start:stop] @ member.T).toarray()
-            yield start, shared / (sizes[start:stop, None] + sizes[None, :] - shared)
-
-    return genes.tolist(), _top_k_edges(blocks(), genes.size, k + 1, threshold)
+    return top_k_edges(iter([(0, r)]), r.shape[0], k + 1, threshold)
 
 
 def cosine_graph(table: pd.DataFrame, k: int) -> tuple[list[str], sp.csr_matrix]:
@@ -202,7 +167,7 @@ def cosine_graph(table: pd.DataFrame, k: int) -> tuple[list[str], sp.csr_matrix]
         for start in range(0, unit.shape[0], SIMILARITY_CHUNK):
             yield start, unit[start : start + SIMILARITY_CHUNK] @ unit.T
 
-    return table.index.astype(str).tolist(), _top_k_edges(blocks(), unit.shape[0], k + 1, 0.0)
+    return table.index.astype(str).tolist(), top_k_edges(blocks(), unit.shape[0], k + 1, 0.0)
 
 
 def sgconv_matrix(weights: sp.spmatrix) -> torch.Tensor:
@@ -378,7 +343,8 @@ class GEARS(DeepModel):
     gene-specific decoders predicting the change from control (module docstring).
 
     ``go_terms``: gene → GO-term table (DataFrame or ``.csv``/``.parquet`` with columns ``gene``,
-    ``go_term``) for the perturbation graph; ``embedding`` (an embedding table) is the fallback
+    ``go_term``; ``"auto"``: the shipped annotations when they annotate a training target;
+    ``"shipped"``: always them) for the perturbation graph; ``embedding`` (an embedding table) is the fallback
     graph without it. The other parameters are GEARS's (module docstring) and the common ones.
     """
 
@@ -392,7 +358,7 @@ class GEARS(DeepModel):
         num_similar_genes_go_graph: int = 20,
         num_similar_genes_co_express_graph: int = 20,
         coexpress_threshold: float = 0.4,
-        go_terms: GoTermSource | None = None,
+        go_terms: GoTermSource | None = "auto",
         go_threshold: float = 0.1,
         gamma: float = 2.0,
         direction_lambda: float = 0.1,
@@ -443,9 +409,10 @@ class GEARS(DeepModel):
     def _perturbation_graph(self, data: TrainingData) -> tuple[list[str], sp.csr_matrix]:
         """The nodes and weights of the perturbation graph (GO, embedding or co-expression)."""
         k = self.num_similar_genes_go_graph
-        if self.go_terms is not None:
+        table = shipped_if_it_covers(self.go_terms, data.labels)
+        if table is not None:
             self.perturbation_graph_ = "go"
-            return jaccard_graph(load_go_terms(self.go_terms), k, self.go_threshold)
+            return jaccard_graph(table, k, self.go_threshold)
         if self.embedding is not None:
             fallback, self.perturbation_graph_ = "the embedding table's cosine graph", "embedding"
         else:
@@ -459,11 +426,24 @@ class GEARS(DeepModel):
             return cosine_graph(load_embedding(self.embedding), k)
         return [str(g) for g in self.genes_], self.coexpression_graph_
 
+    def _node_of(self, target: str) -> int | None:
+        """The graph node of a target: by its name, else (GO graph) by its gene symbol."""
+        if target in self.node_index_:
+            return self.node_index_[target]
+        if self.perturbation_graph_ == "go":
+            return self.node_index_.get(gene_symbol(target) or "")
+        return None
+
+    def represents_target(self, target: str) -> bool:
+        """Whether ``target`` has a perturbation embedding: it is a node of the perturbation graph
+        (the representation coverage of ``vcbench.runner.coverage``)."""
+        return self._node_of(target) is not None
+
     def _node_index(self, perturbations: list[str]) -> torch.Tensor:
         """Graph-node indices of each perturbation's targets (rows padded with -1; targets outside
         the graph dropped)."""
         rows = [
-            [self.node_index_[t] for t in c.split_combination(p) if t in self.node_index_]
+            [i for t in c.split_combination(p) if (i := self._node_of(t)) is not None]
             for p in perturbations
         ]
         width = max([1, *(len(r) for r in rows)])
@@ -487,7 +467,12 @@ class GEARS(DeepModel):
             groups=data.context[cells].numpy() if data.n_contexts > 1 else None,
         )
         nodes, weights = self._perturbation_graph(data)
-        targets = sorted({t for p in data.labels for t in c.split_combination(p)} - set(nodes))
+        self.node_index_ = {name: i for i, name in enumerate(nodes)}
+        targets = sorted(
+            t
+            for t in {t for p in data.labels for t in c.split_combination(p)}
+            if self._node_of(t) is None
+        )
         self.perturbation_nodes_ = [*nodes, *targets]  # training targets outside the graph
         self.node_index_ = {name: i for i, name in enumerate(self.perturbation_nodes_)}
         n_nodes = len(self.perturbation_nodes_)
