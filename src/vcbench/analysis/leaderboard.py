@@ -133,4 +133,5 @@ def headline_ranking(board: pd.DataFrame) -> pd.DataFrame:
 
 def leaderboard_csv(board: pd.DataFrame) -> pd.DataFrame:
     """The leaderboard with exactly :data:`LEADERBOARD_COLUMNS` (the layout of leaderboard.csv)."""
-    return board[LEADERBOARD_COLUMNS].reset_index(drop=True)
+    table = board[LEADERBOARD_COLUMNS].reset_index(drop=True)
+    return table.astype({"rank": "Int64", "n": "Int64"})

@@ -31,7 +31,7 @@ def run(
     force: Annotated[bool, typer.Option(help="Re-run tasks that already finished.")] = False,
 ) -> None:
     """Run a benchmark spec (or the demo) and print the summary; finished tasks are reused."""
-    from vcbench.report import summary_tables, write_report
+    from vcbench.report import leaderboard_tables, write_report
     from vcbench.runner import demo_spec, load_spec, run_benchmark
 
     chosen = load_spec(spec) if spec is not None else demo_spec()
@@ -53,7 +53,7 @@ def run(
             "resume."
         )
         raise typer.Exit(code=130) from None
-    for table in summary_tables(result.summary):
+    for table in leaderboard_tables(result.results, width=console.width):
         console.print(table)
     report = write_report(result.out)
     console.print(

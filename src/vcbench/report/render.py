@@ -46,6 +46,7 @@ class ReportFiles:
 
     html: Path
     markdown: Path
+    leaderboard: Path
 
 
 def _html_block(block: Block) -> str:
@@ -74,8 +75,8 @@ def render_html(report: Report) -> str:
         f"<h1>{html.escape(report.title)}</h1>",
         f'<div class="meta">vcbench {vcbench.__version__} · generated {stamp} · definitions: '
         "docs/report.md and docs/metrics.md</div>",
-        f'<nav><a href="#summary">Summary</a>{nav}</nav>',
-        '<section id="summary"><h2>Summary</h2><ul class="summary">',
+        f'<nav><a href="#summary">Findings</a>{nav}</nav>',
+        '<section id="summary"><h2>Summary of findings</h2><ul class="summary">',
         *(f"<li>{html.escape(line)}</li>" for line in report.summary),
         "</ul></section>",
     ]
@@ -95,7 +96,7 @@ def render_html(report: Report) -> str:
 
 def render_markdown(report: Report) -> str:
     """The report as Markdown (tables and text; the figures are in the HTML page)."""
-    lines = [f"# {report.title}", "", "## Summary", ""]
+    lines = [f"# {report.title}", "", "## Summary of findings", ""]
     lines += [f"- {line}" for line in report.summary]
     for section in report.sections:
         lines += ["", f"## {section.title}", ""]
@@ -141,7 +142,8 @@ def write_report(
     seed: int = 0,
 ) -> ReportFiles:
     """Write ``report.html`` (``out``, default ``RESULTS_DIR/report.html``) and ``report.md``
-    beside it, from the tables that ``vcbench run`` wrote to ``results_dir``."""
+    beside it, and ``leaderboard.csv`` (:data:`~vcbench.analysis.LEADERBOARD_COLUMNS`) in
+    ``results_dir``, from the tables that ``vcbench run`` wrote there."""
     folder = Path(results_dir)
     results, records = load_results(folder)
     report = build_report(
@@ -156,4 +158,18 @@ def write_report(
     markdown_path = html_path.with_suffix(".md")
     html_path.write_text(render_html(report), encoding="utf-8")
     markdown_path.write_text(render_markdown(report), encoding="utf-8")
-    return ReportFiles(html_path, markdown_path)
+    board_path = write_leaderboard(results, folder / "leaderboard.csv")
+    return ReportFiles(html_path, markdown_path, board_path)
+
+
+def write_leaderboard(results: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``leaderboard.csv`` (one row per task × split category × model × metric; columns
+    :data:`~vcbench.analysis.LEADERBOARD_COLUMNS`; empty cells where a value is undefined)."""
+    from vcbench.analysis import leaderboard, leaderboard_csv
+
+    path = Path(path)
+    table = leaderboard_csv(leaderboard(results)) if len(results) else pd.DataFrame()
+    temporary = path.with_name(f".{path.name}.tmp")
+    table.to_csv(temporary, index=False)
+    temporary.replace(path)
+    return path

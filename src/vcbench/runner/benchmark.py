@@ -16,7 +16,14 @@ from pathlib import Path
 import anndata as ad
 import pandas as pd
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 import vcbench
 from vcbench.analysis.summary import summarise
@@ -188,15 +195,25 @@ def prepare_splits(spec: BenchmarkSpec, store: ResultStore, force: bool) -> list
 
 def _progress(total: int, console: Console) -> Progress:
     return Progress(
-        TextColumn("[bold]tasks"),
-        BarColumn(),
+        TextColumn("[bold]{task.description}", table_column=None),
+        BarColumn(bar_width=20),
         MofNCompleteColumn(),
         TextColumn("{task.fields[failed]} failed"),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         console=console,
         disable=not console.is_terminal,  # quiet in logs and pipes
         transient=True,
     )
+
+
+def _task_label(task: Task, width: int = 36) -> str:
+    """The progress bar's name of a task: model, scenario/variant and seed, at most ``width``."""
+    job = task.split
+    scenario = job.scenario.name + (f"/{job.scenario.variant}" if job.scenario.variant else "")
+    label = f"{task.model.result_name} {scenario} s{job.seed}"
+    return label if len(label) <= width else label[: width - 1] + "…"
 
 
 def _run_pending(
@@ -205,8 +222,10 @@ def _run_pending(
     jobs = [Job(task.task_id, execute_task, (task,)) for task in pending]
     by_key = {task.task_id: task for task in pending}
     with _progress(len(jobs), console) as progress:
-        bar = progress.add_task("tasks", total=len(jobs), failed=0)
-        failed = 0
+        bar = progress.add_task(
+            _task_label(pending[0]) if pending else "", total=len(jobs), failed=0
+        )
+        failed, done = 0, set()  # the bar names the first unfinished task (serial: the running one)
         for job, outcome in execute(
             jobs,
             spec.executor,
@@ -217,7 +236,9 @@ def _run_pending(
             task = by_key[job.key]
             store.write_record(task.task_id, _record(task, outcome))
             failed += outcome.status != "ok"
-            progress.update(bar, advance=1, failed=failed)
+            done.add(task.task_id)
+            running = next((t for t in pending if t.task_id not in done), task)
+            progress.update(bar, advance=1, failed=failed, description=_task_label(running))
             yield task
 
 
