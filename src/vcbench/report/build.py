@@ -201,11 +201,10 @@ def _headline(ctx: _Context) -> Section:
     section = Section(
         "headline",
         "Headline leaderboard",
-        f"Models and baselines ranked within each task on the headline set (one metric per "
-        f"family: {', '.join(ctx.headline)}), only on the metrics calibrated there; a metric "
-        f"undefined for a model counts as its worst value. # = position by mean rank; ref. = a "
-        f"calibration control (technical_replicate: ceiling; perturbed_mean: floor), a reference, "
-        f"never ranked. {PLUS_MINUS}. Rules: docs/report.md.",
+        f"# = position by mean rank over the calibrated headline metrics "
+        f"({', '.join(ctx.headline)}); undefined = worst; ref. = control, never ranked "
+        f"(technical_replicate: ceiling, perturbed_mean: floor); ± = 95 % CI over conditions, "
+        f"seeds averaged first. Rules: docs/report.md.",
     )
     for task in ctx.tasks:
         section.blocks.append(Block("table", _headline_table(ctx, task), _task_label(task)))
@@ -622,9 +621,10 @@ def _summary(ctx: _Context) -> list[str]:
     results, records = ctx.results, ctx.records
     ranked_names = [m for m in ctx.models if ctx.roles[m] != "control"]
     lines = [
-        f"{len(ctx.tasks)} task(s) on {results['dataset'].nunique()} dataset(s), seeds "
+        f"{len(ctx.tasks)} task(s) on {results['dataset'].nunique()} dataset(s) "
+        f"({', '.join(dict.fromkeys(results['dataset'].astype(str)))}), seeds "
         f"{', '.join(map(str, sorted(results['seed'].unique())))}; {len(ranked_names)} ranked "
-        f"model(s) and baseline(s); headline metrics {', '.join(ctx.headline)}."
+        f"model(s) and baseline(s)."
     ]
     if records is not None and len(records):
         failed = records[records["status"] != "ok"]
@@ -639,36 +639,45 @@ def _summary(ctx: _Context) -> list[str]:
             )
             lines.append(f"{len(failed)} task(s) failed (see records.parquet): {'; '.join(which)}.")
     overall = ctx.standing[ctx.standing["split_category"] == OVERALL]
+    firsts, verdicts = [], []
+    one_dataset = results["dataset"].nunique() == 1
     for task in ctx.tasks:
         rows = ctx.task_rows(overall, task).dropna(subset=["headline_rank"])
-        label = _task_label(task)
+        label = _task_label(task[1:] if one_dataset else task)
         if rows.empty:
-            lines.append(f"{label}: no headline metric is calibrated, so nothing is ranked.")
+            firsts.append(f"nothing on {label} (no calibrated headline metric)")
             continue
         rows = rows.sort_values(["headline_rank", "model"])
         first = rows.iloc[0]
+        firsts.append(
+            f"{label}: {ctx.label(first['model'])} (mean rank {first['headline_rank']:.1f} of "
+            f"{len(rows)} on {int(first['n_metrics'])} metrics)"
+        )
         models = rows[rows["role"] == "model"]
         baselines = rows[rows["role"] == "baseline"]
-        text = (
-            f"{label}: {ctx.label(first['model'])} ranks first, mean rank "
-            f"{first['headline_rank']:.1f} of {len(rows)} over {int(first['n_metrics'])} "
-            f"calibrated headline metric(s)"
-        )
         if len(models) and len(baselines):
             best_model, best_baseline = models.iloc[0], baselines.iloc[0]
-            if best_model["headline_rank"] >= best_baseline["headline_rank"]:
-                text += (
-                    f"; no model beats the best baseline {best_baseline['model']} "
-                    f"({best_baseline['headline_rank']:.1f} vs {best_model['headline_rank']:.1f})"
-                )
+            beaten = best_model["headline_rank"] < best_baseline["headline_rank"]
+            verdicts.append(
+                f"{label}: {best_model['model']} {'beats' if beaten else 'does not beat'} the "
+                f"best baseline {best_baseline['model']} (mean rank "
+                f"{best_model['headline_rank']:.1f} vs {best_baseline['headline_rank']:.1f})"
+            )
         elif not len(models):
-            text += "; only baselines were run"
-        lines.append(text + ".")
+            verdicts.append(None)
+    lines.append("Ranked first: " + "; ".join(firsts) + ".")
+    if verdicts and all(v is None for v in verdicts):
+        lines.append("Only baselines were run: no model to hold against the best baseline.")
+    elif verdicts:
+        lines.append("Against the best baseline: " + "; ".join(v for v in verdicts if v) + ".")
     status = ctx.board[ctx.board["split_category"] == OVERALL].drop_duplicates([*TASK, "metric"])
     counts = status.groupby(TASK, sort=False)["calibrated"].agg(["sum", "size"])
     lines.append(
         "Calibrated metrics (the replicate beats perturbed_mean): "
-        + "; ".join(f"{_task_label(t)} {k} of {n}" for t, (k, n) in counts.iterrows())
+        + "; ".join(
+            f"{k} of {n} on {_task_label(t[1:] if one_dataset else t)}"
+            for t, (k, n) in counts.iterrows()
+        )
         + "."
     )
     try:
@@ -687,7 +696,8 @@ def _summary(ctx: _Context) -> list[str]:
             low = pairs.loc[pairs["tau"].idxmin()]
             lines.append(
                 f"Least agreeing headline metrics: {low['metric_a']} and {low['metric_b']} on "
-                f"{_task_label(tuple(low[TASK]))} (Kendall τ = {low['tau']:+.2f}, 95 % CI "
+                f"{_task_label(tuple(low[TASK])[1:] if one_dataset else tuple(low[TASK]))} "
+                f"(Kendall τ = {low['tau']:+.2f}, 95 % CI "
                 f"[{low['tau_low']:+.2f}, {low['tau_high']:+.2f}], {low['n_models']} models)."
             )
     except an.NotAvailable as exc:
@@ -695,8 +705,7 @@ def _summary(ctx: _Context) -> list[str]:
     n_nan = int(results["value"].isna().sum())
     if n_nan:
         lines.append(
-            f"{n_nan} of {len(results)} results are undefined (NaN), counted as the worst value "
-            "when ranking; per metric: see Undefined values."
+            f"{n_nan} of {len(results)} results are undefined (NaN; worst value when ranking)."
         )
     return lines
 

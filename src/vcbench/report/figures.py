@@ -181,7 +181,7 @@ def agreement_figure(correlation: pd.DataFrame, tau: pd.DataFrame | None) -> str
     """Side-by-side heatmaps: correlation of metric values, and mean Kendall τ of model rankings."""
     plt = _pyplot()
     panels = 1 if tau is None else 2
-    side = max(4.6, 0.28 * len(correlation) + 1.5)  # room for one label per metric
+    side = max(4.6, 0.45 * len(correlation) + 1.5)  # room for one label and value per cell
     figure, axes = plt.subplots(1, panels, figsize=((side + 1) * panels, side), squeeze=False)
     heatmap(
         correlation,

@@ -20,20 +20,23 @@ NOT_AVAILABLE = "Not available in this benchmark"
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d1d1f;
 background:#fafafa;line-height:1.45}
-main{max-width:1280px;margin:0 auto;padding:24px 32px 64px}
-h1{margin:0 0 4px;font-size:28px}h2{margin-top:40px;padding-top:8px;border-top:2px solid #0072B2}
+main{max-width:1280px;margin:0 auto;padding:12px 24px 64px;box-sizing:border-box}
+h1{margin:0 0 2px;font-size:24px}h2{margin:28px 0 8px;padding-top:6px;border-top:2px solid #0072B2;
+font-size:20px}#summary h2,#headline h2{margin-top:12px}
 .meta{color:#555;font-size:13px;margin-bottom:16px}
-nav{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 14px;margin:12px 0 20px;
-font-size:14px;display:flex;flex-wrap:wrap;gap:4px 16px}nav a{color:#0072B2;text-decoration:none;white-space:nowrap}
-.summary{background:#fff;border-left:4px solid #E69F00;padding:10px 18px;border-radius:4px}
-.summary li{margin:4px 0}.intro{color:#333;max-width:1000px}
+nav{background:#fff;border:1px solid #ddd;border-radius:6px;padding:4px 12px;margin:6px 0 8px;
+font-size:13px;display:flex;flex-wrap:wrap;gap:2px 14px}nav a{color:#0072B2;text-decoration:none;white-space:nowrap}
+.summary{background:#fff;border-left:4px solid #E69F00;padding:6px 18px 6px 30px;border-radius:4px;
+margin:0;font-size:14px}.summary li{margin:2px 0}.intro{color:#333;max-width:1100px;margin:4px 0;
+font-size:14px}
 .table-wrap{overflow-x:auto;margin:6px 0 18px}
 table{border-collapse:collapse;font-size:13px;background:#fff}
-th,td{border:1px solid #ddd;padding:4px 9px;text-align:right;vertical-align:top}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:right;vertical-align:top}
 th{background:#eef3f8;position:sticky;top:0}
 .text{text-align:left}
 tbody tr:nth-child(even){background:#f6f6f6}td.best{font-weight:700;background:#e6f2fa}
-.detail{color:#666;font-size:11px}.caption{font-weight:600;margin:14px 0 4px}
+.detail{color:#666;font-size:11px}.caption{font-weight:600;margin:10px 0 2px}
+.table-wrap{max-width:100%}
 img{max-width:100%;height:auto;background:#fff;border:1px solid #eee;margin:4px 0 12px}
 .unavailable{color:#7a4b00;background:#fff6e5;border:1px solid #f0d9a8;padding:8px 12px;
 border-radius:4px}details{margin:0 0 12px}summary{cursor:pointer;color:#0072B2}
