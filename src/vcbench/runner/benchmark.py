@@ -35,6 +35,7 @@ from vcbench.models import get_model
 from vcbench.runner.executors import Job, execute
 from vcbench.runner.grid import SplitJob, Task, split_jobs, tasks_for
 from vcbench.runner.isolation import Outcome
+from vcbench.runner.predictions import keep_prediction
 from vcbench.runner.replicate import REPLICATE, replicate_scores
 from vcbench.runner.spec import BenchmarkSpec, DatasetEntry
 from vcbench.runner.store import ResultStore, write_table_atomic
@@ -119,9 +120,10 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def execute_task(task: Task) -> dict[str, object]:
+def execute_task(task: Task, predictions: str = "pseudobulk") -> dict[str, object]:
     """Run one task (in its own process) and write its results; returns its timings and the
-    warnings it raised (kept in the task's record rather than printed)."""
+    warnings it raised (kept in the task's record rather than printed). ``predictions``: what of
+    the prediction to keep (:mod:`vcbench.runner.predictions`)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         data = ad.read_h5ad(task.split_dir / DATA_FILE)
@@ -133,7 +135,11 @@ def execute_task(task: Task) -> dict[str, object]:
             timings = {"evaluate_seconds": time.perf_counter() - start}
         else:
             model = get_model(task.model.name, **task.model.params)
-            scores, timings = run_model_timed(data, split, model, metrics)
+
+            def keep(prediction: ad.AnnData, truth: ad.AnnData) -> None:
+                keep_prediction(prediction, truth, task.task_dir, task.split_dir, predictions)
+
+            scores, timings = run_model_timed(data, split, model, metrics, keep=keep)
     job = task.split
     labels = [
         job.dataset.name,
@@ -219,7 +225,7 @@ def _task_label(task: Task, width: int = 36) -> str:
 def _run_pending(
     spec: BenchmarkSpec, pending: list[Task], store: ResultStore, console: Console
 ) -> Iterator[Task]:
-    jobs = [Job(task.task_id, execute_task, (task,)) for task in pending]
+    jobs = [Job(task.task_id, execute_task, (task, spec.predictions)) for task in pending]
     by_key = {task.task_id: task for task in pending}
     with _progress(len(jobs), console) as progress:
         bar = progress.add_task(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import anndata as ad
 import numpy as np
@@ -49,9 +50,14 @@ def run_model(
 
 
 def run_model_timed(
-    adata: ad.AnnData, split: Split, model: PerturbationModel, metrics: str | list[str]
+    adata: ad.AnnData,
+    split: Split,
+    model: PerturbationModel,
+    metrics: str | list[str],
+    keep: Callable[[ad.AnnData, ad.AnnData], object] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """``run_model`` that also returns the fit, predict and evaluation wall times in seconds."""
+    """``run_model`` that also returns the fit, predict and evaluation wall times in seconds;
+    ``keep(prediction, truth)`` is called before scoring (the runner keeps predictions)."""
     train = adata[split.mask(adata, "train")].copy()
     queries = queries_for(adata, split)
     timings: dict[str, float] = {}
@@ -64,10 +70,13 @@ def run_model_timed(
         timings["predict_seconds"] = time.perf_counter() - start
     except Exception as exc:
         raise ModelError(f"Model {model.name!r} failed: {type(exc).__name__}: {exc}") from exc
+    truth = truth_for(adata, split)
+    if keep is not None:
+        keep(prediction, truth)
     start = time.perf_counter()
     scores = evaluate(
         prediction,
-        truth_for(adata, split),
+        truth,
         metrics=metrics,
         conditions=split.test_conditions,
         reference=train,  # the training centroids of pdcorr_systema
