@@ -120,10 +120,10 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def execute_task(task: Task, predictions: str = "pseudobulk") -> dict[str, object]:
+def execute_task(task: Task, keep_predictions: str = "pseudobulk") -> dict[str, object]:
     """Run one task (in its own process) and write its results; returns its timings and the
-    warnings it raised (kept in the task's record rather than printed). ``predictions``: what of
-    the prediction to keep (:mod:`vcbench.runner.predictions`)."""
+    warnings it raised (kept in the task's record rather than printed). ``keep_predictions``:
+    what of the prediction to keep (:mod:`vcbench.runner.predictions`)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         data = ad.read_h5ad(task.split_dir / DATA_FILE)
@@ -137,7 +137,7 @@ def execute_task(task: Task, predictions: str = "pseudobulk") -> dict[str, objec
             model = get_model(task.model.name, **task.model.params)
 
             def keep(prediction: ad.AnnData, truth: ad.AnnData) -> None:
-                keep_prediction(prediction, truth, task.task_dir, task.split_dir, predictions)
+                keep_prediction(prediction, truth, task.task_dir, task.split_dir, keep_predictions)
 
             scores, timings = run_model_timed(data, split, model, metrics, keep=keep)
     job = task.split
@@ -225,7 +225,7 @@ def _task_label(task: Task, width: int = 36) -> str:
 def _run_pending(
     spec: BenchmarkSpec, pending: list[Task], store: ResultStore, console: Console
 ) -> Iterator[Task]:
-    jobs = [Job(task.task_id, execute_task, (task, spec.predictions)) for task in pending]
+    jobs = [Job(task.task_id, execute_task, (task, spec.keep_predictions)) for task in pending]
     by_key = {task.task_id: task for task in pending}
     with _progress(len(jobs), console) as progress:
         bar = progress.add_task(

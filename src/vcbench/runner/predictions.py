@@ -1,8 +1,9 @@
 """Keep a task's prediction (and its split's truth) as h5ad files that ``vcbench evaluate`` can
 re-score: ``tasks/<task>/prediction.h5ad`` and ``splits/<split>/truth.h5ad``.
 
-Modes: ``pseudobulk`` (default) keeps one row per predicted condition, the mean of its predicted
-cells, with ``n_cells``; ``cells`` keeps every predicted cell; ``none`` keeps nothing. Re-score::
+Modes (the spec's ``keep_predictions``): ``pseudobulk`` (default) keeps one row per predicted
+condition, the mean of its predicted cells, with ``n_cells``; ``cells`` keeps every predicted
+cell; ``none`` keeps nothing. Re-score::
 
     vcbench evaluate tasks/<task>/prediction.h5ad splits/<split>/truth.h5ad \\
         --perturbation-key vcb_perturbation --context-key vcb_context
@@ -81,7 +82,7 @@ def keep_prediction(
     """Write the prediction (as ``mode`` says) to ``task_dir`` and, once per split, the truth to
     ``split_dir``; returns the prediction's path (None for ``none``)."""
     if mode not in KEEP_MODES:
-        raise ValueError(f"predictions: {mode!r} is not one of {', '.join(KEEP_MODES)}")
+        raise ValueError(f"keep_predictions: {mode!r} is not one of {', '.join(KEEP_MODES)}")
     if mode == "none":
         return None
     truth_path = Path(split_dir) / TRUTH_FILE

@@ -87,7 +87,7 @@ class BenchmarkSpec(_Strict):
     calibration: bool = Field(
         True, description="Add perturbed_mean and technical_replicate (METRICS.md calibration)."
     )
-    predictions: Literal["pseudobulk", "cells", "none"] = Field(
+    keep_predictions: Literal["pseudobulk", "cells", "none"] = Field(
         "pseudobulk",
         description="Keep each task's prediction: per-condition means, all cells, none.",
     )
@@ -183,7 +183,7 @@ jobs: 2                        # worker processes (processes, dask LocalCluster)
 scheduler: null                # dask only: tcp://HOST:PORT of an existing cluster
 time_limit: null               # seconds a task may take before it is recorded as failed
 calibration: true              # add perturbed_mean (negative) and technical_replicate (positive control)
-predictions: pseudobulk        # keep predictions as h5ad: pseudobulk (per-condition means) | cells | none
+keep_predictions: pseudobulk   # keep predictions as h5ad: pseudobulk (per-condition means) | cells | none
 
 datasets:
   - name: demo                 # label in the results
