@@ -266,3 +266,18 @@ def test_terminal_tables_fit_the_width_and_cut_nothing(width: int) -> None:
     for name in [*names, "technical_replicate", "combo_unseen2", "pdcorr", "rmse"]:
         assert name in text  # nothing cut
     assert "95 % CI" in text
+
+
+def test_a_metric_whose_controls_differ_only_by_noise_is_uncalibrated() -> None:
+    gaps = np.array([0.5, -0.4, 0.3, -0.2])  # mean gap 0.05, t interval well across 0
+    rows = [(0, "perturbed_mean", f"p{i}", "c", "pdcorr", 0.3) for i in range(4)]
+    rows += [
+        (0, "technical_replicate", f"p{i}", "c", "pdcorr", 0.3 + g) for i, g in enumerate(gaps)
+    ]
+    rows += [(0, "a", f"p{i}", "c", "pdcorr", 0.9) for i in range(4)]
+    status = an.calibration_status(table(rows))
+    row = one(status, split_category="all", metric="pdcorr")
+    assert not row["calibrated"] and "beyond noise" in row["reason"]
+    assert row["ceiling"] - row["floor"] == pytest.approx(gaps.mean())
+    board = an.leaderboard(table(rows))
+    assert board["normalised"].isna().all()  # no (0.9 - 0.3) / 0.05 = 12 printed

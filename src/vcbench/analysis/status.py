@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from vcbench.analysis.common import NEGATIVE, POSITIVE, TASK, orientation
-from vcbench.analysis.ranking import condition_values
+from vcbench.analysis.ranking import condition_values, interval
 
 STATUS_KEYS = [*TASK, "split_category", "metric"]
 STATUS_COLUMNS = [*STATUS_KEYS, "calibrated", "reason", "floor", "ceiling", "n_conditions"]
@@ -22,11 +22,11 @@ def _calibration_status_fallback(results: pd.DataFrame) -> pd.DataFrame:
     """STAND-IN until #15 merges. Per (task, split category, metric): ``floor`` and ``ceiling``
     are the means over conditions (seeds aggregated first) of ``perturbed_mean`` and of
     ``technical_replicate``, on the conditions where both are defined; ``calibrated`` when the
-    ceiling is strictly better than the floor under the metric's direction. ``results`` must
-    already hold the pooled split category ``"all"``."""
+    ceiling beats the floor beyond noise: the lower end of the Student-t 95 % interval of the
+    paired, oriented differences (ceiling − floor) over those conditions is above 0 (so at least
+    2 conditions). ``results`` must already hold the pooled split category ``"all"``."""
     frame = results[results["model"].isin([NEGATIVE, POSITIVE])]
-    keys = [*STATUS_KEYS, "model"]
-    values = condition_values(frame, keys)
+    values = condition_values(frame, [*STATUS_KEYS, "model"])
     wide = values.pivot_table(
         index=[*STATUS_KEYS, "context", "perturbation"],
         columns="model",
@@ -34,28 +34,24 @@ def _calibration_status_fallback(results: pd.DataFrame) -> pd.DataFrame:
         observed=True,
         dropna=False,
     ).reindex(columns=[NEGATIVE, POSITIVE])
-    wide = wide.dropna()
-    means = wide.groupby(level=STATUS_KEYS, observed=True).agg(["mean", "size"])
-    table = pd.DataFrame(
-        {
-            "floor": means[(NEGATIVE, "mean")],
-            "ceiling": means[(POSITIVE, "mean")],
-            "n_conditions": means[(NEGATIVE, "size")],
-        }
-    ).reset_index()
+    wide = wide.dropna().reset_index()
+    wide["value"] = (wide[POSITIVE] - wide[NEGATIVE]) * orientation(wide["metric"])
+    gap = interval(wide, STATUS_KEYS)[[*STATUS_KEYS, "ci_low", "n"]]
+    means = wide.groupby(STATUS_KEYS, observed=True)[[NEGATIVE, POSITIVE]].mean().reset_index()
+    table = means.rename(columns={NEGATIVE: "floor", POSITIVE: "ceiling"}).merge(
+        gap, on=STATUS_KEYS
+    )
     everything = results[STATUS_KEYS].drop_duplicates()
     table = everything.merge(table, on=STATUS_KEYS, how="left")
-    table["n_conditions"] = table["n_conditions"].fillna(0).astype(int)
-    gap = (table["ceiling"] - table["floor"]) * orientation(table["metric"])
-    table["calibrated"] = (gap > 0).to_numpy()
+    table["n_conditions"] = table.pop("n").fillna(0).astype(int)
+    table["calibrated"] = (table["ci_low"] > 0).to_numpy()
     table["reason"] = np.select(
-        [
-            table["n_conditions"] == 0,
-            gap <= 0,
-        ],
+        [table["n_conditions"] == 0, table["n_conditions"] == 1, ~table["calibrated"]],
         [
             f"no condition where both {NEGATIVE} and {POSITIVE} are defined",
-            f"{POSITIVE} does not beat {NEGATIVE}",
+            "one condition: no interval to tell the controls apart",
+            f"{POSITIVE} does not beat {NEGATIVE} beyond noise (95 % CI of the paired gap "
+            "reaches 0)",
         ],
         default="",
     )
