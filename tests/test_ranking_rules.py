@@ -277,7 +277,7 @@ def test_a_metric_whose_controls_differ_only_by_noise_is_uncalibrated() -> None:
     rows += [(0, "a", f"p{i}", "c", "pdcorr", 0.9) for i in range(4)]
     status = an.calibration_status(table(rows))
     row = one(status, split_category="all", metric="pdcorr")
-    assert not row["calibrated"] and "beyond noise" in row["reason"]
+    assert not row["calibrated"] and "within noise" in row["reason"]
     assert row["ceiling"] - row["floor"] == pytest.approx(gaps.mean())
     board = an.leaderboard(table(rows))
     assert board["normalised"].isna().all()  # no (0.9 - 0.3) / 0.05 = 12 printed

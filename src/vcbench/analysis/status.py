@@ -46,12 +46,17 @@ def _calibration_status_fallback(results: pd.DataFrame) -> pd.DataFrame:
     table["n_conditions"] = table.pop("n").fillna(0).astype(int)
     table["calibrated"] = (table["ci_low"] > 0).to_numpy()
     table["reason"] = np.select(
-        [table["n_conditions"] == 0, table["n_conditions"] == 1, ~table["calibrated"]],
+        [
+            table["n_conditions"] == 0,
+            table["n_conditions"] == 1,
+            (table["ceiling"] - table["floor"]) * orientation(table["metric"]) <= 0,
+            ~table["calibrated"],
+        ],
         [
             f"no condition where both {NEGATIVE} and {POSITIVE} are defined",
             "one condition: no interval to tell the controls apart",
-            f"{POSITIVE} does not beat {NEGATIVE} beyond noise (95 % CI of the paired gap "
-            "reaches 0)",
+            f"{POSITIVE} does not beat {NEGATIVE}",
+            f"{POSITIVE} beats {NEGATIVE} only within noise (95 % CI of the paired gap reaches 0)",
         ],
         default="",
     )
