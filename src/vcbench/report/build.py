@@ -207,7 +207,8 @@ def _headline(ctx: _Context) -> Section:
         f"seeds averaged first. Rules: docs/report.md.",
     )
     for task in ctx.tasks:
-        section.blocks.append(Block("table", _headline_table(ctx, task), _task_label(task)))
+        caption = f"{_task_label(task)} (± = 95 % CI over conditions)"
+        section.blocks.append(Block("table", _headline_table(ctx, task), caption))
     return section
 
 
@@ -241,7 +242,8 @@ def _leaderboards(ctx: _Context) -> Section:
             Block(
                 "table",
                 table,
-                f"{label}: all metrics, all split categories ({n} conditions)",
+                f"{label}: all metrics, all split categories ({n} conditions; ± = 95 % CI over "
+                "conditions)",
                 bold=best,
                 collapsed=True,
             )
@@ -250,7 +252,13 @@ def _leaderboards(ctx: _Context) -> Section:
             per_category = rows[rows["split_category"] != OVERALL]
             table, best = ctx.wide(per_category, _leader_cell, ["split_category", "model"])
             section.blocks.append(
-                Block("table", table, f"{label}: per split category", bold=best, collapsed=True)
+                Block(
+                    "table",
+                    table,
+                    f"{label}: per split category (± = 95 % CI over conditions)",
+                    bold=best,
+                    collapsed=True,
+                )
             )
             section.blocks.append(
                 Block(
