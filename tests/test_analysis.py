@@ -46,57 +46,7 @@ def one(frame: pd.DataFrame, **where: object) -> pd.Series:
     return frame[mask].iloc[0]
 
 
-# --- leaderboard -------------------------------------------------------------------------------
-
-
-def test_leaderboard_mean_sd_counts_and_ranks() -> None:
-    rows = [
-        # seed 0: model a pdcorr 0.2, 0.4 (mean 0.3); seed 1: 0.5, NaN (mean 0.5)
-        (0, "a", "p1", "c1", "pdcorr", 0.2),
-        (0, "a", "p2", "c2", "pdcorr", 0.4),
-        (1, "a", "p3", "c1", "pdcorr", 0.5),
-        (1, "a", "p4", "c2", "pdcorr", np.nan),
-        (0, "b", "p1", "c1", "pdcorr", 0.1),
-        (0, "b", "p2", "c2", "pdcorr", 0.1),
-        (1, "b", "p3", "c1", "pdcorr", 0.1),
-        (1, "b", "p4", "c2", "pdcorr", 0.1),
-        (0, "a", "p1", "c1", "rmse", 1.0),
-        (0, "b", "p1", "c1", "rmse", 2.0),
-        (0, "technical_replicate", "p1", "c1", "rmse", 0.1),
-    ]
-    board = an.leaderboard(table(rows), n_boot=200)
-    a = one(board, model="a", metric="pdcorr", split_category="all")
-    assert a["mean"] == pytest.approx(0.4)  # mean of the per-seed means 0.3 and 0.5
-    assert a["sd"] == pytest.approx(np.std([0.3, 0.5], ddof=1))
-    assert (a["n_seeds"], a["n_conditions"], a["n_nan"]) == (2, 3, 1)
-    assert a["rank"] == 1  # higher pdcorr is better
-    assert one(board, model="b", metric="pdcorr", split_category="all")["rank"] == 2
-    c1 = one(board, model="a", metric="pdcorr", split_category="c1")
-    assert c1["mean"] == pytest.approx(0.35)
-    # rmse: lower is better; the replicate is a reference and is not ranked
-    assert one(board, model="a", metric="rmse", split_category="all")["rank"] == 1
-    assert one(board, model="b", metric="rmse", split_category="all")["rank"] == 2
-    assert np.isnan(
-        one(board, model="technical_replicate", metric="rmse", split_category="all")["rank"]
-    )
-    b = one(board, model="b", metric="pdcorr", split_category="all")
-    assert (b["ci_low"], b["ci_high"]) == pytest.approx((0.1, 0.1))  # constant values
-    assert b["sd"] == pytest.approx(0.0)
-
-
-def test_leaderboard_bootstrap_matches_scipy_and_is_seeded() -> None:
-    values = np.random.default_rng(1).normal(size=40)
-    rows = [(0, "a", f"p{i}", "c", "pdcorr", v) for i, v in enumerate(values)]
-    board = an.leaderboard(table(rows), n_boot=20_000, seed=3)
-    row = one(board, split_category="all")
-    reference = stats.bootstrap(
-        (values,), np.mean, n_resamples=20_000, method="percentile", random_state=0
-    ).confidence_interval
-    se = values.std(ddof=1) / np.sqrt(len(values))
-    assert row["ci_low"] == pytest.approx(reference.low, abs=0.1 * se)
-    assert row["ci_high"] == pytest.approx(reference.high, abs=0.1 * se)
-    again = an.leaderboard(table(rows), n_boot=20_000, seed=3)
-    pd.testing.assert_frame_equal(board, again)
+# --- leaderboard, agreement, guide: tests/test_ranking_rules.py -------------------------------
 
 
 # --- calibration -------------------------------------------------------------------------------
@@ -210,61 +160,6 @@ def test_direction_of_unknown_metrics() -> None:
 # --- agreement ---------------------------------------------------------------------------------
 
 
-def test_metric_correlation_is_oriented_and_matches_scipy() -> None:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=12)
-    noise = rng.normal(size=12)
-    rows = []
-    for i in range(12):
-        model, pert = ("a", "b", "c")[i % 3], f"p{i // 3}"
-        rows += [
-            (0, model, pert, "c", "pdcorr", x[i]),
-            (0, model, pert, "c", "rmse", -2 * x[i]),  # lower is better: perfect agreement
-            (0, model, pert, "c", "pds", x[i] + noise[i]),
-        ]
-    rows.append((0, "technical_replicate", "p0", "c", "pds", 100.0))  # left out
-    corr = an.metric_correlation(table(rows))
-    assert corr.loc["pdcorr", "rmse"] == pytest.approx(1.0)
-    expected = stats.spearmanr(x, x + noise).statistic
-    assert corr.loc["pdcorr", "pds"] == pytest.approx(expected)
-    assert corr.loc["rmse", "pds"] == pytest.approx(expected)
-    pearson = an.metric_correlation(table(rows), method="pearson")
-    assert pearson.loc["pdcorr", "pds"] == pytest.approx(stats.pearsonr(x, x + noise).statistic)
-
-
-def test_ranking_agreement_kendall_tau() -> None:
-    means = {  # model -> (pdcorr, rmse, pds)
-        "a": (0.9, 0.3, 0.6),  # pdcorr: a > b > c; rmse (lower better): c > b > a
-        "b": (0.5, 0.2, 0.7),  # pds: b > a > c (one swap against pdcorr)
-        "c": (0.1, 0.1, 0.5),
-    }
-    rows = []
-    for model, (pdcorr, rmse, pds) in means.items():
-        rows += [
-            (0, model, "p1", "c", "pdcorr", pdcorr),
-            (0, model, "p1", "c", "rmse", rmse),
-            (0, model, "p1", "c", "pds", pds),
-        ]
-    agreement = an.ranking_agreement(table(rows))
-    tau = agreement.set_index(["metric_a", "metric_b"])["tau"]
-    assert tau["pdcorr", "rmse"] == pytest.approx(-1.0)
-    assert tau["pdcorr", "pds"] == pytest.approx(1 / 3)
-    assert tau["rmse", "pds"] == pytest.approx(
-        stats.kendalltau([-0.3, -0.2, -0.1], [0.6, 0.7, 0.5]).statistic
-    )
-    assert set(agreement["n_models"]) == {3}
-    matrix = an.tau_matrix(agreement)
-    assert matrix.loc["rmse", "pdcorr"] == pytest.approx(-1.0) and matrix.loc["pds", "pds"] == 1
-    ranks = an.model_ranks(table(rows)).set_index(["model", "metric"])["rank"]
-    assert (ranks["a", "pdcorr"], ranks["a", "rmse"], ranks["b", "pds"]) == (1, 3, 1)
-
-
-def test_ranking_agreement_needs_two_models() -> None:
-    rows = [(0, "a", "p1", "c", "pdcorr", 0.1), (0, "a", "p1", "c", "rmse", 0.1)]
-    with pytest.raises(NotAvailable, match="two models"):
-        an.ranking_agreement(table(rows))
-
-
 # --- standard vs strict, merge effects ---------------------------------------------------------
 
 
@@ -375,46 +270,3 @@ def test_compute_cost() -> None:
     assert np.isnan(cost.loc["technical_replicate", "mean_rank"])
     with pytest.raises(AnalysisError, match="wall_seconds"):
         an.compute_cost(records.drop(columns="wall_seconds"))
-
-
-def test_selection_guide() -> None:
-    def row(model: str, metric: str, mean: float, low: float, high: float, rank: float) -> dict:
-        return {
-            "dataset": "d",
-            "scenario": "perturbation",
-            "variant": "combo",
-            "split_category": "all",
-            "model": model,
-            "metric": metric,
-            "mean": mean,
-            "ci_low": low,
-            "ci_high": high,
-            "rank": rank,
-        }
-
-    board = pd.DataFrame(
-        [
-            # correlation family: fancy best on both; perturbed_mean inside its interval on pdcorr
-            row("fancy", "pdcorr", 0.6, 0.5, 0.7, 1),
-            row("fancy", "lfc_spearman", 0.6, 0.55, 0.65, 1),
-            row("perturbed_mean", "pdcorr", 0.55, 0.4, 0.6, 2),
-            row("perturbed_mean", "lfc_spearman", 0.5, 0.4, 0.6, 2),
-            row("other_deep", "pdcorr", 0.3, 0.2, 0.4, 3),
-            row("other_deep", "lfc_spearman", 0.4, 0.3, 0.5, 3),
-            row("technical_replicate", "pdcorr", 0.9, 0.8, 1.0, np.nan),
-            # distance family: a simple baseline is best
-            row("no_change", "rmse", 0.1, 0.09, 0.11, 1),
-            row("fancy", "rmse", 0.2, 0.19, 0.21, 2),
-        ]
-    )
-    guide = an.selection_guide(board).set_index("family")
-    corr = guide.loc["correlation"]
-    assert corr["best_model"] == "fancy" and corr["best_mean_rank"] == 1
-    assert not corr["best_is_baseline"]
-    assert corr["runner_up"] == "perturbed_mean" and corr["runner_up_within"] == 1
-    assert corr["baseline"] == "perturbed_mean" and corr["baseline_within"] == 1
-    assert corr["n_metrics"] == 2
-    distance = guide.loc["distance"]
-    assert distance["best_model"] == "no_change" and distance["best_is_baseline"]
-    assert distance["runner_up"] == "fancy" and distance["runner_up_within"] == 0
-    assert distance["baseline"] is None or pd.isna(distance["baseline"])

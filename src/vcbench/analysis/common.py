@@ -24,6 +24,10 @@ SIMPLE_BASELINES = (
     "linear",
     "random_perturbation",
 )
+# The calibration controls: references (ceiling and floors), never ranked nor recommended.
+CONTROLS = (POSITIVE, NEGATIVE)
+# Names of #15's collapse control (every predicted cell = the true condition mean).
+COLLAPSE_PREFIX = "collapse"
 # Names that suggest "lower is better" for metrics the registry does not know (yet).
 _LOWER_HINTS = ("error", "mse", "mae", "distance", "sinkhorn", "mmd", "rank_", "loss")
 
@@ -77,6 +81,15 @@ def orientation(metrics: pd.Series) -> np.ndarray:
 def simple_name(model: str) -> str:
     """A model's registry name from its result name (labels such as ``linear(alpha=1)``)."""
     return model.split("(")[0].strip()
+
+
+def role(model: str) -> str:
+    """``"control"`` for a calibration control (the technical replicate, ``perturbed_mean``, the
+    collapse control), ``"baseline"`` for another simple baseline, else ``"model"``."""
+    name = simple_name(model)
+    if name in CONTROLS or name.startswith(COLLAPSE_PREFIX):
+        return "control"
+    return "baseline" if name in SIMPLE_BASELINES else "model"
 
 
 def is_simple_baseline(model: str) -> bool:

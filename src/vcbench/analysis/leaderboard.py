@@ -1,14 +1,37 @@
-"""Leaderboards: mean ± sd over seeds and a bootstrap interval over conditions, per metric."""
+"""Leaderboards: per metric, the mean and 95 % interval over conditions (seeds aggregated first),
+the rank under the ranking rules, and the score normalised between the calibration controls."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from vcbench.analysis.common import POSITIVE, RESULT_COLUMNS, TASK, orientation, require_columns
+from vcbench.analysis.common import RESULT_COLUMNS, TASK, family, orientation, require_columns, role
+from vcbench.analysis.ranking import (
+    LEVEL,
+    condition_values,
+    fill_undefined,
+    headline_metrics,
+    interval,
+)
 from vcbench.analysis.summary import OVERALL
 
 GROUP = [*TASK, "split_category", "model", "metric"]
+# The columns of leaderboard.csv (docs/report.md).
+LEADERBOARD_COLUMNS = [
+    *TASK,
+    "split_category",
+    "model",
+    "role",
+    "metric_family",
+    "metric",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "n",
+    "rank",
+    "normalised",
+]
 
 
 def with_overall(results: pd.DataFrame) -> pd.DataFrame:
@@ -16,56 +39,99 @@ def with_overall(results: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([results, results.assign(split_category=OVERALL)], ignore_index=True)
 
 
-def _bootstrap(
-    values: np.ndarray, strata: np.ndarray, rng: np.random.Generator, n_boot: int
-) -> np.ndarray:
-    """Bootstrap replicates of the mean of per-stratum means, resampling within each stratum."""
-    means = []
-    for stratum in np.unique(strata):
-        chosen = values[strata == stratum]
-        draws = rng.integers(0, len(chosen), size=(n_boot, len(chosen)))
-        means.append(chosen[draws].mean(axis=1))
-    return np.mean(means, axis=0)
+def leaderboard(results: pd.DataFrame, *, level: float = LEVEL) -> pd.DataFrame:
+    """Per (dataset, scenario, variant, split category, model, metric), under the ranking rules.
 
-
-def leaderboard(
-    results: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0
-) -> pd.DataFrame:
-    """Per (dataset, scenario, variant, split category, model, metric): the mean and sd over seeds
-    of the per-seed means over conditions, a bootstrap interval over conditions and the model's rank.
-
-    The split category ``"all"`` pools every category. NaN values (undefined metrics) are left out
-    and counted in ``n_nan``. ``ci_low``/``ci_high``: the ``level`` percentile interval of
-    ``n_boot`` bootstrap replicates of the mean, conditions resampled with replacement within each
-    seed (seeded by ``seed``). ``rank``: 1 = best under the metric's direction among the models of
-    the group (ties share the best rank; the technical replicate is a reference, not ranked).
+    Each condition's values are first averaged over seeds; ``mean``, ``sd``, ``n`` (defined
+    conditions) and the Student-t ``level`` interval ``ci_low``/``ci_high`` are over those
+    condition values, NaN (undefined) ones left out and counted in ``n_nan``. ``score`` is the
+    same mean with every undefined value of a ranked model counted as the metric's worst value
+    (:func:`~vcbench.analysis.ranking.fill_undefined`). ``rank``: 1 = best ``score`` among the
+    non-controls of the group (ties share the best rank), NaN for controls and where the metric is
+    uncalibrated on the (task, split category). ``normalised`` = (mean − floor) / (ceiling −
+    floor) with the controls' means from the calibration status, NaN where uncalibrated.
+    ``role``: model, baseline or control; ``headline``: in the task's headline set.
+    The split category ``"all"`` pools every category.
     """
+    from vcbench.analysis.status import STATUS_KEYS, calibration_status
+
     require_columns(results, [*RESULT_COLUMNS, "value"])
-    frame = with_overall(results)
-    frame = frame.assign(value=frame["value"].astype(np.float64))
-    per_seed = frame.groupby([*GROUP, "seed"], observed=True, sort=True)["value"].mean()
-    table = per_seed.groupby(GROUP, observed=True, sort=True).agg(mean="mean", sd="std")
-    table["n_seeds"] = per_seed.notna().groupby(GROUP, observed=True, sort=True).sum()
-    counts = frame.groupby(GROUP, observed=True, sort=True)["value"]
-    table["n_conditions"] = counts.count()
-    table["n_nan"] = counts.size() - table["n_conditions"]
-    defined = frame.dropna(subset=["value"]).sort_values(GROUP, kind="stable")
-    rng = np.random.default_rng(seed)
-    bounds = {}
-    tail = (1 - level) / 2 * 100
-    for key, group in defined.groupby(GROUP, observed=True, sort=True):
-        boot = _bootstrap(group["value"].to_numpy(), group["seed"].to_numpy(), rng, n_boot)
-        bounds[key] = np.percentile(boot, [tail, 100 - tail])
-    interval = pd.DataFrame.from_dict(bounds, orient="index", columns=["ci_low", "ci_high"])
-    if len(interval):
-        interval.index = pd.MultiIndex.from_tuples(interval.index, names=GROUP)
-    table = table.join(interval).reset_index()
-    ranked = table["model"] != POSITIVE
-    oriented = table["mean"] * orientation(table["metric"])
+    frame = with_overall(results).assign(value=lambda f: f["value"].astype(np.float64))
+    table = interval(condition_values(frame, GROUP), GROUP, level)
+    n_seeds = frame.dropna(subset=["value"]).groupby(GROUP, observed=True)["seed"].nunique()
+    table = table.merge(n_seeds.rename("n_seeds").reset_index(), on=GROUP, how="left")
+    table["n_seeds"] = table["n_seeds"].fillna(0).astype(int)
+    filled = condition_values(fill_undefined(frame), GROUP)
+    score = filled.groupby(GROUP, observed=True, sort=True)["value"].mean()
+    table = table.merge(score.rename("score").reset_index(), on=GROUP, how="left")
+    table["role"] = table["model"].map(role)
+    table["metric_family"] = table["metric"].map(family)
+    status = calibration_status(results)[[*STATUS_KEYS, "calibrated", "reason", "floor", "ceiling"]]
+    table = table.merge(status, on=STATUS_KEYS, how="left")
+    table["calibrated"] = table["calibrated"].fillna(False).astype(bool)
+    ranked = (table["role"] != "control") & table["calibrated"]
+    oriented = table["score"] * orientation(table["metric"])
     table["rank"] = (
         oriented.where(ranked)
         .groupby([table[c] for c in [*TASK, "split_category", "metric"]], observed=True)
         .rank(ascending=False, method="min")
     )
-    columns = [*GROUP, "mean", "sd", "ci_low", "ci_high", "n_seeds", "n_conditions", "n_nan"]
-    return table[[*columns, "rank"]]
+    spread = (table["ceiling"] - table["floor"]).where(table["calibrated"])
+    table["normalised"] = (table["mean"] - table["floor"]) / spread
+    headline = {
+        task: set(headline_metrics(rows["metric"]))
+        for task, rows in table.groupby(TASK, observed=True, sort=False)
+    }
+    table["headline"] = [
+        metric in headline[task]
+        for task, metric in zip(
+            zip(*(table[c] for c in TASK), strict=True), table["metric"], strict=True
+        )
+    ]
+    columns = [
+        *GROUP,
+        "role",
+        "metric_family",
+        "headline",
+        "mean",
+        "sd",
+        "ci_low",
+        "ci_high",
+        "n",
+        "n_nan",
+        "n_seeds",
+        "score",
+        "rank",
+        "calibrated",
+        "reason",
+        "floor",
+        "ceiling",
+        "normalised",
+    ]
+    return table[columns]
+
+
+def headline_ranking(board: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, split category, model): ``headline_rank``, the model's rank averaged over the
+    task's calibrated headline metrics (NaN for controls and where none is calibrated),
+    ``n_metrics`` (how many), and ``position`` (1 = best headline rank; ties share it)."""
+    rows = board[board["headline"]]
+    keys = [*TASK, "split_category", "model"]
+    calibrated = rows[rows["calibrated"]]
+    table = rows.groupby(keys, observed=True, sort=False)["role"].first().reset_index()
+    means = calibrated.groupby(keys, observed=True)["rank"].agg(
+        headline_rank="mean", n_metrics="count"
+    )
+    table = table.merge(means.reset_index(), on=keys, how="left")
+    table["n_metrics"] = table["n_metrics"].fillna(0).astype(int)
+    table.loc[table["role"] == "control", "headline_rank"] = np.nan
+    table["position"] = table.groupby([*TASK, "split_category"], observed=True)[
+        "headline_rank"
+    ].rank(method="min")
+    return table
+
+
+def leaderboard_csv(board: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard with exactly :data:`LEADERBOARD_COLUMNS` (the layout of leaderboard.csv)."""
+    table = board[LEADERBOARD_COLUMNS].reset_index(drop=True)
+    return table.astype({"rank": "Int64", "n": "Int64"})

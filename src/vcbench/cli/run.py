@@ -142,7 +142,7 @@ def run(
 
 def run_and_report(chosen: Any, *, force: bool, metadata: dict[str, Any]) -> None:
     """Run the spec, print its summary tables and where the results are; exit 1 on failures."""
-    from vcbench.report import summary_tables, write_report
+    from vcbench.report import leaderboard_tables, write_report
     from vcbench.runner import run_benchmark
     from vcbench.runner.failures import failure_text
 
@@ -159,7 +159,7 @@ def run_and_report(chosen: Any, *, force: bool, metadata: dict[str, Any]) -> Non
     failures = failure_text(result.failure_table, result.n_tasks)
     if failures:  # first, so that it is printed whatever happens after
         errors.print(failures, style="bold red", highlight=False, markup=False)
-    for table in summary_tables(result.summary):
+    for table in leaderboard_tables(result.results, width=console.width):
         console.print(table)
     report = write_report(result.out)
     console.print(

@@ -81,23 +81,37 @@ class _Context:
     ) -> None:
         self.results = results
         self.records = records
+        self.n_boot, self.seed = n_boot, seed
         self.metrics = metric_order(results["metric"])
+        self.headline = an.headline_metrics(self.metrics)
         self.tasks = list(dict.fromkeys(zip(*(results[c] for c in TASK), strict=True)))
-        self.board = an.leaderboard(results, n_boot=n_boot, seed=seed)
+        self.board = an.leaderboard(results)
+        self.standing = an.headline_ranking(self.board)
         self.ranks = an.model_ranks(results)
-        order = self.ranks.groupby("model")["rank"].mean().sort_values(kind="stable")
-        models = [m for m in order.index if m != NEGATIVE]
-        if NEGATIVE in set(results["model"]):
-            models.append(NEGATIVE)
-        if POSITIVE in set(results["model"]):
-            models.append(POSITIVE)
-        self.models = models
-        self.palette = fig.colours(models)
+        overall = self.standing[self.standing["split_category"] == OVERALL]
+        order = overall.groupby("model")["headline_rank"].mean().sort_values(kind="stable")
+        roles = {m: an.role(m) for m in results["model"].unique()}
+        ranked = [m for m in order.index if roles[m] != "control"]
+        ranked += sorted(m for m in roles if roles[m] != "control" and m not in ranked)
+        controls = [m for m in (POSITIVE, NEGATIVE) if m in roles]
+        controls += sorted(m for m in roles if roles[m] == "control" and m not in controls)
+        self.models = ranked + controls
+        self.roles = roles
+        self.palette = fig.colours(self.models)
+
+    def task_rows(self, table: pd.DataFrame, task: tuple[object, ...]) -> pd.DataFrame:
+        """The rows of ``table`` that belong to ``task``."""
+        return table[(table[TASK] == pd.Series(task, index=TASK)).all(axis=1)]
 
     def by_metric(self, table: pd.DataFrame) -> pd.DataFrame:
         """``table`` with its rows in the report's metric order."""
         order = {m: i for i, m in enumerate(self.metrics)}
         return table.sort_values("metric", key=lambda m: m.map(order), kind="stable")
+
+    def label(self, model: str) -> str:
+        """A model's name as the tables show it: marked when it is a baseline or a control."""
+        kind = self.roles.get(model, "model")
+        return model if kind == "model" else f"{model} ({kind})"
 
     def wide(
         self, rows: pd.DataFrame, cell: Callable[[pd.Series], str], index: list[str]
@@ -108,6 +122,8 @@ class _Context:
             _best=rows["rank"] == 1 if "rank" in rows else False,
             _order=rows["model"].map({m: i for i, m in enumerate(self.models)}),
         ).sort_values("_order", kind="stable")
+        if "model" in index:
+            rows = rows.assign(model=rows["model"].map(self.label))
         metrics = [m for m in self.metrics if m in set(rows["metric"])]
         table = rows.pivot_table(
             index=index, columns="metric", values="_cell", aggfunc="first", sort=False
@@ -124,53 +140,122 @@ class _Context:
         return table.fillna("—").reset_index(), best.reset_index(drop=True)
 
 
+def _plus_minus(row: pd.Series) -> str:
+    """``mean ± h`` with h the half-width of the 95 % interval ("n = 1" without an interval)."""
+    if np.isnan(row["mean"]):
+        return "—"
+    if np.isnan(row["ci_high"]):
+        return f"{fmt(row['mean'])} (n = {int(row['n'])})"
+    return f"{fmt(row['mean'])} ± {fmt(row['ci_high'] - row['mean'], 2)}"
+
+
 def _leader_cell(row: pd.Series) -> str:
+    text = _plus_minus(row)
     if np.isnan(row["mean"]):
         return f"— ({int(row['n_nan'])} NaN)"
-    text = fmt(row["mean"]) + ("" if np.isnan(row["sd"]) else f" ± {fmt(row['sd'], 2)}")
-    text += f"{DETAIL}[{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
-    return text + (f" · {int(row['n_nan'])} NaN" if row["n_nan"] else "")
+    detail = f"n = {int(row['n'])}" + (f" · {int(row['n_nan'])} NaN" if row["n_nan"] else "")
+    if row["role"] != "control" and not row["calibrated"]:
+        detail += " · uncalibrated"
+    return text + DETAIL + detail
+
+
+PLUS_MINUS = "± = 95 % CI over test conditions (each condition's seeds averaged first)"
+
+
+def _headline_table(ctx: _Context, task: tuple[object, ...]) -> pd.DataFrame:
+    """At most 8 columns: position, model, headline rank and one column per headline metric."""
+    board = ctx.task_rows(ctx.board, task)
+    board = board[(board["split_category"] == OVERALL) & board["headline"]]
+    standing = ctx.task_rows(ctx.standing, task)
+    standing = standing[standing["split_category"] == OVERALL].set_index("model")
+    order = {m: i for i, m in enumerate(ctx.models)}
+    position = standing["position"].to_dict() if len(standing) else {}
+
+    def key(model: str) -> tuple[float, int]:
+        value = position.get(model, np.nan)
+        control = ctx.roles[model] == "control"
+        return (np.inf if control or np.isnan(value) else value, order.get(model, len(order)))
+
+    models = sorted(set(board["model"]), key=key)
+    rows = []
+    for model in models:
+        cells = board[board["model"] == model].set_index("metric")
+        info = standing.loc[model] if model in standing.index else None
+        position = "ref." if ctx.roles[model] == "control" else "—"
+        rank = "—"
+        if info is not None and not np.isnan(info["headline_rank"]):
+            position = str(int(info["position"]))
+            rank = f"{info['headline_rank']:.1f} ({int(info['n_metrics'])})"
+        row = {"#": position, "model": ctx.label(model), "mean rank (metrics)": rank}
+        for metric in [m for m in ctx.headline if m in cells.index][:5]:
+            entry = cells.loc[metric]
+            text = _plus_minus(entry)
+            if ctx.roles[model] != "control" and not entry["calibrated"]:
+                text += " (uncal.)"
+            row[_metric_header(metric)] = text
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _headline(ctx: _Context) -> Section:
+    section = Section(
+        "headline",
+        "Headline leaderboard",
+        f"# = position by mean rank over the calibrated headline metrics "
+        f"({', '.join(ctx.headline)}); undefined = worst; ref. = control, never ranked "
+        f"(technical_replicate: ceiling, perturbed_mean: floor); ± = 95 % CI over conditions, "
+        f"seeds averaged first. Rules: docs/report.md.",
+    )
+    for task in ctx.tasks:
+        caption = f"{_task_label(task)} (± = 95 % CI over conditions)"
+        section.blocks.append(Block("table", _headline_table(ctx, task), caption))
+    return section
 
 
 def _leaderboards(ctx: _Context) -> Section:
     section = Section(
         "leaderboards",
         "Leaderboards",
-        "Mean ± sd over seeds of the per-seed mean over test conditions; below it, the bootstrap "
-        "95 % interval over conditions (1,000 resamples). Bold: best model per metric "
-        "(↑ higher is better, ↓ lower is better). technical_replicate is the noise ceiling, "
-        "not a model, and is not ranked. NaN: conditions where the metric is undefined.",
+        f"Every metric. {PLUS_MINUS}; n = conditions. Bold: rank 1 among models and baselines "
+        "(↑ higher is better, ↓ lower is better), on calibrated metrics only; the controls are "
+        "references and are not ranked. NaN: conditions where the metric is undefined (counted "
+        "as the worst value when ranking). Headline metrics are drawn; the full tables and the "
+        "other metrics' figures open on click.",
     )
     for task in ctx.tasks:
-        rows = ctx.board[(ctx.board[TASK] == pd.Series(task, index=TASK)).all(axis=1)]
+        rows = ctx.task_rows(ctx.board, task)
         overall = rows[rows["split_category"] == OVERALL]
+        label = _task_label(task)
+        section.blocks.append(
+            Block(
+                "figure",
+                fig.headline_figure(
+                    overall[overall["headline"]], ctx.palette, f"{label}: headline metrics"
+                ),
+                f"{label}: headline metrics, mean with 95 % CI over conditions",
+            )
+        )
         table, best = ctx.wide(overall, _leader_cell, ["model"])
         categories = sorted(set(rows["split_category"]) - {OVERALL})
-        what = (
-            "all split categories"
-            if len(categories) > 1
-            else f"split category {', '.join(categories)}"
-        )
-        n = int((overall["n_conditions"] + overall["n_nan"]).max()) if len(overall) else 0
-        seeds = ctx.results.loc[
-            (ctx.results[TASK] == pd.Series(task, index=TASK)).all(axis=1), "seed"
-        ].nunique()
+        n = int((overall["n"] + overall["n_nan"]).max()) if len(overall) else 0
         section.blocks.append(
             Block(
                 "table",
                 table,
-                f"{_task_label(task)}: {what} ({n} conditions over {seeds} seed(s))",
+                f"{label}: all metrics, all split categories ({n} conditions; ± = 95 % CI over "
+                "conditions)",
                 bold=best,
+                collapsed=True,
             )
         )
-        if len(categories) > 1:  # one category: the table says it all
+        if len(categories) > 1:
             per_category = rows[rows["split_category"] != OVERALL]
             table, best = ctx.wide(per_category, _leader_cell, ["split_category", "model"])
             section.blocks.append(
                 Block(
                     "table",
                     table,
-                    f"{_task_label(task)}: per split category",
+                    f"{label}: per split category (± = 95 % CI over conditions)",
                     bold=best,
                     collapsed=True,
                 )
@@ -178,10 +263,20 @@ def _leaderboards(ctx: _Context) -> Section:
             section.blocks.append(
                 Block(
                     "figure",
-                    fig.category_bars(rows, ctx.palette, _task_label(task)),
-                    f"{_task_label(task)}: mean per split category with bootstrap 95 % intervals.",
+                    fig.category_lines(per_category[per_category["headline"]], ctx.palette, label),
+                    f"{label}: headline metrics per split category (95 % CI)",
                 )
             )
+            others = per_category[~per_category["headline"]]
+            if len(others):
+                section.blocks.append(
+                    Block(
+                        "figure",
+                        fig.category_lines(others, ctx.palette, label),
+                        f"{label}: the other metrics per split category",
+                        collapsed=True,
+                    )
+                )
     return section
 
 
@@ -189,109 +284,137 @@ def _calibration(ctx: _Context) -> Section:
     section = Section(
         "calibration",
         "Calibration",
-        "Calibrated score (u − b) / (r − b): 0 = as good as perturbed_mean (negative control), "
-        "1 = as good as a technical replicate (positive control); not clipped, so below 0 is "
-        "worse than the mean baseline and above 1 beats the replicate. u, b, r are per-seed "
-        "means over the conditions where all three are defined; shown: mean ± sd over seeds. "
-        "A metric is discriminative on a task when the replicate beats perturbed_mean on most "
-        "conditions; where it is not, that metric cannot separate good from bad models there.",
+        "A metric is calibrated on a task when the positive control (technical_replicate, the "
+        "ceiling) beats the negative control (perturbed_mean, the floor); only calibrated metrics "
+        "are ranked. Normalised score (value − floor) / (ceiling − floor): 0 = as good as the "
+        "floor, 1 = as good as a technical replicate; not clipped; shown only where the metric "
+        "is calibrated (— otherwise).",
     )
-    try:
-        scores = an.calibrated_scores(ctx.results)
-        trust = an.discriminative(ctx.results)
-    except an.AnalysisError as exc:
-        section.unavailable = str(exc)
+    status = ctx.board[(ctx.board["split_category"] == OVERALL)]
+    if not status["calibrated"].any() and status["reason"].str.contains("not run").any():
+        section.unavailable = str(status["reason"].iloc[0])
         return section
-    overall = scores[scores["split_category"] == OVERALL]
-    defined = overall.groupby([*TASK, "model"])["score"].transform(lambda v: v.notna().any())
-    overall = overall[defined]  # a model that failed on a task has no row there
-
-    def cell(row: pd.Series) -> str:
-        if np.isnan(row["score"]):
-            return "—"
-        sd = "" if np.isnan(row["score_sd"]) else f" ± {row['score_sd']:.2f}"
-        return f"{round(row['score'], 2) + 0.0:.2f}{sd}"  # + 0.0: no "-0.00"
-
-    table, _ = ctx.wide(
-        overall.assign(task=overall[TASK].agg(_task_label, axis=1)), cell, ["task", "model"]
-    )
-    section.blocks.append(Block("table", table, "Calibrated scores (all split categories)"))
-    trust = trust.assign(
-        task=trust[TASK].agg(_task_label, axis=1),
+    flags = status.drop_duplicates([*TASK, "metric"]).assign(
+        task=lambda f: f[TASK].agg(_task_label, axis=1),
         model="",
-        _cell=[
-            f"{100 * f:.0f} % {'✓' if d else '✗'}{DETAIL}of {n}"
-            for f, d, n in zip(
-                trust["fraction"], trust["discriminative"], trust["n_conditions"], strict=True
-            )
-        ],
+        rank=np.nan,
     )
-    wide = trust.pivot_table(
+
+    def flag(row: pd.Series) -> str:
+        if row["calibrated"]:
+            return "✓" + DETAIL + f"{fmt(row['floor'])} → {fmt(row['ceiling'])}"
+        return "✗" + DETAIL + str(row["reason"])
+
+    wide = flags.assign(_cell=flags.apply(flag, axis=1)).pivot_table(
         index="task", columns="metric", values="_cell", aggfunc="first", sort=False
     )
     wide = wide.reindex(columns=[m for m in ctx.metrics if m in wide.columns])
     wide.columns = [_metric_header(m) for m in wide.columns]
+    n_calibrated = flags.groupby("task", sort=False)["calibrated"].agg(["sum", "size"])
+    for task, (k, n) in n_calibrated.iterrows():
+        section.blocks.append(Block("text", f"{task}: {k} of {n} metrics calibrated."))
     section.blocks.append(
         Block(
             "table",
             wide.fillna("—").reset_index(),
-            "Share of conditions where technical_replicate beats perturbed_mean "
-            "(✓ discriminative: more than half; ✗ not)",
+            "Calibrated (✓, floor → ceiling) or not (✗, why), per task and metric",
+            collapsed=True,
         )
     )
+    scores = status[status["role"] != "control"].assign(
+        task=lambda f: f[TASK].agg(_task_label, axis=1)
+    )
+
+    def cell(row: pd.Series) -> str:
+        value = row["normalised"]
+        return "—" if np.isnan(value) else f"{round(value, 2) + 0.0:.2f}"  # + 0.0: no "-0.00"
+
+    headline = scores[scores["headline"]]
+    table, _ = ctx.wide(headline, cell, ["task", "model"])
+    section.blocks.append(Block("table", table, "Normalised scores, headline metrics"))
+    table, _ = ctx.wide(scores, cell, ["task", "model"])
+    section.blocks.append(Block("table", table, "Normalised scores, every metric", collapsed=True))
     return section
+
+
+HEATMAP_METRICS = 12  # a heatmap labels at most this many metrics; the tables hold them all
 
 
 def _agreement(ctx: _Context) -> Section:
     section = Section(
         "agreement",
         "Metric agreement",
-        "Left: Spearman correlation between metrics over every (model, task, condition) value, "
-        "each metric oriented so that higher is better (positive = the metrics agree). Right: "
-        "Kendall τ between the model rankings that two metrics give, averaged over tasks. Below: "
-        "each model's rank under each metric; crossing lines mean the metrics disagree about "
-        "which model is best.",
+        "Shown only for tasks with at least 5 models and baselines and 10 conditions. Kendall τ "
+        "between the model rankings two metrics give (1 = same order, −1 = reversed), per task, "
+        "with a bootstrap 95 % interval over conditions; undefined values count as the worst. "
+        "Heatmaps: the headline metrics and the next metrics in report order, at most 12; the "
+        "full matrices open on click.",
     )
     try:
+        support = an.supported_tasks(ctx.results)
         correlation = an.metric_correlation(ctx.results)
     except an.NotAvailable as exc:
         section.unavailable = str(exc)
         return section
+    skipped = support[~support["supported"]]
+    if len(skipped):
+        section.blocks.append(
+            Block(
+                "text",
+                "Not supported (fewer than 5 models or 10 conditions): "
+                + "; ".join(
+                    f"{_task_label(tuple(r[TASK]))} ({r['n_models']} models, "
+                    f"{r['n_conditions']} conditions)"
+                    for _, r in skipped.iterrows()
+                )
+                + ".",
+            )
+        )
+    shown = [*ctx.headline, *(m for m in ctx.metrics if m not in ctx.headline)][:HEATMAP_METRICS]
+    shown = [m for m in ctx.metrics if m in shown]
     correlation = correlation.reindex(index=ctx.metrics, columns=ctx.metrics)
-    try:
-        tau = an.tau_matrix(an.ranking_agreement(ctx.results))
-        tau = tau.reindex(index=ctx.metrics, columns=ctx.metrics)
-    except an.NotAvailable as exc:
-        tau = None
-        section.blocks.append(Block("text", f"Ranking agreement not available: {exc}."))
+    pairs = an.ranking_agreement(ctx.results, shown, n_boot=ctx.n_boot // 5, seed=ctx.seed)
+    tau = an.tau_matrix(pairs).reindex(index=shown, columns=shown)
     section.blocks.append(
-        Block("figure", fig.agreement_figure(correlation, tau), "Agreement between metrics")
+        Block(
+            "figure",
+            fig.agreement_figure(correlation.loc[shown, shown], tau),
+            "Agreement between metrics",
+        )
     )
+    headline = pairs[pairs["metric_a"].isin(ctx.headline) & pairs["metric_b"].isin(ctx.headline)]
+    table = pd.DataFrame(
+        {
+            "task": headline[TASK].agg(_task_label, axis=1),
+            "metrics": headline["metric_a"] + " vs " + headline["metric_b"],
+            "Kendall τ [95 % CI]": [
+                f"{t:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+                for t, lo, hi in zip(
+                    headline["tau"], headline["tau_low"], headline["tau_high"], strict=True
+                )
+            ],
+            "models": headline["n_models"],
+            "conditions": headline["n_conditions"],
+        }
+    )
+    section.blocks.append(Block("table", table, "Rank agreement of the headline metrics"))
     section.blocks.append(
         Block(
             "table",
             correlation.reset_index(names="metric"),
-            "Spearman ρ between metric values",
+            "Spearman ρ between metric values (every metric)",
             collapsed=True,
         )
     )
-    if tau is not None:
-        section.blocks.append(
-            Block(
-                "table",
-                tau.reset_index(names="metric"),
-                "Mean Kendall τ between model rankings",
-                collapsed=True,
-            )
+    ranks = ctx.ranks[ctx.ranks["metric"].isin(ctx.headline)]
+    ranks = ranks.merge(support.loc[support["supported"], TASK], on=TASK)
+    section.blocks.append(
+        Block(
+            "figure",
+            fig.rank_figure(ranks, ctx.palette),
+            "Rank of each model under each headline metric, per task",
         )
-        ranks = ctx.ranks[ctx.ranks["model"].isin(ctx.models)]
-        section.blocks.append(
-            Block(
-                "figure",
-                fig.rank_figure(ranks, ctx.palette),
-                "Rank of each model under each metric, per task",
-            )
-        )
+    )
     return section
 
 
@@ -310,22 +433,32 @@ def _strict(ctx: _Context) -> Section:
         section.unavailable = str(exc)
         return section
     drop = drop.assign(rank=np.nan)
-    section.blocks.append(
-        Block(
-            "figure",
-            fig.relative_bars(
-                ctx.by_metric(drop),
-                "drop",
-                ["dataset", "scenario"],
-                ctx.palette,
-                "drop under strict (%)\n(positive = worse)",
-            ),
-            "Relative drop under strict evaluation (bars beyond ±100 % are cut there and labelled with their value)",
+    note = "bars beyond ±100 % are cut there and labelled with their value"
+    for shown, caption, collapsed in (
+        (drop[drop["metric"].isin(ctx.headline)], "headline metrics", False),
+        (drop[~drop["metric"].isin(ctx.headline)], "the other metrics", True),
+    ):
+        if shown.empty:
+            continue
+        section.blocks.append(
+            Block(
+                "figure",
+                fig.relative_bars(
+                    ctx.by_metric(shown),
+                    "drop",
+                    ["dataset", "scenario"],
+                    ctx.palette,
+                    "drop under strict (%)\n(positive = worse)",
+                ),
+                f"Relative drop under strict evaluation, {caption} ({note})",
+                collapsed=collapsed,
+            )
         )
-    )
     drop = drop.assign(task=drop["dataset"] + " / " + drop["scenario"])
     table, _ = ctx.wide(drop, lambda r: percent(r["drop"]), ["task", "model"])
-    section.blocks.append(Block("table", table, "Relative drop (positive = worse under strict)"))
+    section.blocks.append(
+        Block("table", table, "Relative drop (positive = worse under strict)", collapsed=True)
+    )
     return section
 
 
@@ -370,7 +503,7 @@ def _paired(ctx: _Context) -> Section:
         "rank-biserial effect size (+1: the model is better on every condition, −1: worse on "
         "every one) and the two-sided Wilcoxon signed-rank p-value.",
     )
-    others = [m for m in ctx.models if m not in (NEGATIVE, POSITIVE)]
+    others = [m for m in ctx.models if ctx.roles[m] != "control"]
     if NEGATIVE not in ctx.models or not others:
         section.unavailable = (
             "needs perturbed_mean and at least one other model (`calibration: true` in the spec "
@@ -386,8 +519,10 @@ def _paired(ctx: _Context) -> Section:
         p_text = "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
         return f"{row['effect_size']:+.2f}{DETAIL}{p_text}, n = {row['n']}"
 
+    wide, _ = ctx.wide(table[table["metric"].isin(ctx.headline)], cell, ["task", "model"])
+    section.blocks.append(Block("table", wide, "Effect size (model vs perturbed_mean), headline"))
     wide, _ = ctx.wide(table, cell, ["task", "model"])
-    section.blocks.append(Block("table", wide, "Effect size (model vs perturbed_mean)"))
+    section.blocks.append(Block("table", wide, "Effect size, every metric", collapsed=True))
     return section
 
 
@@ -425,64 +560,79 @@ def _guide(ctx: _Context) -> Section:
     section = Section(
         "guide",
         "Which model should I use?",
-        "Per task and metric family: the model with the best rank averaged over the family's "
-        "metrics; the runner-up; and the best other simple baseline (no_change, "
-        'perturbed_mean, perturbation_mean, additive, linear, random_perturbation). "Within '
-        "on k of n\": on k of the family's n metrics that model's mean lies inside the best "
-        "model's bootstrap 95 % interval, so the data do not separate them there; a simple "
-        "baseline within the interval means the extra complexity buys nothing measurable.",
+        "Per task and metric family, on the family's calibrated metrics: the best model (role "
+        "model) against the best simple baseline (no_change, perturbation_mean, additive, linear, "
+        "random_perturbation), by rank averaged over the family's metrics. The calibration "
+        'controls are never recommended. "Within": on how many metrics the baseline\'s mean '
+        "lies inside the model's 95 % interval, so the data do not separate them there.",
     )
     guide = an.selection_guide(ctx.board)
     if guide.empty:
-        section.unavailable = "no ranked model"
+        section.unavailable = "no model or baseline is ranked on a calibrated metric"
         return section
-
-    def verdict(model: str | None, within: float | None, n: int) -> str:
-        if model is None:
-            return "—"
-        return f"{model} ({int(within)} of {n})"
-
+    for task, rows in guide.groupby(TASK, sort=False):
+        if not rows["model_beats_baseline"].any():
+            best = rows["best_baseline"].dropna()
+            which = f" ({', '.join(dict.fromkeys(best))})" if len(best) else ""
+            text = (
+                "only baselines were run"
+                if rows["best_model"].isna().all()
+                else "no model beats the best baseline"
+            )
+            section.blocks.append(
+                Block("text", f"{_task_label(task)}: {text} in any metric family{which}.")
+            )
     table = pd.DataFrame(
         {
             "task": guide[TASK].agg(_task_label, axis=1),
             "family": guide["family"].str.replace("_", " "),
-            "metrics": guide["metrics"],
+            "calibrated metrics": guide["metrics"],
             "best model (mean rank)": [
-                f"{m} ({r:.1f})" + (" · simple baseline" if b else "")
-                for m, r, b in zip(
-                    guide["best_model"],
-                    guide["best_mean_rank"],
-                    guide["best_is_baseline"],
-                    strict=True,
-                )
+                "—" if m is None else f"{m} ({r:.1f})"
+                for m, r in zip(guide["best_model"], guide["best_model_rank"], strict=True)
             ],
-            "runner-up (within best's interval on k of n metrics)": [
-                verdict(m, w, n)
-                for m, w, n in zip(
-                    guide["runner_up"], guide["runner_up_within"], guide["n_metrics"], strict=True
-                )
+            "best baseline (mean rank)": [
+                "—" if m is None else f"{m} ({r:.1f})"
+                for m, r in zip(guide["best_baseline"], guide["best_baseline_rank"], strict=True)
             ],
-            "best other simple baseline (within on k of n)": [
-                verdict(m, w, n)
-                for m, w, n in zip(
-                    guide["baseline"], guide["baseline_within"], guide["n_metrics"], strict=True
-                )
-            ],
+            "verdict": guide["verdict"],
         }
     )
     section.blocks.append(Block("table", table, "Model-selection guide"))
     return section
 
 
+def _undefined(ctx: _Context) -> Section:
+    section = Section(
+        "undefined",
+        "Undefined values",
+        "NaN results per metric: where a metric is undefined for a condition (the note in "
+        "results.parquet says why). When ranking, an undefined value counts as the metric's worst.",
+    )
+    results = ctx.results
+    missing = results["value"].isna()
+    if not missing.any():
+        section.blocks.append(Block("text", "No undefined values."))
+        return section
+    note = results["note"].fillna("").astype(str) if "note" in results else None
+    rows = results[missing]
+    table = rows.groupby("metric", sort=False).size().rename("NaN values").to_frame()
+    if note is not None:
+        table["without a note"] = (note[missing] == "").groupby(rows["metric"], sort=False).sum()
+    table = table.reindex([m for m in ctx.metrics if m in table.index]).reset_index()
+    section.blocks.append(Block("table", table, "NaN values per metric", collapsed=True))
+    return section
+
+
 def _summary(ctx: _Context) -> list[str]:
+    """Findings: short sentences, each with its number."""
     results, records = ctx.results, ctx.records
+    ranked_names = [m for m in ctx.models if ctx.roles[m] != "control"]
     lines = [
-        f"{results['dataset'].nunique()} dataset(s), {len(ctx.tasks)} task(s) "
-        f"({', '.join(_task_label(t) for t in ctx.tasks)}), seeds "
-        f"{', '.join(map(str, sorted(results['seed'].unique())))}; models: "
-        f"{', '.join(m for m in ctx.models if m not in (NEGATIVE, POSITIVE))}"
-        f" and the controls {NEGATIVE} (negative) and {POSITIVE} (positive), where run; "
-        f"metrics: {', '.join(ctx.metrics)}."
+        f"{len(ctx.tasks)} task(s) on {results['dataset'].nunique()} dataset(s) "
+        f"({', '.join(dict.fromkeys(results['dataset'].astype(str)))}), seeds "
+        f"{', '.join(map(str, sorted(results['seed'].unique())))}; {len(ranked_names)} ranked "
+        f"model(s) and baseline(s)."
     ]
     if records is not None and len(records):
         failed = records[records["status"] != "ok"]
@@ -496,56 +646,90 @@ def _summary(ctx: _Context) -> list[str]:
                 }
             )
             lines.append(f"{len(failed)} task(s) failed (see records.parquet): {'; '.join(which)}.")
-    ranked = ctx.ranks[ctx.ranks["model"] != POSITIVE]
-    for task, rows in ranked.groupby(TASK, sort=False):
-        mean_rank = rows.groupby("model")["rank"].mean().sort_values(kind="stable")
-        lines.append(
-            f"{_task_label(task)}: best model by mean rank over {rows['metric'].nunique()} "
-            f"metric(s) is {mean_rank.index[0]} (mean rank {mean_rank.iloc[0]:.1f} of "
-            f"{len(mean_rank)})."
+    overall = ctx.standing[ctx.standing["split_category"] == OVERALL]
+    firsts, verdicts = [], []
+    one_dataset = results["dataset"].nunique() == 1
+    for task in ctx.tasks:
+        rows = ctx.task_rows(overall, task).dropna(subset=["headline_rank"])
+        label = _task_label(task[1:] if one_dataset else task)
+        if rows.empty:
+            firsts.append(f"nothing on {label} (no calibrated headline metric)")
+            continue
+        rows = rows.sort_values(["headline_rank", "model"])
+        first = rows.iloc[0]
+        firsts.append(
+            f"{label}: {ctx.label(first['model'])} (mean rank {first['headline_rank']:.1f} of "
+            f"{len(rows)} on {int(first['n_metrics'])} metrics)"
         )
+        models = rows[rows["role"] == "model"]
+        baselines = rows[rows["role"] == "baseline"]
+        if len(models) and len(baselines):
+            best_model, best_baseline = models.iloc[0], baselines.iloc[0]
+            beaten = best_model["headline_rank"] < best_baseline["headline_rank"]
+            verdicts.append(
+                f"{label}: {best_model['model']} {'beats' if beaten else 'does not beat'} the "
+                f"best baseline {best_baseline['model']} (mean rank "
+                f"{best_model['headline_rank']:.1f} vs {best_baseline['headline_rank']:.1f})"
+            )
+        elif not len(models):
+            verdicts.append(None)
+    lines.append("Ranked first: " + "; ".join(firsts) + ".")
+    if verdicts and all(v is None for v in verdicts):
+        lines.append("Only baselines were run: no model to hold against the best baseline.")
+    elif verdicts:
+        lines.append("Against the best baseline: " + "; ".join(v for v in verdicts if v) + ".")
+    status = ctx.board[ctx.board["split_category"] == OVERALL].drop_duplicates([*TASK, "metric"])
+    counts = status.groupby(TASK, sort=False)["calibrated"].agg(["sum", "size"])
+    lines.append(
+        "Calibrated metrics (the replicate beats perturbed_mean): "
+        + "; ".join(
+            f"{k} of {n} on {_task_label(t[1:] if one_dataset else t)}"
+            for t, (k, n) in counts.iterrows()
+        )
+        + "."
+    )
     try:
         drop = an.strict_drop(ctx.results)
+        drop = drop[drop["metric"].isin(ctx.headline) & (drop["model"].map(an.role) != "control")]
         for scenario, rows in drop.groupby("scenario"):
             lines.append(
                 f"Strict evaluation ({scenario}): median drop {percent(rows['drop'].median())} "
-                f"over models and metrics (positive = worse)."
+                f"over models and headline metrics (positive = worse)."
             )
     except an.NotAvailable:
         pass
     try:
-        correlation = an.metric_correlation(ctx.results)
-        values = correlation.where(np.triu(np.ones(correlation.shape, dtype=bool), 1)).stack()
-        if len(values):
-            (a, b), low = values.idxmin(), values.min()
-            lines.append(f"Least agreeing metrics: {a} and {b} (Spearman ρ = {low:.2f}).")
-    except an.NotAvailable:
-        pass
-    try:
-        trust = an.discriminative(ctx.results)
-        weak = trust[~trust["discriminative"]]
-        if len(weak):
+        pairs = an.ranking_agreement(ctx.results, ctx.headline, n_boot=ctx.n_boot // 5)
+        if len(pairs.dropna(subset=["tau"])):
+            low = pairs.loc[pairs["tau"].idxmin()]
             lines.append(
-                "Not discriminative (the replicate does not beat perturbed_mean on most "
-                "conditions): "
-                + "; ".join(
-                    f"{_task_label(task)}: {', '.join(rows['metric'])}"
-                    for task, rows in weak.groupby(TASK, sort=False)
-                )
-                + "."
+                f"Least agreeing headline metrics: {low['metric_a']} and {low['metric_b']} on "
+                f"{_task_label(tuple(low[TASK])[1:] if one_dataset else tuple(low[TASK]))} "
+                f"(Kendall τ = {low['tau']:+.2f}, 95 % CI "
+                f"[{low['tau_low']:+.2f}, {low['tau_high']:+.2f}], {low['n_models']} models)."
             )
-    except an.AnalysisError as exc:
-        lines.append(f"Calibration not available: {exc}")
-    guide = an.selection_guide(ctx.board)
-    if len(guide):
+    except an.NotAvailable as exc:
+        lines.append(f"Metric agreement not shown: {exc}.")
+    n_nan = int(results["value"].isna().sum())
+    if n_nan:
         lines.append(
-            f"A simple baseline is the best model in {int(guide['best_is_baseline'].sum())} of "
-            f"{len(guide)} (task, metric family) cells."
+            f"{n_nan} of {len(results)} results are undefined (NaN; worst value when ranking)."
         )
     return lines
 
 
-SECTIONS = (_leaderboards, _calibration, _agreement, _strict, _merge, _paired, _cost, _guide)
+SECTIONS = (
+    _headline,
+    _leaderboards,
+    _calibration,
+    _agreement,
+    _strict,
+    _merge,
+    _paired,
+    _cost,
+    _guide,
+    _undefined,
+)
 
 
 def build_report(
@@ -556,7 +740,9 @@ def build_report(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> Report:
-    """The report's summary and sections from a benchmark's tidy ``results`` and ``records``."""
+    """The report's summary and sections from a benchmark's tidy ``results`` and ``records``
+    (``n_boot``/``seed``: the bootstrap of the agreement intervals uses ``n_boot // 5``
+    resamples)."""
     an.common.require_columns(results, [*RESULT_COLUMNS, "value"])
     if results.empty:
         reason = "the benchmark produced no results (did every task fail? see records.parquet)"

@@ -181,7 +181,7 @@ def agreement_figure(correlation: pd.DataFrame, tau: pd.DataFrame | None) -> str
     """Side-by-side heatmaps: correlation of metric values, and mean Kendall τ of model rankings."""
     plt = _pyplot()
     panels = 1 if tau is None else 2
-    side = max(4.6, 0.28 * len(correlation) + 1.5)  # room for one label per metric
+    side = max(4.6, 0.45 * len(correlation) + 1.5)  # room for one label and value per cell
     figure, axes = plt.subplots(1, panels, figsize=((side + 1) * panels, side), squeeze=False)
     heatmap(
         correlation,
@@ -333,4 +333,104 @@ def cost_figure(cost: pd.DataFrame, palette: dict[str, str]) -> str:
     right.set_ylabel("mean rank over tasks and metrics\n(1 = best)")
     right.set_title("Accuracy against cost")
     figure.tight_layout()
+    return to_data_uri(figure)
+
+
+def _trailing_number(category: str) -> tuple[float, str]:
+    """Sort key of a split category by its trailing number (``combo_unseen2`` → 2), then name."""
+    digits = ""
+    for char in reversed(category):
+        if not char.isdigit():
+            break
+        digits = char + digits
+    return (float(digits) if digits else np.inf, category)
+
+
+def headline_figure(board: pd.DataFrame, palette: dict[str, str], title: str) -> str:
+    """One panel per headline metric of one task (split category ``all``): each ranked model's
+    mean with its 95 % interval over conditions as a horizontal bar, best first; the controls as
+    dashed reference lines (ceiling: technical replicate; floors: the negative controls)."""
+    rows = board[board["split_category"] == "all"]
+    metrics = list(dict.fromkeys(rows["metric"]))
+    figure, axes = _grid(len(metrics), 4, 3.2, 0.35 * rows["model"].nunique() + 1.4)
+    for ax, metric in zip(axes, metrics, strict=False):
+        part = rows[rows["metric"] == metric]
+        ranked = part[part["role"] != "control"].sort_values("rank", na_position="last")
+        y = np.arange(len(ranked))[::-1]
+        mean = ranked["mean"].to_numpy(dtype=float)
+        low = np.clip(mean - ranked["ci_low"].to_numpy(dtype=float), 0, None)
+        high = np.clip(ranked["ci_high"].to_numpy(dtype=float) - mean, 0, None)
+        ax.barh(
+            y,
+            np.nan_to_num(mean),
+            xerr=np.nan_to_num(np.vstack([low, high])),
+            color=[palette.get(m, GREY) for m in ranked["model"]],
+            error_kw={"elinewidth": 0.8, "capsize": 2},
+        )
+        for position in y[np.isnan(mean)]:
+            ax.text(0, position, " NaN", va="center", fontsize=7)
+        labels = [
+            f"{m}{' (b)' if r == 'baseline' else ''}"
+            for m, r in zip(ranked["model"], ranked["role"], strict=True)
+        ]
+        ax.set_yticks(y, labels, fontsize=8)
+        for _, control in part[part["role"] == "control"].iterrows():
+            if np.isfinite(control["mean"]):
+                ax.axvline(control["mean"], color=GREY, linestyle="--", linewidth=1)
+                ax.text(
+                    control["mean"],
+                    len(ranked) - 0.4,
+                    control["model"],
+                    rotation=90,
+                    fontsize=6,
+                    color="#555555",
+                    ha="right",
+                    va="top",
+                )
+        ax.set_title(arrow(metric), fontsize=9)
+        ax.grid(axis="y", visible=False)
+    figure.suptitle(title + "  ((b) = baseline; dashed = controls)", fontsize=10)
+    return to_data_uri(figure)
+
+
+def category_lines(board: pd.DataFrame, palette: dict[str, str], title: str) -> str:
+    """One panel per metric: the mean per split category (ordered by the category's trailing
+    number, e.g. combo_unseen0/1/2) with 95 % intervals, one line per model (one task)."""
+    rows = board[board["split_category"] != "all"]
+    categories = sorted(set(rows["split_category"]), key=_trailing_number)
+    metrics = list(dict.fromkeys(rows["metric"]))
+    models = [m for m in palette if m in set(rows["model"])]
+    figure, axes = _grid(len(metrics), 4, 3.2, 2.8)
+    x = np.arange(len(categories))
+    for ax, metric in zip(axes, metrics, strict=False):
+        part = rows[rows["metric"] == metric].set_index(["split_category", "model"])
+        for k, model in enumerate(models):
+            line = part.reindex([(c, model) for c in categories])
+            mean = line["mean"].to_numpy(dtype=float)
+            low = np.clip(mean - line["ci_low"].to_numpy(dtype=float), 0, None)
+            high = np.clip(line["ci_high"].to_numpy(dtype=float) - mean, 0, None)
+            dashed = (line["role"] == "control").any()
+            ax.errorbar(
+                x + (k - (len(models) - 1) / 2) * 0.04,
+                mean,
+                yerr=np.nan_to_num(np.vstack([low, high])),
+                color=palette[model],
+                marker="o",
+                markersize=3,
+                linewidth=1.2,
+                linestyle="--" if dashed else "-",
+                capsize=2,
+                label=model,
+            )
+        ax.set_xticks(x, categories, rotation=30, ha="right", fontsize=8)
+        ax.set_title(arrow(metric), fontsize=9)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(
+        handles,
+        labels,
+        loc="outside upper center",
+        ncol=min(len(models), 4),
+        frameon=False,
+        title=title,
+    )
     return to_data_uri(figure)

@@ -12,7 +12,7 @@ import pandas as pd
 
 import vcbench
 from vcbench.analysis.common import AnalysisError
-from vcbench.files import write_text_atomic
+from vcbench.files import write_table_atomic, write_text_atomic
 from vcbench.report.build import Block, Report, build_report
 from vcbench.report.tables import html_table, markdown_table, md_text
 
@@ -21,20 +21,23 @@ NOT_AVAILABLE = "Not available in this benchmark"
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d1d1f;
 background:#fafafa;line-height:1.45}
-main{max-width:1280px;margin:0 auto;padding:24px 32px 64px}
-h1{margin:0 0 4px;font-size:28px}h2{margin-top:40px;padding-top:8px;border-top:2px solid #0072B2}
+main{max-width:1280px;margin:0 auto;padding:12px 24px 64px;box-sizing:border-box}
+h1{margin:0 0 2px;font-size:24px}h2{margin:28px 0 8px;padding-top:6px;border-top:2px solid #0072B2;
+font-size:20px}#summary h2,#headline h2{margin-top:12px}
 .meta{color:#555;font-size:13px;margin-bottom:16px}
-nav{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 14px;margin:12px 0 20px;
-font-size:14px;display:flex;flex-wrap:wrap;gap:4px 16px}nav a{color:#0072B2;text-decoration:none;white-space:nowrap}
-.summary{background:#fff;border-left:4px solid #E69F00;padding:10px 18px;border-radius:4px}
-.summary li{margin:4px 0}.intro{color:#333;max-width:1000px}
+nav{background:#fff;border:1px solid #ddd;border-radius:6px;padding:4px 12px;margin:6px 0 8px;
+font-size:13px;display:flex;flex-wrap:wrap;gap:2px 14px}nav a{color:#0072B2;text-decoration:none;white-space:nowrap}
+.summary{background:#fff;border-left:4px solid #E69F00;padding:6px 18px 6px 30px;border-radius:4px;
+margin:0;font-size:14px}.summary li{margin:2px 0}.intro{color:#333;max-width:1100px;margin:4px 0;
+font-size:14px}
 .table-wrap{overflow-x:auto;margin:6px 0 18px}
 table{border-collapse:collapse;font-size:13px;background:#fff}
-th,td{border:1px solid #ddd;padding:4px 9px;text-align:right;vertical-align:top}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:right;vertical-align:top}
 th{background:#eef3f8;position:sticky;top:0}
 .text{text-align:left}
 tbody tr:nth-child(even){background:#f6f6f6}td.best{font-weight:700;background:#e6f2fa}
-.detail{color:#666;font-size:11px}.caption{font-weight:600;margin:14px 0 4px}
+.detail{color:#666;font-size:11px}.caption{font-weight:600;margin:10px 0 2px}
+.table-wrap{max-width:100%}
 img{max-width:100%;height:auto;background:#fff;border:1px solid #eee;margin:4px 0 12px}
 .unavailable{color:#7a4b00;background:#fff6e5;border:1px solid #f0d9a8;padding:8px 12px;
 border-radius:4px}details{margin:0 0 12px}summary{cursor:pointer;color:#0072B2}
@@ -47,6 +50,7 @@ class ReportFiles:
 
     html: Path
     markdown: Path
+    leaderboard: Path
 
 
 def _html_block(block: Block) -> str:
@@ -75,8 +79,8 @@ def render_html(report: Report) -> str:
         f"<h1>{html.escape(report.title)}</h1>",
         f'<div class="meta">vcbench {vcbench.__version__} · generated {stamp} · definitions: '
         "docs/report.md and docs/metrics.md</div>",
-        f'<nav><a href="#summary">Summary</a>{nav}</nav>',
-        '<section id="summary"><h2>Summary</h2><ul class="summary">',
+        f'<nav><a href="#summary">Findings</a>{nav}</nav>',
+        '<section id="summary"><h2>Summary of findings</h2><ul class="summary">',
         *(f"<li>{html.escape(line)}</li>" for line in report.summary),
         "</ul></section>",
     ]
@@ -96,7 +100,7 @@ def render_html(report: Report) -> str:
 
 def render_markdown(report: Report) -> str:
     """The report as Markdown (tables and text; the figures are in the HTML page)."""
-    lines = [f"# {md_text(report.title)}", "", "## Summary", ""]
+    lines = [f"# {md_text(report.title)}", "", "## Summary of findings", ""]
     lines += [f"- {md_text(line)}" for line in report.summary]
     for section in report.sections:
         lines += ["", f"## {md_text(section.title)}", ""]
@@ -146,7 +150,8 @@ def write_report(
     seed: int = 0,
 ) -> ReportFiles:
     """Write ``report.html`` (``out``, default ``RESULTS_DIR/report.html``) and ``report.md``
-    beside it, from the tables that ``vcbench run`` wrote to ``results_dir``."""
+    beside it, and ``leaderboard.csv`` (:data:`~vcbench.analysis.LEADERBOARD_COLUMNS`) in
+    ``results_dir``, from the tables that ``vcbench run`` wrote there."""
     folder = Path(results_dir)
     results, records = load_results(folder)
     title = title or f"vcbench report: {folder.resolve().name}"
@@ -160,4 +165,14 @@ def write_report(
     markdown_path = html_path.with_suffix(".md")
     write_text_atomic(render_html(report), html_path)
     write_text_atomic(render_markdown(report), markdown_path)
-    return ReportFiles(html_path, markdown_path)
+    board_path = write_leaderboard(results, folder / "leaderboard.csv")
+    return ReportFiles(html_path, markdown_path, board_path)
+
+
+def write_leaderboard(results: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``leaderboard.csv`` (one row per task × split category × model × metric; columns
+    :data:`~vcbench.analysis.LEADERBOARD_COLUMNS`; empty cells where a value is undefined)."""
+    from vcbench.analysis import leaderboard, leaderboard_csv
+
+    table = leaderboard_csv(leaderboard(results)) if len(results) else pd.DataFrame()
+    return write_table_atomic(table, path)

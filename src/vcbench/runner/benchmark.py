@@ -16,7 +16,14 @@ from pathlib import Path
 import anndata as ad
 import pandas as pd
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 import vcbench
 from vcbench.analysis.summary import summarise
@@ -31,6 +38,7 @@ from vcbench.runner.executors import Job, execute
 from vcbench.runner.failures import failure_table
 from vcbench.runner.grid import SplitJob, Task, split_jobs, tasks_for
 from vcbench.runner.isolation import Outcome, limit_memory
+from vcbench.runner.predictions import keep_prediction
 from vcbench.runner.replicate import REPLICATE, replicate_scores
 from vcbench.runner.spec import BenchmarkSpec, DatasetEntry
 from vcbench.runner.store import OutputLock, ResultStore
@@ -133,9 +141,10 @@ def run_metadata(spec: BenchmarkSpec, extra: dict[str, object] | None = None) ->
     }
 
 
-def execute_task(task: Task) -> dict[str, object]:
+def execute_task(task: Task, keep_predictions: str = "pseudobulk") -> dict[str, object]:
     """Run one task (in its own process) and write its results; returns its timings and the
-    warnings it raised (kept in the task's record rather than printed)."""
+    warnings it raised (kept in the task's record rather than printed). ``keep_predictions``:
+    what of the prediction to keep (:mod:`vcbench.runner.predictions`)."""
     limit_memory(task.memory_limit)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -149,7 +158,13 @@ def execute_task(task: Task) -> dict[str, object]:
         else:
             model = get_model(task.model.name, **task.model.params)
             truth_cache = TruthCache.load(task.split_dir / TRUTH_CACHE_FILE)
-            scores, timings = run_model_timed(data, split, model, metrics, truth_cache)
+
+            def keep(prediction: ad.AnnData, truth: ad.AnnData) -> None:
+                keep_prediction(prediction, truth, task.task_dir, task.split_dir, keep_predictions)
+
+            scores, timings = run_model_timed(
+                data, split, model, metrics, truth_cache=truth_cache, keep=keep
+            )
             if truth_cache.misses:  # the split's next models reuse the truth-side statistics
                 truth_cache.save(task.split_dir / TRUTH_CACHE_FILE)
     job = task.split
@@ -210,25 +225,37 @@ def prepare_splits(spec: BenchmarkSpec, store: ResultStore, force: bool) -> list
 
 def _progress(total: int, console: Console) -> Progress:
     return Progress(
-        TextColumn("[bold]tasks"),
-        BarColumn(),
+        TextColumn("[bold]{task.description}", table_column=None),
+        BarColumn(bar_width=20),
         MofNCompleteColumn(),
         TextColumn("{task.fields[failed]} failed"),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         console=console,
         disable=not console.is_terminal,  # quiet in logs and pipes
         transient=True,
     )
 
 
+def _task_label(task: Task, width: int = 36) -> str:
+    """The progress bar's name of a task: model, scenario/variant and seed, at most ``width``."""
+    job = task.split
+    scenario = job.scenario.name + (f"/{job.scenario.variant}" if job.scenario.variant else "")
+    label = f"{task.model.result_name} {scenario} s{job.seed}"
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
 def _run_pending(
     spec: BenchmarkSpec, pending: list[Task], store: ResultStore, console: Console
 ) -> Iterator[Task]:
-    jobs = [Job(task.task_id, execute_task, (task,)) for task in pending]
+    jobs = [Job(task.task_id, execute_task, (task, spec.keep_predictions)) for task in pending]
     by_key = {task.task_id: task for task in pending}
     with _progress(len(jobs), console) as progress:
-        bar = progress.add_task("tasks", total=len(jobs), failed=0)
-        failed = 0
+        bar = progress.add_task(
+            _task_label(pending[0]) if pending else "", total=len(jobs), failed=0
+        )
+        failed, done = 0, set()  # the bar names the first unfinished task (serial: the running one)
         for job, outcome in execute(
             jobs,
             spec.executor,
@@ -239,7 +266,9 @@ def _run_pending(
             task = by_key[job.key]
             store.write_record(task.task_id, _record(task, outcome))
             failed += outcome.status != "ok"
-            progress.update(bar, advance=1, failed=failed)
+            done.add(task.task_id)
+            running = next((t for t in pending if t.task_id not in done), task)
+            progress.update(bar, advance=1, failed=failed, description=_task_label(running))
             yield task
 
 

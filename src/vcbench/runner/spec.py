@@ -115,6 +115,10 @@ class BenchmarkSpec(_Strict):
         True,
         description="Add perturbed_mean and technical_replicate (calibration, docs/report.md).",
     )
+    keep_predictions: Literal["pseudobulk", "cells", "none"] = Field(
+        "pseudobulk",
+        description="Keep each task's prediction: per-condition means, all cells, none.",
+    )
     datasets: list[DatasetEntry] = Field(min_length=1)
     scenarios: list[ScenarioEntry] = Field(min_length=1)
     models: list[ModelEntry] = Field(min_length=1)
@@ -213,6 +217,7 @@ scheduler: null                # dask only: tcp://HOST:PORT of an existing clust
 time_limit: 7200               # seconds a task may take before it is recorded as failed (null: none)
 memory_limit: null             # memory a task may use, e.g. 8GB (recorded as "out of memory")
 calibration: true              # add perturbed_mean (negative) and technical_replicate (positive control)
+keep_predictions: pseudobulk   # keep predictions as h5ad: pseudobulk (per-condition means) | cells | none
 
 datasets:
   - name: demo                 # label in the results

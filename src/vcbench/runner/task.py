@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import anndata as ad
 import numpy as np
@@ -56,10 +57,12 @@ def run_model_timed(
     model: PerturbationModel,
     metrics: str | list[str],
     truth_cache: TruthCache | None = None,
+    keep: Callable[[ad.AnnData, ad.AnnData], object] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """``run_model`` that also returns the fit, predict and evaluation wall times in seconds.
 
-    ``truth_cache`` keeps the split's truth-side statistics for its next model (same scores).
+    ``truth_cache`` keeps the split's truth-side statistics for its next model (same scores);
+    ``keep(prediction, truth)`` is called before scoring (the runner keeps predictions).
     """
     train = adata[split.mask(adata, "train")].copy()
     queries = queries_for(adata, split)
@@ -78,10 +81,13 @@ def run_model_timed(
             f"Model {model.name!r}: predict() returned {type(prediction).__name__}, not an AnnData. "
             "predict must return the predicted cells (or means) as an AnnData (docs/models.md)."
         )
+    truth = truth_for(adata, split)
+    if keep is not None:
+        keep(prediction, truth)
     start = time.perf_counter()
     scores = evaluate(
         prediction,
-        truth_for(adata, split),
+        truth,
         metrics=metrics,
         conditions=split.test_conditions,
         reference=train,  # the training centroids of pdcorr_systema
