@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from vcbench.cli import app
 from vcbench.data import contract as c
+from vcbench.files import file_mode
 from vcbench.runner import parse_spec, run_benchmark
 from vcbench.runner.predictions import PREDICTION_FILE, TRUTH_FILE, keep_prediction, pseudobulk
 
@@ -45,6 +46,7 @@ def test_modes_cells_and_none(tmp_path: Path) -> None:
     prediction, truth = cells(), cells()
     path = keep_prediction(prediction, truth, tmp_path / "task", tmp_path / "split", "cells")
     kept = ad.read_h5ad(path)
+    assert path.stat().st_mode & 0o777 == file_mode()  # the user's umask, via vcbench.files
     assert kept.n_obs == 7 and np.allclose(kept.X, prediction.X)
     assert (tmp_path / "split" / TRUTH_FILE).is_file()
     assert keep_prediction(prediction, truth, tmp_path / "t2", tmp_path / "s2", "none") is None

@@ -11,7 +11,6 @@ cell; ``none`` keeps nothing. Re-score::
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from vcbench.data import contract as c
+from vcbench.files import write_atomic
 
 KeepMode = Literal["pseudobulk", "cells", "none"]
 KEEP_MODES: tuple[str, ...] = ("pseudobulk", "cells", "none")
@@ -70,10 +70,7 @@ def _plain(adata: ad.AnnData) -> ad.AnnData:
 
 
 def _write(adata: ad.AnnData, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    adata.write_h5ad(temporary, compression="gzip")
-    temporary.replace(path)
+    write_atomic(path, lambda temporary: adata.write_h5ad(temporary, compression="gzip"))
 
 
 def keep_prediction(
