@@ -43,17 +43,6 @@ print(f"{table.shape[0]} genes x {table.shape[1]} dims in {time.perf_counter() -
       f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB "
       f"(+{(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024:.0f} MiB over "
       f"the imports and tables)")
-from threadpoolctl import threadpool_limits
-import vcbench.knowledge.annotations as annotations
-import vcbench.knowledge.go_embedding as module
-for cached in (go_embedding, annotations.gene_term_matrix, annotations.ancestor_closure):
-    cached.cache_clear()
-module._read = lambda path: None  # recompute
-with threadpool_limits(1):
-    t, cpu = time.perf_counter(), time.process_time()
-    go_embedding()
-    print(f"  again with one BLAS thread (parquet tables already read): "
-          f"{time.perf_counter() - t:.1f} s wall, {time.process_time() - cpu:.1f} s CPU")
 """
 
 

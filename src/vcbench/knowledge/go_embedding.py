@@ -10,7 +10,8 @@ one term:
 2. IDF weighting: ``X[g, t] = A[g, t] · log(N / n_t)``, with ``n_t`` the genes annotated to ``t``
    (a term every gene has weighs 0, a rare term the most); each row is then scaled to unit length;
 3. truncated SVD: ``X ≈ U_K S_K V_Kᵀ`` (``K = 64`` by default; a randomized SVD, seed 0, 3 power
-   iterations, ``svd_embedding``), and gene ``g``'s embedding is row ``g`` of ``U_K S_K`` (the
+   iterations, ``svd_embedding``, single-threaded BLAS so that the bits do not depend on the thread
+   count), and gene ``g``'s embedding is row ``g`` of ``U_K S_K`` (the
    coordinates of its unit row in the top-``K`` term directions; norm at most 1). Each column's
    sign is fixed so that its largest-magnitude entry is positive.
 
@@ -33,8 +34,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from vcbench.knowledge.annotations import ANNOTATION_VERSION, ONTOLOGIES, gene_term_matrix
+from vcbench.threads import single_threaded_blas
 
-GO_EMBEDDING_VERSION = "go-idf-svd-2"
+GO_EMBEDDING_VERSION = "go-idf-svd-3"
 DEFAULT_DIMENSIONS = 64
 CACHE_ENV = "VCBENCH_CACHE_DIR"
 
@@ -134,7 +136,8 @@ def go_embedding(
     table = _read(path)
     if table is None:
         genes, _, member = gene_term_matrix(tuple(ontologies), propagate)
-        values = svd_embedding(idf_weighted_rows(member), dimensions)
+        with single_threaded_blas():  # the same bits whatever the thread count (it is cached)
+            values = svd_embedding(idf_weighted_rows(member), dimensions)
         table = pd.DataFrame(values, index=genes)
         _write(path, table)
     table.columns = [f"go{i}" for i in range(table.shape[1])]
