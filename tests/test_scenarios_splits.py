@@ -129,8 +129,8 @@ def test_every_scenario_is_checked_deterministic_and_saved_byte_identically(
     assert again.save(tmp_path / "b.parquet").read_bytes() == first
     loaded = load_split(tmp_path / "a.parquet", adata)
     assert loaded.assignment.equals(split.assignment)
-    pd.testing.assert_frame_equal(loaded.test_conditions, split.test_conditions)
-    pd.testing.assert_frame_equal(loaded.shift, split.shift)
+    pd.testing.assert_frame_equal(loaded.test_conditions, split.test_conditions, check_exact=True)
+    pd.testing.assert_frame_equal(loaded.shift, split.shift, check_exact=True)
     assert (loaded.genes, loaded.name, loaded.seed) == (split.genes, split.name, split.seed)
     assert loaded.save(tmp_path / "c.parquet").read_bytes() == first
     if seeded:
@@ -316,7 +316,9 @@ def test_cross_dataset_variants_share_the_test_set_and_follow_their_rules(demo_d
     }
     shared = {"MAP2K3", "MAP2K6", "MAP3K21", "MAP4K3", "MAP4K5", "MAPK1", "PLK4", "SGK1", "TGFBR2"}
     for split in splits.values():
-        pd.testing.assert_frame_equal(split.test_conditions, splits["single"].test_conditions)
+        pd.testing.assert_frame_equal(
+            split.test_conditions, splits["single"].test_conditions, check_exact=True
+        )
         assert set(split.test_conditions[c.PERTURBATION]) <= shared
         assert split.info["shared_perturbations"] == sorted(shared)
     source = (demo_data.obs[c.DATASET] == "mcfaline23").to_numpy()
