@@ -114,7 +114,12 @@ def test_every_scenario_is_checked_deterministic_and_saved_byte_identically(
     assert (split.scenario, split.variant) == (scenario, variant)
     assert len(split.test_conditions) > 0 and split.shift is not None
     assert split.shift["energy_distance"].notna().all()
-    check_split(adata, split)  # the checks the builder ran pass on its output
+    # the builder's leakage check is live for this scenario: one test cell moved to train fails it
+    leaked = split.assignment.copy()
+    perturbed = ~adata.obs[c.IS_CONTROL].to_numpy()
+    leaked.iloc[np.flatnonzero(split.mask(adata, "test") & perturbed)[0]] = "train"
+    with pytest.raises(ScenarioError, match="Leakage"):
+        check_split(adata, dataclasses.replace(split, assignment=leaked))
     # no perturbed cell of a test condition in train/val, all of them in test
     obs = adata.obs
     keys = [k for k in (c.CONTEXT, c.PERTURBATION, c.DOSE) if k in split.test_conditions]
