@@ -30,7 +30,8 @@ TINY_PARAMS = {**FAST_PARAMS, "hidden": 16, "latent_dim": 4, "n_epochs": 2}
 
 
 def test_sclambda_passes_the_deep_model_checks() -> None:
-    check_deep_model("sclambda", FAST_PARAMS)
+    # the seen-perturbation bar needs 45 epochs (measured in deep_model_cases.py)
+    check_deep_model("sclambda", FAST_PARAMS, seen_params={**FAST_PARAMS, "n_epochs": 45})
 
 
 def test_loss_terms_match_independent_formulas() -> None:
