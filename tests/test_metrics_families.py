@@ -453,6 +453,9 @@ def test_aggregate_counts_nan_and_bootstraps_the_mean() -> None:
     se = defined.std(ddof=1) / np.sqrt(len(defined))
     assert row["ci_low"] == pytest.approx(reference.low, abs=0.1 * se)
     assert row["ci_high"] == pytest.approx(reference.high, abs=0.1 * se)
+    # a metric vcbench does not know (e.g. a user's own column) has no family and no best value
+    custom = aggregate(scores.assign(metric="my_metric"), n_boot=10).iloc[0]
+    assert custom["family"] == "" and np.isnan(custom["best"])
     assert row["family"] == "correlation" and row["best"] == 1.0
     assert np.isnan(bootstrap_interval(np.array([np.nan]))[0])
 
