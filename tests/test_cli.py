@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import typer
 from typer.testing import CliRunner
@@ -54,7 +55,8 @@ def test_a_vcbench_error_is_a_message_and_exit_code_2() -> None:
 
 
 def test_console_script_is_installed() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "vcbench.cli", "version"], capture_output=True, text=True, check=True
-    )
+    # the `vcbench` entry point installed next to this interpreter, not `python -m`
+    script = Path(sys.executable).parent / "vcbench"
+    assert script.is_file(), f"no console script at {script}: pip install -e ."
+    done = subprocess.run([str(script), "version"], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == vcbench.__version__

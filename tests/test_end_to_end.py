@@ -106,8 +106,8 @@ def test_rerun_reuses_finished_models_and_force_recomputes(run) -> None:
     out, first = run
     again = run_demo(out)
     assert again.n_reused == again.n_tasks == 2
-    pd.testing.assert_frame_equal(again.results, first.results)
+    pd.testing.assert_frame_equal(again.results, first.results, check_exact=True)
     forced = run_demo(out, force=True)
     assert forced.n_reused == 0
-    pd.testing.assert_frame_equal(forced.results, first.results)
+    pd.testing.assert_frame_equal(forced.results, first.results, check_exact=True)
     assert not list(out.rglob("*.tmp"))  # atomic writes leave no temporary files

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from scipy.spatial.distance import cdist
 from scipy.spatial.distance import cosine as cosine_distance
 from sklearn.decomposition import PCA
 from sklearn.metrics import mean_absolute_error, mean_squared_error
@@ -223,11 +224,9 @@ def test_energy_distance_and_mmd_match_double_loops() -> None:
     assert np.isnan(SamplePair(y[:1], x).energy_distance())
 
 
-def test_sinkhorn_divergence_matches_pot() -> None:
+def _pot_sinkhorn_divergence(y: np.ndarray, x: np.ndarray, eps: float = 0.05**2) -> float:
+    """``OT_ε(Y, X) − ½OT_ε(Y, Y) − ½OT_ε(X, X)`` with POT's log-domain Sinkhorn, cost ½‖a − b‖²."""
     ot = pytest.importorskip("ot")
-    rng = np.random.default_rng(11)
-    y, x = rng.normal(0, 0.06, (12, 2)), rng.normal(0.03, 0.06, (15, 2))
-    eps = 0.05**2
 
     def entropic(a_pts: np.ndarray, b_pts: np.ndarray) -> float:
         cost = 0.5 * ot.dist(a_pts, b_pts)  # ½‖a − b‖²
@@ -236,7 +235,13 @@ def test_sinkhorn_divergence_matches_pot() -> None:
         kl = (plan * np.log(plan / np.outer(a, b))).sum()
         return float((cost * plan).sum() + eps * kl)
 
-    expected = entropic(y, x) - 0.5 * entropic(y, y) - 0.5 * entropic(x, x)
+    return entropic(y, x) - 0.5 * entropic(y, y) - 0.5 * entropic(x, x)
+
+
+def test_sinkhorn_divergence_matches_pot() -> None:
+    rng = np.random.default_rng(11)
+    y, x = rng.normal(0, 0.06, (12, 2)), rng.normal(0.03, 0.06, (15, 2))
+    expected = _pot_sinkhorn_divergence(y, x)
     assert SamplePair(y, x).sinkhorn() == pytest.approx(expected, rel=1e-6, abs=1e-9)
     assert SamplePair(x, x).sinkhorn() == pytest.approx(0.0, abs=1e-9)  # debiased: S(X, X) = 0
 
@@ -279,6 +284,32 @@ def test_pca_delta_spearman_matches_sklearn_pca() -> None:
         x_c = x[(truth.obs[c.PERTURBATION] == row["perturbation"]).to_numpy()].mean(axis=0)
         expected = stats.spearmanr((y_c - x0) @ components, (x_c - x0) @ components).statistic
         assert row["value"] == pytest.approx(expected)
+
+
+def test_pca_distances_match_sklearn_pca_with_scipy_and_pot() -> None:
+    # the cells are shrunk 20-fold so that ε = 0.05² is not negligible against the costs and POT's
+    # reference Sinkhorn converges (at unit scale it needs > 1e5 iterations); both distances are
+    # invariant to the PCA's centring and to the sign of each component
+    prediction, truth = _cells_pair(6)
+    prediction.X, truth.X = prediction.X * 0.05, truth.X * 0.05
+    names = ["pca_energy_distance", "pca_sinkhorn"]
+    scores = evaluate(prediction, truth, metrics=names, n_pcs=5, max_cells=None)
+    scores = scores.set_index(["perturbation", "metric"])["value"]
+    pca = PCA(n_components=5, svd_solver="full").fit(truth.X.astype(np.float64))
+    for pert in ("G0", "G1", "G2+G3", "G4"):
+        y = prediction.X[(prediction.obs[c.PERTURBATION] == pert).to_numpy()].astype(np.float64)
+        x = truth.X[(truth.obs[c.PERTURBATION] == pert).to_numpy()].astype(np.float64)
+        y, x = pca.transform(y), pca.transform(x)
+        n, m = len(y), len(x)
+        energy = 2 * cdist(y, x).mean() - cdist(y, y).sum() / (n * (n - 1))
+        energy -= cdist(x, x).sum() / (m * (m - 1))
+        # float32 cells, float64 distances: agreement to ~1e-12 relative, 1e-9 is ample
+        assert scores[(pert, "pca_energy_distance")] == pytest.approx(energy, rel=1e-9)
+        # Sinkhorn: vcbench's float32 log-sum-exp (~1e-7 of the cost scale) and stopping rule
+        # against POT's float64 iterations run to 1e-12: 1e-6 relative (2e-7 measured)
+        assert scores[(pert, "pca_sinkhorn")] == pytest.approx(
+            _pot_sinkhorn_divergence(y, x), rel=1e-6
+        )
 
 
 def test_evaluate_cell_metrics_match_direct_computation() -> None:
@@ -338,8 +369,11 @@ def test_backed_prediction_gives_the_same_scores(tmp_path) -> None:
     prediction.write_h5ad(tmp_path / "p.h5ad")
     backed = ad.read_h5ad(tmp_path / "p.h5ad", backed="r")
     metrics = ["pdcorr", "energy_distance", "de_test_overlap", "pca_sinkhorn"]
+    # backed reading hands the metrics the very same numbers: bit-identical by promise
     pd.testing.assert_frame_equal(
-        evaluate(backed, truth, metrics=metrics), evaluate(prediction, truth, metrics=metrics)
+        evaluate(backed, truth, metrics=metrics),
+        evaluate(prediction, truth, metrics=metrics),
+        check_exact=True,
     )
 
 
@@ -361,8 +395,11 @@ def test_prediction_controls_are_ignored_and_retrieval_needs_two_conditions() ->
     )
     with_controls.X[-1] += 100.0  # the prediction's own controls must not matter
     scores = evaluate(with_controls, truth, metrics=["pds", "rank_pdcorr", "pdcorr"])
+    # the prediction's controls are dropped before any arithmetic: bit-identical by promise
     pd.testing.assert_frame_equal(
-        scores, evaluate(prediction, truth, metrics=["pds", "rank_pdcorr", "pdcorr"])
+        scores,
+        evaluate(prediction, truth, metrics=["pds", "rank_pdcorr", "pdcorr"]),
+        check_exact=True,
     )
     retrieval = scores[scores["metric"] != "pdcorr"]
     assert retrieval["value"].isna().all()
@@ -394,22 +431,31 @@ def test_pdcorr_systema_uses_the_training_centroids() -> None:
 
 
 def test_aggregate_counts_nan_and_bootstraps_the_mean() -> None:
+    defined = np.random.default_rng(2).normal(size=40)
+    values = np.insert(defined, 3, np.nan)
     scores = pd.DataFrame(
         {
             "context": "k",
-            "perturbation": list("abcde"),
+            "perturbation": [f"p{i}" for i in range(41)],
             "metric": "pdcorr",
-            "value": [0.1, 0.5, np.nan, 0.9, 0.3],
+            "value": values,
         }
     )
-    row = aggregate(scores, n_boot=2000, seed=1).iloc[0]
-    defined = np.array([0.1, 0.5, 0.9, 0.3])
+    row = aggregate(scores, n_boot=20_000, seed=1).iloc[0]
     assert row["mean"] == pytest.approx(defined.mean())
     assert row["sd"] == pytest.approx(defined.std(ddof=1))
-    assert (row["n"], row["n_nan"]) == (5, 1)
-    draws = np.random.default_rng(1).integers(0, 4, size=(2000, 4))
-    low, high = np.quantile(defined[draws].mean(axis=1), [0.025, 0.975])
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+    assert (row["n"], row["n_nan"]) == (41, 1)
+    # scipy's percentile bootstrap with its own random stream: the two 95% limits agree up to
+    # Monte Carlo error (~0.03 standard errors each with 20,000 resamples), so 0.1 se
+    reference = stats.bootstrap(
+        (defined,), np.mean, n_resamples=20_000, method="percentile", random_state=0
+    ).confidence_interval
+    se = defined.std(ddof=1) / np.sqrt(len(defined))
+    assert row["ci_low"] == pytest.approx(reference.low, abs=0.1 * se)
+    assert row["ci_high"] == pytest.approx(reference.high, abs=0.1 * se)
+    # a metric vcbench does not know (e.g. a user's own column) has no family and no best value
+    custom = aggregate(scores.assign(metric="my_metric"), n_boot=10).iloc[0]
+    assert custom["family"] == "" and np.isnan(custom["best"])
     assert row["family"] == "correlation" and row["best"] == 1.0
     assert np.isnan(bootstrap_interval(np.array([np.nan]))[0])
 

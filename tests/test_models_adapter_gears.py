@@ -19,6 +19,7 @@ pytest.importorskip("torch_geometric")
 
 import gears.utils
 import h5py
+import torch_geometric.nn
 from deep_model_cases import combo_case, no_change_score, seen_case
 
 from vcbench.data import contract as c
@@ -103,6 +104,10 @@ def test_go_terms_fit_writes_only_to_a_temporary_directory_and_never_downloads(
         [(g, f"GO:{t}") for g in genes for t in rng.choice(15, 3, replace=False)],
         columns=["gene", "go_term"],
     )
+    # torch_geometric writes a layer's generated propagate code to the temporary directory once
+    # per process and keeps it for the process's life; build GEARS's layer type first, so the
+    # test does not depend on running after another GEARS test and judges GEARS's own files only
+    torch_geometric.nn.SGConv(2, 2)
     scratch, cwd = tmp_path / "tmp", tmp_path / "cwd"
     scratch.mkdir()
     cwd.mkdir()
@@ -144,7 +149,7 @@ def test_go_terms_fit_writes_only_to_a_temporary_directory_and_never_downloads(
 
     assert any(p.endswith("perturb_processed.h5ad") for p in written)  # GEARS did write files
     assert all(Path(p).is_relative_to(scratch) for p in written), written
-    assert not any(scratch.iterdir()) and not any(cwd.iterdir())  # and they are gone
+    assert not list(scratch.iterdir()) and not list(cwd.iterdir())  # and they are gone
     assert model.go_source_ == "go_terms"
     assert "UNMEASURED" in model.pert_list_  # any gene of the table can be queried
 

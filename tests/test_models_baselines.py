@@ -155,7 +155,22 @@ def test_perturbation_mean_averages_contexts_and_falls_back(shared_sim) -> None:
     label = split.test_conditions[c.PERTURBATION].iloc[0]
     rows = (effects.conditions[c.PERTURBATION] == label).to_numpy()
     assert set(effects.conditions.loc[rows, c.CONTEXT]) == {"ctx0", "ctx1"}
-    expected = effects.effects[rows].mean(axis=0)
+    # the oracle, by hand from the training cells: per context, the label's mean minus the
+    # controls' mean, then averaged over the two contexts
+    x, obs = train.X.toarray() if hasattr(train.X, "toarray") else train.X, train.obs
+
+    def cells(ctx: str, label: str) -> np.ndarray:
+        keep = (obs[c.CONTEXT] == ctx) & (obs[c.PERTURBATION].astype(str) == label)
+        return x[keep.to_numpy()].astype(np.float64)
+
+    control_label = str(obs.loc[obs[c.IS_CONTROL], c.PERTURBATION].iloc[0])
+    expected = np.mean(
+        [
+            cells(ctx, label).mean(axis=0) - cells(ctx, control_label).mean(axis=0)
+            for ctx in ("ctx0", "ctx1")
+        ],
+        axis=0,
+    )
     queries = queries_for(adata, split)
     extra = pd.DataFrame({c.CONTEXT: ["ctx2", "ctx2"], c.PERTURBATION: [label, "NEVER_SEEN"]})
     queries = type(queries)(conditions=extra, controls=queries.controls)

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from deep_model_cases import check_deep_model, seen_case  # noqa: E402
+from deep_model_cases import check_deep_model, check_seen_bar, seen_case  # noqa: E402
 
 from vcbench.errors import ModelError  # noqa: E402
 from vcbench.models import get_model  # noqa: E402
@@ -19,7 +19,17 @@ FAST_PARAMS = {"n_epochs": 20}
 
 
 def test_cpa_passes_the_deep_model_checks() -> None:
-    check_deep_model("cpa", FAST_PARAMS)
+    check_deep_model("cpa", FAST_PARAMS, seen_bar=False)  # the bar: the expected failure below
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="model fidelity (issue #16): on seen perturbations CPA reaches pdcorr 0.67 and rmse "
+    "0.98 at 20, 60 and 160 epochs alike, below the bar of 0.79 (80% of perturbation_mean's "
+    "0.98) and 0.70 (half-way from perturbed_mean's 1.17 to perturbation_mean's 0.22)",
+)
+def test_cpa_reaches_the_seen_perturbation_bar() -> None:
+    check_seen_bar(get_model("cpa", **FAST_PARAMS))
 
 
 @pytest.fixture(scope="module")

@@ -166,8 +166,15 @@ def test_unseen_target_with_the_go_terms_of_a_trained_target_gets_its_prediction
         with torch.no_grad():
             return model._predict_cells(x0, model.condition_inputs("ctx0", label)).numpy()
 
-    # identical GO neighbourhoods give identical graph embeddings, hence identical predictions
-    np.testing.assert_array_equal(predicted("TWIN"), predicted(trained[0]))
-    assert not np.allclose(predicted(trained[0]), predicted(trained[1]))
+    # identical GO neighbourhoods give identical graph embeddings, hence the same predictions up
+    # to float32 rounding: the graph convolution sums the neighbours in an order that depends on
+    # the node's index and on the thread count, and the predictions (log-expression of order 1)
+    # then differ by a few float32 ulps (4.8e-7 measured with the default thread count); 1e-5 is
+    # ~80 ulps at 1.0, far below the difference between two distinct targets checked next
+    tolerance = 1e-5
+    np.testing.assert_allclose(predicted("TWIN"), predicted(trained[0]), rtol=0, atol=tolerance)
+    assert np.abs(predicted(trained[0]) - predicted(trained[1])).max() > 100 * tolerance
     # a target in no graph adds no perturbation embedding: predicted as the controls
-    np.testing.assert_array_equal(predicted("NOT_A_GENE"), predicted(c.CONTROL))
+    np.testing.assert_allclose(
+        predicted("NOT_A_GENE"), predicted(c.CONTROL), rtol=0, atol=tolerance
+    )

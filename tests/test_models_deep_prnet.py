@@ -24,7 +24,8 @@ QUIET = slice(20, 40)
 
 
 def test_prnet_passes_the_deep_model_checks() -> None:
-    check_deep_model("prnet", FAST_PARAMS)
+    # the seen-perturbation bar needs 90 epochs (measured in deep_model_cases.py)
+    check_deep_model("prnet", FAST_PARAMS, seen_params={**FAST_PARAMS, "n_epochs": 90})
 
 
 def test_loss_is_normal_log_likelihood_up_to_its_constant() -> None:

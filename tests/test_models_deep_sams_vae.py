@@ -29,7 +29,8 @@ FAST_PARAMS = {
 
 
 def test_sams_vae_passes_the_deep_model_checks() -> None:
-    check_deep_model("sams_vae", FAST_PARAMS)
+    # the seen-perturbation bar needs 120 epochs (measured in deep_model_cases.py)
+    check_deep_model("sams_vae", FAST_PARAMS, seen_params={**FAST_PARAMS, "n_epochs": 120})
 
 
 def test_straight_through_mask_samples_match_torch_relaxed_bernoulli() -> None:

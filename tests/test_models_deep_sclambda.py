@@ -30,7 +30,8 @@ TINY_PARAMS = {**FAST_PARAMS, "hidden": 16, "latent_dim": 4, "n_epochs": 2}
 
 
 def test_sclambda_passes_the_deep_model_checks() -> None:
-    check_deep_model("sclambda", FAST_PARAMS)
+    # the seen-perturbation bar needs 45 epochs (measured in deep_model_cases.py)
+    check_deep_model("sclambda", FAST_PARAMS, seen_params={**FAST_PARAMS, "n_epochs": 45})
 
 
 def test_loss_terms_match_independent_formulas() -> None:
@@ -80,7 +81,10 @@ def _predict(model, adata, conditions: list[tuple[str, str]]):
 def test_identical_embeddings_give_identical_predictions(fitted_with_table) -> None:
     model, adata = fitted_with_table
     out = _predict(model, adata, [("ctx0", "a"), ("ctx0", "b"), ("ctx0", "u"), ("ctx0", "zz")])
-    np.testing.assert_array_equal(out["a"], out["b"])
+    # the same embedding row gives the same prediction up to float32 rounding (the rows sit at
+    # different positions of one batched matrix product, whose blocking depends on the thread
+    # count): 1e-5 is ~80 float32 ulps at 1.0, far below the 1e-4 gaps between distinct inputs
+    np.testing.assert_allclose(out["a"], out["b"], rtol=0, atol=1e-5)
     # an unseen target with an embedding row gets its own prediction; one without a row ("zz")
     # has the zero embedding of the controls, so it differs from both
     assert np.abs(out["a"] - out["u"]).max() > 1e-4

@@ -2,18 +2,18 @@
 
 "Seen" here: two contexts with nearly the same effects (small context modulation); every
 perturbation is trained on in ``ctx0``, half of them also in ``ctx1``, and the other half is tested
-in ``ctx1``. A model that learns the perturbations' effects must beat ``no_change`` there.
+in ``ctx1``. A model that learns the perturbations' effects must reach the bar that the lookup
+baselines set there (``check_seen_bar``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from deep_model_cases import seen_case
+from deep_model_cases import check_seen_bar, seen_case
 
 from vcbench.data import contract as c
-from vcbench.models import NoChange, get_model
-from vcbench.runner import run_model
+from vcbench.models import get_model
 
 pytest.importorskip("torch")
 
@@ -25,23 +25,11 @@ def seen():
     return seen_case()
 
 
-@pytest.fixture(scope="module")
-def no_change_rmse(seen) -> float:
-    adata, split = seen
-    return run_model(adata, split, NoChange(), ["rmse"])["value"].mean()
-
-
 @pytest.mark.parametrize("name", ["linear_additive", "latent_additive", "decoder_only"])
-def test_torch_model_trains_and_beats_no_change_on_seen_perturbations(
-    seen, no_change_rmse: float, name: str
-) -> None:
-    adata, split = seen
+def test_torch_model_trains_and_reaches_the_lookup_bar_on_seen_perturbations(name: str) -> None:
     model = get_model(name, **FAST)
-    scores = run_model(adata, split, model, ["rmse", "pdcorr"])
-    mean = scores.groupby("metric")["value"].mean()
+    check_seen_bar(model)  # the bar set by perturbation_mean/additive, see deep_model_cases.py
     assert model.losses_[-1] < model.losses_[0]  # it trained
-    assert mean["rmse"] < 0.6 * no_change_rmse
-    assert mean["pdcorr"] > 0.8
 
 
 def test_linear_additive_predicts_perturbed_mean_for_an_unseen_target(seen) -> None:

@@ -131,3 +131,16 @@ def test_report_of_an_empty_benchmark() -> None:
     report = build_report(synthetic(()), None)
     assert all(s.unavailable and "no results" in s.unavailable for s in report.sections)
     assert "Not available in this benchmark" in render_html(report)
+
+
+def test_leaderboard_shows_each_models_mean_computed_independently() -> None:
+    results = synthetic(("fancy", "other"))
+    markdown = render_markdown(build_report(results, None, n_boot=20))
+    expected = results.groupby(["model", "metric"])["value"].mean()  # one seed: the plain mean
+    for model in ("fancy", "other"):
+        row = re.search(rf"^\| {model} \| (.+) \|$", markdown, flags=re.M)
+        assert row, f"no leaderboard row for {model}"
+        cells = [re.search(r"-?[0-9.]+", cell).group() for cell in row.group(1).split(" | ")]
+        # pdcorr then rmse, printed to 3 significant digits: within half a unit of the last digit
+        for metric, shown in zip(("pdcorr", "rmse"), cells, strict=True):
+            assert float(shown) == pytest.approx(expected[model, metric], rel=1e-3), metric

@@ -58,7 +58,9 @@ def test_a_failing_model_is_recorded_and_the_rest_completes(tmp_path, reference)
     assert sorted(failures["model"]) == ["failing", "failing"]
     assert failures["error"].str.contains("RuntimeError: this model always fails").all()
     assert failures["traceback"].str.contains("raise RuntimeError").all()
-    pd.testing.assert_frame_equal(_comparable(result.results), _comparable(reference))
+    pd.testing.assert_frame_equal(
+        _comparable(result.results), _comparable(reference), check_exact=True
+    )
     records = pd.read_parquet(tmp_path / "records.parquet")
     ok = records[records["status"] == "ok"]
     assert (
@@ -97,7 +99,9 @@ def test_a_model_that_kills_its_process_is_recorded_and_resumed(tmp_path, refere
     ]
     second = run_benchmark(_spec(tmp_path / "out", models))
     assert second.n_reused == 2 and second.failures.empty
-    pd.testing.assert_frame_equal(_comparable(second.results), _comparable(reference))
+    pd.testing.assert_frame_equal(
+        _comparable(second.results), _comparable(reference), check_exact=True
+    )
 
 
 def test_a_run_killed_mid_grid_resumes_to_the_uninterrupted_results(tmp_path, reference) -> None:
@@ -118,8 +122,24 @@ def test_a_run_killed_mid_grid_resumes_to_the_uninterrupted_results(tmp_path, re
     assert 1 <= finished_before < 4, "the run should have been killed mid-grid"
     resumed = run_benchmark(_spec(out, BASELINES))
     assert resumed.n_reused == finished_before
-    pd.testing.assert_frame_equal(_comparable(resumed.results), _comparable(reference))
+    pd.testing.assert_frame_equal(
+        _comparable(resumed.results), _comparable(reference), check_exact=True
+    )
     assert not list(out.rglob("*.tmp"))
+
+
+def test_changed_model_params_recompute_the_task_and_unchanged_params_reuse_it(tmp_path) -> None:
+    def run(max_cells: int):
+        models = f"  - name: perturbed_mean\n    params: {{max_cells: {max_cells}}}\n"
+        return run_benchmark(_spec(tmp_path, models, seeds="[0]"))
+
+    first = run(300)
+    assert (first.n_tasks, first.n_reused) == (1, 0)
+    assert run(300).n_reused == 1  # same params: the stored result is reused
+    changed = run(200)
+    assert changed.n_reused == 0  # other params: a new task, not the stale result
+    assert changed.records["task_id"].iloc[0] != first.records["task_id"].iloc[0]
+    assert run(300).n_reused == 1  # the first result is still there under its own identity
 
 
 def test_time_limit_fails_the_slow_task_only(tmp_path) -> None:
@@ -136,7 +156,9 @@ def test_executors_give_identical_results(tmp_path, reference, executor: str) ->
         pytest.importorskip("distributed")
     result = run_benchmark(_spec(tmp_path, BASELINES, extra=f"executor: {executor}\njobs: 2"))
     assert result.failures.empty
-    pd.testing.assert_frame_equal(_comparable(result.results), _comparable(reference))
+    pd.testing.assert_frame_equal(
+        _comparable(result.results), _comparable(reference), check_exact=True
+    )
 
 
 def test_calibration_adds_both_controls_and_the_replicate_is_near_the_ceiling(tmp_path) -> None:

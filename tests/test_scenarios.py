@@ -104,6 +104,33 @@ def test_leakage_checks_catch_a_corrupted_split(demo_data) -> None:
         check_combo_rules(demo_data, wrong)
 
 
+def test_a_single_unseen_gene_trained_in_a_combination_is_rejected(demo_data) -> None:
+    # the rule is "seen nowhere in training", not "never seen alone": move one test combination
+    # holding a single_unseen gene into training, and that gene's category must be rejected
+    split = combo_split(demo_data, "k562", seed=0)
+    tests = split.test_conditions
+    unseen = set(tests.loc[tests["split_category"] == "single_unseen", c.PERTURBATION].astype(str))
+    labels = tests[c.PERTURBATION].astype(str)
+    combo = next(x for x in labels if "+" in x and set(x.split("+")) & unseen)
+    gene = sorted(set(combo.split("+")) & unseen)[0]
+    moved = (demo_data.obs[c.PERTURBATION].astype(str) == combo).to_numpy()
+    moved &= (demo_data.obs[c.CONTEXT] == "k562").to_numpy()
+    assignment = split.assignment.copy()
+    assignment.iloc[np.flatnonzero(moved)] = "train"
+    corrupted = type(split)(
+        split.scenario,
+        split.params,
+        split.seed,
+        split.fingerprint,
+        assignment,
+        tests[labels != combo].reset_index(drop=True),
+    )
+    alone, anywhere = _training_targets(demo_data, corrupted)
+    assert gene in anywhere and gene not in alone  # exactly the case a "seen alone" check misses
+    with pytest.raises(ScenarioError, match=f"{gene!r} breaks the rule of its category 'single"):
+        check_combo_rules(demo_data, corrupted)
+
+
 def test_errors_name_what_the_data_lacks(demo_data) -> None:
     with pytest.raises(
         ScenarioError, match=r"Context 'A172' has no combination perturbations.*\['k562'\]"

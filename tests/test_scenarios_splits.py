@@ -114,7 +114,12 @@ def test_every_scenario_is_checked_deterministic_and_saved_byte_identically(
     assert (split.scenario, split.variant) == (scenario, variant)
     assert len(split.test_conditions) > 0 and split.shift is not None
     assert split.shift["energy_distance"].notna().all()
-    check_split(adata, split)  # the checks the builder ran pass on its output
+    # the builder's leakage check is live for this scenario: one test cell moved to train fails it
+    leaked = split.assignment.copy()
+    perturbed = ~adata.obs[c.IS_CONTROL].to_numpy()
+    leaked.iloc[np.flatnonzero(split.mask(adata, "test") & perturbed)[0]] = "train"
+    with pytest.raises(ScenarioError, match="Leakage"):
+        check_split(adata, dataclasses.replace(split, assignment=leaked))
     # no perturbed cell of a test condition in train/val, all of them in test
     obs = adata.obs
     keys = [k for k in (c.CONTEXT, c.PERTURBATION, c.DOSE) if k in split.test_conditions]
@@ -129,8 +134,8 @@ def test_every_scenario_is_checked_deterministic_and_saved_byte_identically(
     assert again.save(tmp_path / "b.parquet").read_bytes() == first
     loaded = load_split(tmp_path / "a.parquet", adata)
     assert loaded.assignment.equals(split.assignment)
-    pd.testing.assert_frame_equal(loaded.test_conditions, split.test_conditions)
-    pd.testing.assert_frame_equal(loaded.shift, split.shift)
+    pd.testing.assert_frame_equal(loaded.test_conditions, split.test_conditions, check_exact=True)
+    pd.testing.assert_frame_equal(loaded.shift, split.shift, check_exact=True)
     assert (loaded.genes, loaded.name, loaded.seed) == (split.genes, split.name, split.seed)
     assert loaded.save(tmp_path / "c.parquet").read_bytes() == first
     if seeded:
@@ -316,7 +321,9 @@ def test_cross_dataset_variants_share_the_test_set_and_follow_their_rules(demo_d
     }
     shared = {"MAP2K3", "MAP2K6", "MAP3K21", "MAP4K3", "MAP4K5", "MAPK1", "PLK4", "SGK1", "TGFBR2"}
     for split in splits.values():
-        pd.testing.assert_frame_equal(split.test_conditions, splits["single"].test_conditions)
+        pd.testing.assert_frame_equal(
+            split.test_conditions, splits["single"].test_conditions, check_exact=True
+        )
         assert set(split.test_conditions[c.PERTURBATION]) <= shared
         assert split.info["shared_perturbations"] == sorted(shared)
     source = (demo_data.obs[c.DATASET] == "mcfaline23").to_numpy()

@@ -14,7 +14,6 @@ from vcbench.data import contract as c
 from vcbench.errors import ScenarioError
 
 SETS = ("train", "val", "test", "unused")
-CONDITION_COLUMNS = (c.CONTEXT, c.PERTURBATION, "split_category", "n_cells")
 SET_DTYPE = pd.CategoricalDtype(list(SETS))
 
 

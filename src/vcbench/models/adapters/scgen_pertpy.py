@@ -58,14 +58,20 @@ import pertpy
 
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
+from vcbench.models.adapters.conversion import (
+    CONTEXT_KEY,
+    PERTURBATION_KEY,
+    cells_prediction,
+    latent_deltas,
+    subsample_controls,
+    training_frame,
+)
+from vcbench.models.adapters.conversion import dense_float32 as _dense
 from vcbench.models.adapters.quiet import quiet_packages
 from vcbench.models.adapters.scvi_runtime import LIGHTNING_LOGGERS, quiet_and_seeded
-from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries
+from vcbench.models.base import PerturbationModel, Queries
 from vcbench.models.effects import query_control_means, training_control_mask
-from vcbench.models.torch_utils import dense_float32 as _dense
 
-CONTEXT_KEY = "vcb_context"
-PERTURBATION_KEY = "vcb_perturbation"
 _QUIET_LOGGERS = ("pertpy", "jax", *LIGHTNING_LOGGERS)
 
 
@@ -123,18 +129,7 @@ class ScGenPertpy(PerturbationModel):
         self.genes_ = train.var_names.copy()
         labels = obs[c.PERTURBATION].astype(str).to_numpy()
         context = obs[c.CONTEXT].astype(str).to_numpy()
-        data = ad.AnnData(
-            X=_dense(train.X),
-            obs=pd.DataFrame(
-                {
-                    CONTEXT_KEY: pd.Categorical(context),
-                    PERTURBATION_KEY: pd.Categorical(labels),
-                    c.IS_CONTROL: is_control,
-                },
-                index=train.obs_names.astype(str),
-            ),
-            var=pd.DataFrame(index=self.genes_.astype(str)),
-        )
+        data = training_frame(train, is_control)
         with (
             quiet_and_seeded(self.seed, _QUIET_LOGGERS),
             tempfile.TemporaryDirectory(prefix="vcbench-scgen-") as root,
@@ -166,29 +161,8 @@ class ScGenPertpy(PerturbationModel):
         self.losses_ = [] if key is None else [float(v) for v in np.ravel(history[key].to_numpy())]
         self.model_ = model
         self.placeholder_ = (str(context[is_control][0]), str(labels[is_control][0]))
-        self.deltas_ = self._deltas(latent, labels, context, is_control)
+        self.deltas_ = latent_deltas(latent, labels, context, is_control)
         return self
-
-    @staticmethod
-    def _deltas(
-        latent: np.ndarray, labels: np.ndarray, context: np.ndarray, is_control: np.ndarray
-    ) -> dict[str, np.ndarray]:
-        """δ_p per perturbation label: per-context (mean latent of p − mean latent of controls),
-        averaged over the training contexts where p has cells."""
-        all_controls = latent[is_control].mean(axis=0)
-        control_means = {
-            k: latent[is_control & (context == k)].mean(axis=0)
-            for k in np.unique(context[is_control])
-        }
-        deltas = {}
-        for label in np.unique(labels[~is_control]):
-            cells = ~is_control & (labels == label)
-            shifts = [
-                latent[cells & (context == k)].mean(axis=0) - control_means.get(k, all_controls)
-                for k in np.unique(context[cells])
-            ]
-            deltas[str(label)] = np.mean(shifts, axis=0)
-        return deltas
 
     def predict(self, queries: Queries) -> ad.AnnData:
         if not hasattr(self, "model_"):
@@ -204,14 +178,10 @@ class ScGenPertpy(PerturbationModel):
         model = self.model_
         generative = model.module.as_bound().generative
         rng = np.random.default_rng(self.seed)
-        blocks = [np.zeros((0, len(self.genes_)), dtype=np.float32)]
-        obs_blocks = [pd.DataFrame({c.CONTEXT: [], c.PERTURBATION: []}, dtype=str)]
+        blocks = []
         groups = conditions.groupby(c.CONTEXT, observed=True, sort=False).groups
         for context, rows in groups.items():
-            controls = queries.controls_of(str(context))
-            if self.max_cells is not None and controls.n_obs > self.max_cells:
-                keep = np.sort(rng.choice(controls.n_obs, self.max_cells, replace=False))
-                controls = controls[keep]
+            controls = subsample_controls(queries.controls_of(str(context)), self.max_cells, rng)
             n_obs = controls.n_obs
             cells = ad.AnnData(
                 X=_dense(controls[:, self.genes_].X),
@@ -228,20 +198,11 @@ class ScGenPertpy(PerturbationModel):
             for row in rows:
                 label = str(conditions.at[row, c.PERTURBATION])
                 shifted = latent + self.deltas_[label].astype(np.float32)
-                blocks.append(np.asarray(generative(shifted)["px"], dtype=np.float32))
-                obs_blocks.append(
-                    pd.DataFrame(
-                        {c.CONTEXT: str(context), c.PERTURBATION: label}, index=range(n_obs)
-                    )
-                )
-        obs = pd.concat(obs_blocks, ignore_index=True)
-        obs.index = obs.index.astype(str)
-        prediction = ad.AnnData(X=np.vstack(blocks), obs=obs, var=pd.DataFrame(index=self.genes_))
-        prediction.uns[PREDICTION_KEY] = {
-            "level": "cells",
-            "method": (
-                "scGen (pertpy.tl.Scgen): the query's control cells encoded, shifted by the "
-                "perturbation's mean latent shift in the training contexts, and decoded"
-            ),
-        }
-        return prediction
+                decoded = np.asarray(generative(shifted)["px"], dtype=np.float32)
+                blocks.append((str(context), label, decoded))
+        return cells_prediction(
+            blocks,
+            self.genes_,
+            "scGen (pertpy.tl.Scgen): the query's control cells encoded, shifted by the "
+            "perturbation's mean latent shift in the training contexts, and decoded",
+        )

@@ -61,14 +61,19 @@ from typing import Literal, Self
 
 import anndata as ad
 import numpy as np
-import pandas as pd
 import torch
 from state.tx.models.state_transition import StateTransitionPerturbationModel
 
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
+from vcbench.models.adapters.conversion import (
+    cell_set_batch,
+    cells_prediction,
+    subsample_controls,
+    training_groups,
+)
 from vcbench.models.adapters.quiet import quiet_packages
-from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries
+from vcbench.models.base import PerturbationModel, Queries
 from vcbench.models.effects import TrainingEffects, query_control_means, training_control_mask
 from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures, training_smiles
 from vcbench.models.torch_utils import dense_float32 as _dense
@@ -209,13 +214,7 @@ class STATEOfficial(PerturbationModel):
             perturbed_targets, effects, self.genes_, smiles=training_smiles(train)
         )
         x = _dense(train.X)
-        all_controls = np.flatnonzero(is_control)
-        groups = []  # (perturbed cells, control pool, feature row)
-        frame = pd.DataFrame({"context": context, "label": labels})
-        for (ctx, label), rows in frame[~is_control].groupby(["context", "label"]).groups.items():
-            pool = np.flatnonzero(is_control & (context == ctx))
-            cells = np.asarray(rows, dtype=np.int64)  # frame has a RangeIndex: labels are positions
-            groups.append((cells, pool if pool.size else all_controls, label))
+        groups = training_groups(context, labels, is_control)  # (cells, control pool, label)
         feature_rows = self._features_of([g[2] for g in groups])
 
         rng = np.random.default_rng(self.seed)
@@ -231,18 +230,13 @@ class STATEOfficial(PerturbationModel):
                 epoch_loss = []
                 for start in range(0, len(order), self.batch_size):
                     chosen = order[start : start + self.batch_size]
-                    target, basal, pert = [], [], []
-                    for g in chosen:
-                        cells, pool, _ = groups[g]
-                        target.append(x[rng.choice(cells, size, replace=cells.size < size)])
-                        basal.append(x[rng.choice(pool, size, replace=pool.size < size)])
-                        pert.append(np.repeat(feature_rows[g][None, :], size, axis=0))
+                    target, basal, pert = cell_set_batch(x, groups, feature_rows, chosen, size, rng)
                     batch = {
-                        "ctrl_cell_emb": torch.from_numpy(np.concatenate(basal)),
-                        "pert_emb": torch.from_numpy(np.concatenate(pert)),
+                        "ctrl_cell_emb": torch.from_numpy(basal),
+                        "pert_emb": torch.from_numpy(pert),
                     }
                     pred = model(batch, padded=True).reshape(-1, size, x.shape[1])
-                    goal = torch.from_numpy(np.stack(target))
+                    goal = torch.from_numpy(target)
                     loss = model._compute_distribution_loss(pred, goal).nanmean()
                     optimizer.zero_grad()
                     loss.backward()
@@ -266,14 +260,10 @@ class STATEOfficial(PerturbationModel):
         model = self.model_
         model.eval()
         rng = np.random.default_rng(self.seed)
-        blocks = [np.zeros((0, len(self.genes_)), dtype=np.float32)]
-        obs_blocks = [pd.DataFrame({c.CONTEXT: [], c.PERTURBATION: []}, dtype=str)]
+        blocks = []
         groups = conditions.groupby(c.CONTEXT, observed=True, sort=False).groups
         for context, rows in groups.items():
-            controls = queries.controls_of(str(context))
-            if self.max_cells is not None and controls.n_obs > self.max_cells:
-                keep = np.sort(rng.choice(controls.n_obs, self.max_cells, replace=False))
-                controls = controls[keep]
+            controls = subsample_controls(queries.controls_of(str(context)), self.max_cells, rng)
             x = torch.from_numpy(_dense(controls[:, self.genes_].X))
             n_obs = x.shape[0]
             for row in rows:
@@ -283,24 +273,11 @@ class STATEOfficial(PerturbationModel):
                     basal = x[start : start + self.cell_set_len]
                     batch = {"ctrl_cell_emb": basal, "pert_emb": pert.repeat(basal.shape[0], 1)}
                     outputs.append(model(batch, padded=False).cpu().numpy().astype(np.float32))
-                blocks.append(np.vstack(outputs))
-                obs_blocks.append(
-                    pd.DataFrame(
-                        {
-                            c.CONTEXT: str(context),
-                            c.PERTURBATION: conditions.at[row, c.PERTURBATION],
-                        },
-                        index=range(n_obs),
-                    )
-                )
-        obs = pd.concat(obs_blocks, ignore_index=True)
-        obs.index = obs.index.astype(str)
-        prediction = ad.AnnData(X=np.vstack(blocks), obs=obs, var=pd.DataFrame(index=self.genes_))
-        prediction.uns[PREDICTION_KEY] = {
-            "level": "cells",
-            "method": (
-                "STATE (official package arc-state): the query's control cells in sets through "
-                "StateTransitionPerturbationModel.forward with the perturbation's feature vector"
-            ),
-        }
-        return prediction
+                label = conditions.at[row, c.PERTURBATION]
+                blocks.append((str(context), label, np.vstack(outputs)))
+        return cells_prediction(
+            blocks,
+            self.genes_,
+            "STATE (official package arc-state): the query's control cells in sets through "
+            "StateTransitionPerturbationModel.forward with the perturbation's feature vector",
+        )

@@ -44,7 +44,6 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
@@ -432,8 +431,3 @@ def negative_binomial_nll(
         - torch.lgamma(counts + 1)
     )
     return -ll.sum(dim=1).mean()
-
-
-def count_parameters(module: nn.Module) -> int:
-    """The number of trained parameters of ``module``."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
