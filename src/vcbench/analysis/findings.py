@@ -390,13 +390,13 @@ def metric_disagreement(
             note.append(f"only {len(models)} models (need {MIN_MODELS})")
         if len(cube) < MIN_CONDITIONS:
             note.append(f"only {len(cube)} conditions (need {MIN_CONDITIONS})")
+        counts = (len(models), len(cube))
         for i, j in itertools.combinations(range(len(present)), 2):
             tau = float(stats.kendalltau(ranks[:, i], ranks[:, j]).statistic)
             draws = np.array([stats.kendalltau(r[:, i], r[:, j]).statistic for r in boot])
             low, high = _percentile(draws)
             rows.append(
-                (*key, present[i], present[j], tau, low, high, len(models), len(cube))
-                + (not note, "; ".join(note))
+                (*key, present[i], present[j], tau, low, high, *counts, not note, "; ".join(note))
             )
     columns = [*TASK, "metric", "metric_b", "estimate", "ci_low", "ci_high", "n_models", "n"]
     return pd.DataFrame(rows, columns=[*columns, "supported", "note"])
