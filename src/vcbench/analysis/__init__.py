@@ -20,6 +20,7 @@ from vcbench.analysis.common import (
     role,
 )
 from vcbench.analysis.cost import compute_cost
+from vcbench.analysis.findings import analyse as findings
 from vcbench.analysis.guide import selection_guide
 from vcbench.analysis.leaderboard import (
     LEADERBOARD_COLUMNS,
@@ -49,6 +50,7 @@ __all__ = [
     "fill_undefined",
     "headline_metrics",
     "headline_ranking",
+    "findings",
     "higher_is_better",
     "kendall_tau_b",
     "leaderboard",

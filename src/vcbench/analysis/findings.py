@@ -15,7 +15,7 @@
    change ``mean(d) / |mean(standard)|``, and a two-sided sign test (``scipy.stats.binomtest``) of
    "strict is worse" (``d`` oriented by the metric's direction; ties dropped). Where the splits'
    measured shift is given (:func:`split_shifts`), the strict split's extra shift is the paired
-   difference of the shift, paired on (dataset, seed). "Not reproduced here" when the CI covers 0;
+   difference of the shift (strict − standard), paired on (dataset, seed), with its t-interval. "Not reproduced here" when the CI covers 0;
    supported with at least ``MIN_SEEDS`` pairs.
 3. **Metric disagreement** (:func:`metric_disagreement`): per task and pair of headline metrics,
    Kendall τ-b between the models' ranks under the two metrics (means over conditions; a metric
@@ -197,10 +197,11 @@ def context_variation(
 
 
 def split_shifts(out: str | Path) -> pd.DataFrame:
-    """The measured shift of every split of a run folder: the mean over the test contexts of the
-    energy distance to the nearest training context (``nearest_context`` rows of the split's shift
-    table, ``vcbench.scenarios.shift``); columns ``dataset, scenario, variant, seed, shift``.
-    Empty when the run has no records or its splits hold out no contexts."""
+    """The measured shift of every split of a run folder (``vcbench.scenarios.shift``): the mean
+    over the test contexts of the energy distance to the nearest training context
+    (``nearest_context`` rows), or for a split that holds out no context the mean over its test
+    categories of the energy distance between perturbed training and test cells (``category``
+    rows); columns ``dataset, scenario, variant, seed, shift``. Empty without records."""
     from vcbench.scenarios.io import load_split
 
     out = Path(out)
@@ -219,6 +220,8 @@ def split_shifts(out: str | Path) -> pd.DataFrame:
         if shift is None or shift.empty:
             continue
         nearest = shift[shift["measure"] == "nearest_context"]["energy_distance"]
+        if not len(nearest):  # no held-out contexts: perturbed training vs test cells
+            nearest = shift[shift["measure"] == "category"]["energy_distance"]
         if len(nearest):
             rows.append((dataset, scenario, variant, int(seed_), float(nearest.mean())))
     return pd.DataFrame(rows, columns=columns)
@@ -461,15 +464,20 @@ def strict_sentences(table: pd.DataFrame) -> list[str]:
                 f"{r['n_worse']}/{r['n']} pairs, sign test p = {_fmt(r['p_value'])}: {verdict})"
             )
         first = rows.iloc[0]
+        standard = STANDARD_STRICT.get(scenario, ("standard",))[0]
         text = (
-            f"Strict drop, {dataset} {scenario}/{first['variant']}: strict − random over "
-            f"(seed, model) pairs is " + "; ".join(parts)
+            f"Strict drop, {dataset} {scenario}/{first['variant']}: strict − {standard} (mean "
+            f"over (seed, model) pairs, 95% CI) is " + "; ".join(parts)
+        )
+        measure = (
+            "energy distance to the nearest training context"
+            if scenario == "context"
+            else "energy distance of test to training perturbed cells"
         )
         if np.isfinite(first["extra_shift"]):
             text += (
-                f"; the strict split's extra shift (energy distance to the nearest training "
-                f"context) is {_fmt(first['extra_shift'])} [{_fmt(first['extra_shift_ci_low'])}, "
-                f"{_fmt(first['extra_shift_ci_high'])}]"
+                f"; the strict split's extra shift ({measure}) is {_fmt(first['extra_shift'])} "
+                f"[{_fmt(first['extra_shift_ci_low'])}, {_fmt(first['extra_shift_ci_high'])}]"
             )
         else:
             text += "; the splits' shift was not measured"
