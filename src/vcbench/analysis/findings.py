@@ -23,8 +23,8 @@
    task's conditions with replacement. Supported with at least ``MIN_MODELS`` models and
    ``MIN_CONDITIONS`` conditions.
 
-Controls (:data:`CONTROLS`, and any model whose name contains "collapse") are left out of every
-finding's model set; baselines stay. Each finding renders as one sentence with its numbers
+Controls (``vcbench.analysis.common.role``: the technical replicate, ``perturbed_mean``, the
+collapse control) are left out of every finding's model set; baselines (``no_change`` too) stay. Each finding renders as one sentence with its numbers
 (:func:`statements`) and says when the data cannot support it. :func:`findings_table` stacks the
 three tables into the columns of ``findings.csv`` (:data:`FINDING_COLUMNS`).
 """
@@ -48,12 +48,11 @@ from vcbench.analysis.common import (
     AnalysisError,
     orientation,
     require_columns,
-    simple_name,
+    role,
 )
 from vcbench.analysis.variants import STANDARD_STRICT
 
 HEADLINE = ("pdcorr", "pds", "de_overlap", "energy_distance")
-CONTROLS = ("technical_replicate", "perturbed_mean", "collapse", "no_change_control")
 POOLED = "(all models)"
 MIN_CONTEXTS, MIN_SEEDS, MIN_MODELS, MIN_CONDITIONS = 3, 3, 5, 10
 FINDING_COLUMNS = [
@@ -82,9 +81,9 @@ FINDING_COLUMNS = [
 
 
 def is_control(model: str) -> bool:
-    """Whether ``model`` is a calibration control (left out of the findings)."""
-    name = simple_name(model)
-    return name in CONTROLS or "collapse" in name
+    """Whether ``model`` is a calibration control (``vcbench.analysis.common.role``: the technical
+    replicate, ``perturbed_mean``, the collapse control), left out of the findings."""
+    return role(model) == "control"
 
 
 def _prepare(results: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
