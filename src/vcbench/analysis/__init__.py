@@ -20,6 +20,7 @@ from vcbench.analysis.common import (
     role,
 )
 from vcbench.analysis.cost import compute_cost
+from vcbench.analysis.findings import analyse as findings
 from vcbench.analysis.guide import selection_guide
 from vcbench.analysis.leaderboard import (
     LEADERBOARD_COLUMNS,
@@ -47,6 +48,7 @@ __all__ = [
     "compute_cost",
     "discriminative",
     "fill_undefined",
+    "findings",
     "headline_metrics",
     "headline_ranking",
     "higher_is_better",
