@@ -4,7 +4,7 @@
   ``ctx0``, half of them also in ``ctx1``, and the other half is tested in ``ctx1`` ("seen
   perturbations": a model that learns the perturbations' effects must beat ``no_change`` there).
 - ``combo_case()``: one simulated context, GEARS-style combination split (``single_unseen`` and
-  ``combo_seen*`` conditions: unseen perturbations must get a finite prediction).
+  ``combo_unseen*`` conditions: unseen perturbations must get a finite prediction).
 - ``demo_combo_case()``: the bundled demo's K562 combination split, on the 200 most variable genes
   of its training cells (a real-data smoke test).
 - ``check_deep_model(name, params)``: the assertions every deep model must pass on these cases.

@@ -30,13 +30,13 @@ def test_run_prints_the_summary_and_writes_results(tmp_path) -> None:
         "pdcorr",
         "pds",
         "rmse",
-        "combo_seen0",
+        "combo_unseen2",
         "single_unseen",
     ):
         assert text in result.output
     assert (tmp_path / "res" / "results.parquet").exists()
     second = runner.invoke(app, ["run", str(spec), "--out", str(tmp_path / "res")])
-    assert "3 tasks (3 reused)" in second.output
+    assert "4 tasks (4 reused)" in second.output
     again = runner.invoke(app, ["init", str(spec)])
     assert again.exit_code == 2 and "exists; pass --overwrite" in again.output
 

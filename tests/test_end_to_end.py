@@ -80,9 +80,9 @@ def test_results_files_exist_and_both_baselines_are_scored(run) -> None:
     assert set(results["metric"]) == {"rmse", "pdcorr", "pds"}
     assert set(results["split_category"]) <= {
         "single_unseen",
-        "combo_seen0",
-        "combo_seen1",
-        "combo_seen2",
+        "combo_unseen2",
+        "combo_unseen1",
+        "combo_unseen0",
     }
     # every value is finite, except PDCorr of no_change: its predicted effect is zero, a constant
     # vector, for which docs/metrics.md defines the correlation as undefined (NaN)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
 from vcbench.data import contract as c
 from vcbench.data.simulate import simulate
-from vcbench.runner.replicate import _halves, replicate_scores
+from vcbench.runner.halves import half_a_mask
+from vcbench.runner.replicate import replicate_scores
 from vcbench.scenarios import combo_split
 
 
-def test_halves_take_half_of_every_group() -> None:
-    groups = pd.Series(["a"] * 10 + ["b"] * 5 + ["c"])
-    mask = _halves(groups, np.random.default_rng(0))
-    assert mask[:10].sum() == 5 and mask[10:15].sum() == 2 and mask[15:].sum() == 0
+def test_half_a_takes_half_of_every_test_condition() -> None:
+    sim = simulate(n_contexts=1, n_genes=20, n_singles=6, n_combinations=4, seed=1)
+    split = combo_split(sim.adata, unseen_fraction=0.3, seed=0)
+    mask = half_a_mask(sim.adata, split, seed=0)
+    counts = sim.adata.obs.loc[split.mask(sim.adata, "test"), c.PERTURBATION].value_counts()
+    halves = sim.adata.obs.loc[mask, c.PERTURBATION].value_counts()
+    for perturbation, n in counts.items():
+        if perturbation != c.CONTROL:
+            assert halves.get(perturbation, 0) == n // 2
 
 
 def test_replicate_on_the_simulator_approaches_a_perfect_score() -> None:

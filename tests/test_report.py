@@ -64,7 +64,7 @@ def test_report_from_a_demo_run(demo_run: Path) -> None:
     merge = page.split('<section id="merge">', 1)[1].split("</section>", 1)[0]
     assert "Not available in this benchmark" in merge and "cross_dataset" in merge
     # the leaderboard names every model and the split categories of the combo scenario
-    for name in ("no_change", "perturbed_mean", "technical_replicate", "combo_seen2"):
+    for name in ("no_change", "perturbed_mean", "technical_replicate", "combo_unseen0"):
         assert name in page
     markdown = files.markdown.read_text()
     assert markdown.startswith("# vcbench report")
@@ -86,7 +86,18 @@ def test_report_cli(demo_run: Path, tmp_path: Path) -> None:
 def synthetic(models: tuple[str, ...]) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     rows = [
-        ("d", "perturbation", "combo", 0, model, "k", f"p{i}", "combo_seen1", metric, rng.random())
+        (
+            "d",
+            "perturbation",
+            "combo",
+            0,
+            model,
+            "k",
+            f"p{i}",
+            "combo_unseen1",
+            metric,
+            rng.random(),
+        )
         for model in models
         for i in range(6)
         for metric in ("pdcorr", "rmse")

@@ -163,7 +163,12 @@ def test_executors_give_identical_results(tmp_path, reference, executor: str) ->
 
 def test_calibration_adds_both_controls_and_the_replicate_is_near_the_ceiling(tmp_path) -> None:
     result = run_benchmark(_spec(tmp_path, "  - name: no_change\n", seeds="[0]", calibration=True))
-    assert set(result.results["model"]) == {"no_change", "perturbed_mean", "technical_replicate"}
+    assert set(result.results["model"]) == {
+        "no_change",
+        "perturbed_mean",
+        "technical_replicate",
+        "collapse_control",
+    }
     means = result.results.groupby(["model", "metric"])["value"].mean()
     # halves of the same real cells agree far better than the negative control does
     assert means["technical_replicate", "pdcorr"] > 0.8 > means["perturbed_mean", "pdcorr"]

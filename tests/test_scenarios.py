@@ -38,7 +38,7 @@ def test_demo_combo_categories_follow_the_rules(demo_data, seed: int) -> None:
             assert len(parts) == 1 and parts[0] not in anywhere
         else:
             assert len(parts) == 2
-            assert sum(p in alone for p in parts) == int(category[-1])
+            assert sum(p not in alone for p in parts) == int(category[-1])  # unseen genes
     # every perturbed test cell is in test, none in train/val; other contexts unused
     test_cells = split.mask(demo_data, "test")
     assert (demo_data.obs.loc[test_cells, c.CONTEXT] == "k562").all()
@@ -70,12 +70,12 @@ def test_simulated_combos_get_every_category() -> None:
     )
     assert set(split.test_conditions["split_category"]) == {
         "single_unseen",
-        "combo_seen0",
-        "combo_seen1",
-        "combo_seen2",
+        "combo_unseen2",
+        "combo_unseen1",
+        "combo_unseen0",
     }
     assert split.mask(sim.adata, "val").sum() > 0
-    n_seen2 = (split.test_conditions["split_category"] == "combo_seen2").sum()
+    n_seen2 = (split.test_conditions["split_category"] == "combo_unseen0").sum()
     trained_combos = sim.adata.obs.loc[
         split.mask(sim.adata, "train") & (sim.adata.obs[c.N_TARGETS] == 2).to_numpy(),
         c.PERTURBATION,
@@ -95,12 +95,12 @@ def test_leakage_checks_catch_a_corrupted_split(demo_data) -> None:
         check_no_test_leakage(demo_data, corrupted)
     relabelled = split.test_conditions.copy()
     relabelled["split_category"] = (
-        relabelled["split_category"].astype(str).replace({"combo_seen0": "combo_seen2"})
+        relabelled["split_category"].astype(str).replace({"combo_unseen2": "combo_unseen0"})
     )
     wrong = type(split)(
         split.scenario, split.params, split.seed, split.fingerprint, split.assignment, relabelled
     )
-    with pytest.raises(ScenarioError, match="breaks the rule of its category 'combo_seen2'"):
+    with pytest.raises(ScenarioError, match="breaks the rule of its category 'combo_unseen0'"):
         check_combo_rules(demo_data, wrong)
 
 

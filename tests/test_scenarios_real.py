@@ -88,9 +88,9 @@ def test_norman_combo_categories_all_present(norman) -> None:
     split = make_split(norman, "perturbation", "combo", context="k562", seed=0)
     assert set(split.test_conditions["split_category"]) == {
         "single_unseen",
-        "combo_seen0",
-        "combo_seen1",
-        "combo_seen2",
+        "combo_unseen2",
+        "combo_unseen1",
+        "combo_unseen0",
     }
     assert split.shift["energy_distance"].notna().all()
 
@@ -155,7 +155,7 @@ def test_cli_split_writes_reuses_and_explains(tmp_path) -> None:
     args += ["--variant", "combo", "--context", "k562", "--seed", "1", "--out", str(out)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    for text in ("combo_seen0", "combo_seen2", "single_unseen", "energy distance", "Wrote"):
+    for text in ("combo_unseen2", "combo_unseen0", "single_unseen", "energy distance", "Wrote"):
         assert text in result.output
     first = out.read_bytes()
     again = runner.invoke(app, args)

@@ -292,7 +292,11 @@ def test_strict_single_holds_genes_out_of_every_context(sim) -> None:
         ScenarioError, match=rf"held-out perturbation '{gene}' occurs in a training"
     ):
         check_split(sim, corrupt)
-    check_single_rules(sim, dataclasses.replace(corrupt, variant="single"))  # allowed there
+    relabelled = corrupt.test_conditions.assign(split_category="single_unseen_in_context")
+    as_single = dataclasses.replace(corrupt, variant="single", test_conditions=relabelled)
+    check_single_rules(sim, as_single)  # allowed there, under its honest category
+    with pytest.raises(ScenarioError, match="occurs in a training"):  # not as single_unseen
+        check_single_rules(sim, dataclasses.replace(corrupt, variant="single"))
 
 
 def test_chemical_and_dose_splits(dosed) -> None:
@@ -434,9 +438,9 @@ def test_describe_counts_sets_and_categories(demo_data) -> None:
     categories = table[table["split_category"] != ""]
     assert list(categories["split_category"]) == [
         "single_unseen",
-        "combo_seen0",
-        "combo_seen1",
-        "combo_seen2",
+        "combo_unseen2",
+        "combo_unseen1",
+        "combo_unseen0",
     ]
     assert categories["cells"].sum() == sets.loc["test", "cells"]
     assert categories["energy_distance"].gt(0).all()

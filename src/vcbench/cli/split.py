@@ -138,7 +138,7 @@ def split(
     context: Annotated[str | None, typer.Option(help="Context (combo).")] = None,
     unseen_fraction: Annotated[float | None, typer.Option(help="Unseen genes (combo).")] = None,
     seen2_train_fraction: Annotated[
-        float | None, typer.Option(help="combo_seen2 kept in training (combo).")
+        float | None, typer.Option(help="combo_unseen0 kept in training (combo).")
     ] = None,
     target: Annotated[str | None, typer.Option(help="Target dataset (cross_dataset).")] = None,
     hvg: Annotated[

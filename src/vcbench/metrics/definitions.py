@@ -35,7 +35,6 @@ class ContextArrays:
     target_mask: np.ndarray  # P × G, True at the measured target genes of each condition
     k: int = TOP_K  # size of the top-k DE gene sets
     components: np.ndarray | None = None  # G × n_pcs, PCA of the context's real test cells
-    systema_reference: np.ndarray | None = None  # G, mean of the training perturbation centroids
     cell_values: Mapping[str, np.ndarray] = field(
         default_factory=dict
     )  # cell-level metrics, P each
@@ -279,10 +278,13 @@ def pdcorr_de(arrays: ContextArrays) -> np.ndarray:
 
 
 def pdcorr_systema(arrays: ContextArrays) -> np.ndarray:
-    """ρ(y_c − s, x_c − s), s = mean of the training perturbations' centroids (NaN without s)."""
-    s = arrays.systema_reference
-    if s is None:
+    """ρ(y_c − s, x_c − s), s = the test context's perturbed centroid: the mean over the context's
+    test conditions of their observed means x_c (Systema). NaN with fewer than 2 conditions, where
+    x_c − s is 0. A prediction that is the same for every condition (no_change, perturbed_mean)
+    scores about 0; one with the true perturbation-specific effects scores 1."""
+    if arrays.n_conditions < 2:
         return _nan(arrays)
+    s = arrays.observed.mean(axis=0)
     return rowwise_pearson(arrays.predicted - s, arrays.observed - s, arrays.constant_tolerance)
 
 

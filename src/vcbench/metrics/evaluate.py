@@ -206,23 +206,6 @@ def _condition_memo(
     return lambda name, compute: cache.get((*key, name), compute)
 
 
-def _systema_references(reference: ad.AnnData, genes: pd.Index) -> dict[str, np.ndarray]:
-    """Per context: the mean of the training perturbations' centroids (key ``""``: all contexts)."""
-    matrix = _Matrix(reference, _gene_columns(reference.var_names, genes, "reference"))
-    perturbed = ~reference.obs[c.IS_CONTROL].to_numpy(dtype=bool)
-    groups = _groups(reference.obs.iloc[np.flatnonzero(perturbed)], KEYS)
-    offset = np.flatnonzero(perturbed)
-    centroids = {key: matrix.rows(offset[rows]).mean(axis=0) for key, rows in groups.items()}
-    if not centroids:
-        raise MetricError(
-            "reference= holds no perturbed cells; pass the training cells (perturbed and control)."
-        )
-    out = {"": np.mean(list(centroids.values()), axis=0)}
-    for context in {key[0] for key in centroids}:
-        out[context] = np.mean([v for k, v in centroids.items() if k[0] == context], axis=0)
-    return out
-
-
 def _map_conditions(function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
     """``map(function, items)`` in order, on ``condition_threads()`` threads, single-threaded BLAS.
 
@@ -272,7 +255,8 @@ def evaluate(
         metrics: a profile name (``paper``, ``fast``, ``full``) or a list of metric names.
         conditions: the test conditions (columns ``vcb_context``, ``vcb_perturbation``); default:
             every perturbed (context, perturbation) of the truth.
-        reference: the training cells (standard form), for ``pdcorr_systema``'s reference point.
+        reference: the training cells; unused by the metrics since ``pdcorr_systema`` takes its
+            centroid from the test context (docs/validity.md), accepted for compatibility.
         level: ``cells`` or ``mean``; ``auto`` reads ``uns["vcbench_prediction"]["level"]``, else
             takes one row per condition as means.
         k: size of the top-k DE gene sets.
@@ -316,11 +300,6 @@ def evaluate(
     names = {m.name for m in chosen}
     cell_wanted = names & set(CELL_METRICS) if prediction_level == "cells" else set()
     needs_pca = "pca_delta_spearman" in names or bool(cell_wanted & set(PCA_DISTRIBUTION_METRICS))
-    systema = (
-        _systema_references(reference, truth.var_names)
-        if reference is not None and "pdcorr_systema" in names
-        else None
-    )
     if truth_cache is not None:
         truth_cache.bind(truth_identity(truth))
     truth_matrix = _Matrix(truth, None)
@@ -347,9 +326,6 @@ def evaluate(
                 non_finite += int((~finite).sum())
                 continue
             predicted[i] = guess.mean(axis=0)
-        reference_point = None
-        if systema is not None:
-            reference_point = systema.get(context, systema[""])
         arrays = ContextArrays(
             predicted=predicted,
             observed=observed,
@@ -357,7 +333,6 @@ def evaluate(
             target_mask=_target_mask(perturbations, truth.var_names),
             k=k,
             components=components,
-            systema_reference=reference_point,
         )
         prepared.append((context, perturbations, arrays))
     if non_finite:

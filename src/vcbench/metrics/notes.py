@@ -24,7 +24,7 @@ from vcbench.metrics.registry import Metric
 MIN_TRUTH_CELLS = 3
 RETRIEVAL_NEEDS_TWO = "undefined: retrieval needs at least 2 conditions in the context"
 MEANS_ONLY = "not computable: the prediction holds means only (no cells)"
-NO_REFERENCE = "not computable: pass reference= (the training cells) for the Systema centroid"
+SYSTEMA_NEEDS_TWO = "undefined: the Systema centroid needs at least 2 conditions in the context"
 FEW_PREDICTED = "undefined: the prediction has fewer than 2 cells for this condition"
 UNEXPLAINED = "undefined for this condition (see the metric's definition in docs/metrics.md)"
 
@@ -65,8 +65,8 @@ def _vectors(metric: Metric, arrays: ContextArrays) -> tuple[str, np.ndarray, np
             np.take_along_axis(arrays.predicted_delta, top, axis=1),
             np.take_along_axis(arrays.observed_delta, top, axis=1),
         )
-    if name == "pdcorr_systema" and arrays.systema_reference is not None:
-        s = arrays.systema_reference
+    if name == "pdcorr_systema" and arrays.n_conditions >= 2:
+        s = arrays.observed.mean(axis=0)  # the test context's perturbed centroid
         return "effect (vs the Systema centroid)", arrays.predicted - s, arrays.observed - s
     if name in ("lfc_spearman", "lfc_cosine", "rank_lfc_cosine"):
         return "log-fold change", arrays.predicted_lfc, arrays.observed_lfc
@@ -105,8 +105,8 @@ def _nan_reasons(metric: Metric, arrays: ContextArrays, n_predicted: np.ndarray)
     name = metric.name
     if metric.family == "retrieval" and p < 2:
         return np.full(p, RETRIEVAL_NEEDS_TWO, dtype=object)
-    if name == "pdcorr_systema" and arrays.systema_reference is None:
-        return np.full(p, NO_REFERENCE, dtype=object)
+    if name == "pdcorr_systema" and p < 2:
+        return np.full(p, SYSTEMA_NEEDS_TWO, dtype=object)
     reasons = _correlation_reasons(metric, arrays)
     if reasons is not None:
         return reasons

@@ -116,7 +116,8 @@ def predict_by_shift(
     max_cells: int | None = 500,
     seed: int = 0,
 ) -> ad.AnnData:
-    """Cells for each query condition: its context's control cells plus the condition's effect.
+    """Cells for each query condition: its context's control cells plus the condition's effect,
+    clipped at 0 (log-normalised expression is non-negative; docs/validity.md).
 
     Args:
         queries: the queries; row ``i`` of ``queries.conditions`` gets ``effects[i]``.
@@ -143,7 +144,7 @@ def predict_by_shift(
         if max_cells is not None and x.shape[0] > max_cells:
             x = x[np.sort(rng.choice(x.shape[0], max_cells, replace=False))]
         for row in rows:
-            blocks.append((x + effects[row]).astype(x.dtype, copy=False))
+            blocks.append(np.maximum(x + effects[row], 0).astype(x.dtype, copy=False))
             obs_blocks.append(
                 pd.DataFrame(
                     {c.CONTEXT: str(context), c.PERTURBATION: conditions.at[row, c.PERTURBATION]},

@@ -16,6 +16,9 @@ summed over the targets of a combination), ``k`` the one-hot of the context amon
   autoencoder; ``enc``, ``enc_p`` and ``dec`` are multi-layer perceptrons.
 - ``decoder_only``: ``ŷ = dec([k, f_p])``, no control input.
 
+Every network's output goes through a softplus (as in PerturBench), in training and prediction, so
+that the predicted log-normalised expression is non-negative (docs/validity.md).
+
 Training: every perturbed training cell is paired with a control cell of its context drawn at random
 (anew each epoch), and the mean squared error between ``ŷ`` and the perturbed cell is minimised
 with Adam in mini-batches, the learning rate decaying from ``lr`` to 0 along a cosine over the
@@ -38,6 +41,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torch.nn import functional
 
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
@@ -59,7 +63,7 @@ class _LinearAdditiveNet(nn.Module):
 
     def forward(self, x0: torch.Tensor, f: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         offset = k @ self.offsets + (1.0 - k.sum(dim=1, keepdim=True)) * self.overall
-        return x0 + offset + self.shift(f)
+        return functional.softplus(x0 + offset + self.shift(f))
 
 
 class _LatentAdditiveNet(nn.Module):
@@ -78,7 +82,7 @@ class _LatentAdditiveNet(nn.Module):
         self.decoder = mlp(latent_dim, hidden, n_genes, n_layers, dropout)
 
     def forward(self, x0: torch.Tensor, f: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x0) + self.perturbation_encoder(f))
+        return functional.softplus(self.decoder(self.encoder(x0) + self.perturbation_encoder(f)))
 
 
 class _DecoderOnlyNet(nn.Module):
@@ -95,7 +99,7 @@ class _DecoderOnlyNet(nn.Module):
         self.decoder = mlp(n_covariates + n_features, hidden, n_genes, n_layers, dropout)
 
     def forward(self, x0: torch.Tensor, f: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        return self.decoder(torch.cat([k, f], dim=1))
+        return functional.softplus(self.decoder(torch.cat([k, f], dim=1)))
 
 
 class _TorchModel(PerturbationModel):

@@ -39,7 +39,7 @@ from vcbench.runner.failures import failure_table
 from vcbench.runner.grid import SplitJob, Task, split_jobs, tasks_for
 from vcbench.runner.isolation import Outcome, limit_memory
 from vcbench.runner.predictions import keep_prediction
-from vcbench.runner.replicate import REPLICATE, replicate_scores
+from vcbench.runner.replicate import SCORED_CONTROLS
 from vcbench.runner.spec import BenchmarkSpec, DatasetEntry
 from vcbench.runner.store import OutputLock, ResultStore
 from vcbench.runner.task import run_model_timed
@@ -151,9 +151,9 @@ def execute_task(task: Task, keep_predictions: str = "pseudobulk") -> dict[str, 
         data = ad.read_h5ad(task.split_dir / DATA_FILE)
         split = load_split(task.split_dir / SPLIT_FILE)
         metrics = task.metrics if isinstance(task.metrics, str) else list(task.metrics)
-        if task.model.name == REPLICATE:  # the positive control is scored, not fitted
+        if task.model.name in SCORED_CONTROLS:  # these controls are scored, not fitted
             start = time.perf_counter()
-            scores = replicate_scores(data, split, metrics, seed=task.split.seed)
+            scores = SCORED_CONTROLS[task.model.name](data, split, metrics, task.split.seed)
             timings = {"evaluate_seconds": time.perf_counter() - start}
         else:
             model = get_model(task.model.name, **task.model.params)
@@ -163,7 +163,13 @@ def execute_task(task: Task, keep_predictions: str = "pseudobulk") -> dict[str, 
                 keep_prediction(prediction, truth, task.task_dir, task.split_dir, keep_predictions)
 
             scores, timings = run_model_timed(
-                data, split, model, metrics, truth_cache=truth_cache, keep=keep
+                data,
+                split,
+                model,
+                metrics,
+                truth_cache=truth_cache,
+                keep=keep,
+                held_out_seed=task.split.seed if task.held_out_half else None,
             )
             if truth_cache.misses:  # the split's next models reuse the truth-side statistics
                 truth_cache.save(task.split_dir / TRUTH_CACHE_FILE)

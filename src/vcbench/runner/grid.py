@@ -54,6 +54,7 @@ class Task:
     split_dir: Path
     task_dir: Path
     memory_limit: int | None = None  # bytes; a limit, not part of the identity
+    held_out_half: bool = False  # scored on half B of the test cells (runner.halves)
 
 
 def split_jobs(spec: BenchmarkSpec, fingerprints: dict[str, str]) -> list[SplitJob]:
@@ -77,12 +78,17 @@ def split_jobs(spec: BenchmarkSpec, fingerprints: dict[str, str]) -> list[SplitJ
     return jobs
 
 
-CALIBRATION_MODELS = (ModelEntry(name="perturbed_mean"), ModelEntry(name="technical_replicate"))
+CALIBRATION_MODELS = tuple(
+    ModelEntry(name=name)
+    for name in ("perturbed_mean", "no_change", "technical_replicate", "collapse_control")
+)
+SCORED_CONTROL_NAMES = ("technical_replicate", "collapse_control")
 
 
 def models_of(spec: BenchmarkSpec) -> list[ModelEntry]:
-    """The spec's models plus, with ``calibration``, the negative control (``perturbed_mean``) and
-    the positive control (``technical_replicate``) when the spec does not name them."""
+    """The spec's models plus, with ``calibration``, the negative controls (``perturbed_mean``,
+    ``no_change``, ``collapse_control``) and the positive control (``technical_replicate``) when
+    the spec does not name them."""
     models = list(spec.models)
     if spec.calibration:
         present = {m.result_name for m in models}
@@ -115,6 +121,7 @@ def tasks_for(spec: BenchmarkSpec, splits: list[SplitJob], root: Path) -> list[T
     """Every (split, model) pair of the spec (calibration controls included, see ``models_of``)."""
     metrics = spec.metrics if isinstance(spec.metrics, str) else tuple(spec.metrics)
     tasks = []
+    held_out = any(m.name in SCORED_CONTROL_NAMES for m in models_of(spec))
     for split in splits:
         for listed in models_of(spec):
             model, file_identity = resolve_model(listed, split)
@@ -125,6 +132,7 @@ def tasks_for(spec: BenchmarkSpec, splits: list[SplitJob], root: Path) -> list[T
                 "metrics": metrics,
                 "version": vcbench.__version__,
                 **file_identity,
+                **({"held_out_half": True} if held_out else {}),
             }
             tid = task_id(identity)
             tasks.append(
@@ -136,6 +144,7 @@ def tasks_for(spec: BenchmarkSpec, splits: list[SplitJob], root: Path) -> list[T
                     root / "splits" / split.split_id,
                     root / "tasks" / tid,
                     spec.memory_limit,
+                    held_out,
                 )
             )
     return tasks

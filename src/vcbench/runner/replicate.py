@@ -1,77 +1,121 @@
-"""The technical replicate: the positive control of the benchmark's calibration (docs/report.md).
+"""The calibration controls that are scored rather than fitted: the technical replicate (positive
+control) and the collapse control (a negative control of the cell-level metrics).
 
-For every test condition, the real test cells are split at random into two halves, and so are the
-real control cells of its context. Half A of the condition's cells is scored as the prediction
-against half B as the truth, with half B of the controls as the reference. It is the ceiling that
-the data's own sampling noise allows. Conditions with fewer than 2 cells (or contexts with fewer
-than 2 controls) cannot be halved and get NaN values.
+Both are scored on the models' footing (``runner.halves``): the truth is half B of every test
+condition's real cells plus all the real controls of its context, the reference the training cells.
+
+- ``technical_replicate``: half A of the condition's real cells is the prediction. It estimates the
+  score of an independent repeat of the experiment with ``n // 2`` cells, against the very truth the
+  models are scored on. Conditions with fewer than 2 cells cannot be halved and get NaN values.
+- ``collapse_control``: every predicted cell equals the truth's condition mean (a point mass at the
+  true mean). It is perfect on mean-level metrics (an oracle there, not a floor), and exposes the
+  distribution metrics that reward collapse.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anndata as ad
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from vcbench.data import contract as c
 from vcbench.metrics import evaluate
 from vcbench.metrics.registry import resolve_metrics
+from vcbench.models.base import PREDICTION_KEY
+from vcbench.runner.halves import half_a_mask
 from vcbench.runner.task import truth_for
 from vcbench.scenarios.split import Split
 
 REPLICATE = "technical_replicate"
+COLLAPSE = "collapse_control"
 
 
-def _halves(groups: pd.Series, rng: np.random.Generator) -> np.ndarray:
-    """A boolean mask picking half (rounded down) of the cells of every group, at random."""
-    half_a = np.zeros(len(groups), dtype=bool)
-    for positions in groups.groupby(groups, observed=True, sort=True).indices.values():
-        chosen = rng.permutation(positions)[: len(positions) // 2]
-        half_a[chosen] = True
-    return half_a
+def _with_categories(scores: pd.DataFrame, split: Split) -> pd.DataFrame:
+    conditions = split.test_conditions[[c.CONTEXT, c.PERTURBATION, "split_category"]].astype(str)
+    category = conditions.drop_duplicates([c.CONTEXT, c.PERTURBATION]).set_index(
+        [c.CONTEXT, c.PERTURBATION]
+    )["split_category"]
+    keys = pd.MultiIndex.from_arrays([scores["context"], scores["perturbation"]])
+    scores.insert(2, "split_category", category.reindex(keys).to_numpy())
+    scores["value"] = scores["value"].astype(np.float64)
+    return scores
+
+
+def _nan_rows(conditions: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "context": np.repeat(conditions[c.CONTEXT].to_numpy(), len(names)),
+            "perturbation": np.repeat(conditions[c.PERTURBATION].to_numpy(), len(names)),
+            "metric": np.tile(names, len(conditions)),
+            "value": np.nan,
+            "note": "undefined: a condition with one cell cannot be halved",
+        }
+    )
 
 
 def replicate_scores(
     adata: ad.AnnData, split: Split, metrics: str | list[str], seed: int = 0
 ) -> pd.DataFrame:
-    """Tidy scores (context, perturbation, split_category, metric, value) of the technical replicate."""
-    truth = truth_for(adata, split)
-    obs = truth.obs
-    groups = obs[c.CONTEXT].astype(str) + "\x1f" + obs[c.PERTURBATION].astype(str)
-    half_a = _halves(groups, np.random.default_rng(seed))
-    conditions = split.test_conditions[[c.CONTEXT, c.PERTURBATION, "split_category"]].astype(str)
-    sizes = groups.value_counts()
-    control_sizes = obs.loc[obs[c.IS_CONTROL], c.CONTEXT].astype(str).value_counts()
-    halvable = [
-        sizes.get(f"{ctx}\x1f{pert}", 0) >= 2 and control_sizes.get(ctx, 0) >= 2
-        for ctx, pert in zip(conditions[c.CONTEXT], conditions[c.PERTURBATION], strict=True)
-    ]
+    """Tidy scores (context, perturbation, split_category, metric, value, note) of the replicate:
+    half A against half B (seeded by ``seed``, the split seed), all controls, training reference."""
+    half_a = half_a_mask(adata, split, seed)
+    truth = truth_for(adata, split, seed)
+    conditions = split.test_conditions[[c.CONTEXT, c.PERTURBATION]].astype(str).drop_duplicates()
+    predicted = adata.obs.loc[half_a, [c.CONTEXT, c.PERTURBATION]].astype(str).drop_duplicates()
+    keys = pd.MultiIndex.from_frame(conditions)
+    halvable = keys.isin(pd.MultiIndex.from_frame(predicted))
     scored = conditions[halvable]
-    is_control = obs[c.IS_CONTROL].to_numpy()
     frames = []
     if len(scored):
-        prediction = truth[half_a & ~is_control].copy()
-        reference = truth[~half_a].copy()
         train = adata[split.mask(adata, "train")]
         frames.append(
-            evaluate(prediction, reference, metrics=metrics, conditions=scored, reference=train)
-        )
-    names = [m.name for m in resolve_metrics(metrics)]
-    unscored = conditions[~np.asarray(halvable, dtype=bool)]
-    if len(unscored):
-        frames.append(
-            pd.DataFrame(
-                {
-                    "context": np.repeat(unscored[c.CONTEXT].to_numpy(), len(names)),
-                    "perturbation": np.repeat(unscored[c.PERTURBATION].to_numpy(), len(names)),
-                    "metric": np.tile(names, len(unscored)),
-                    "value": np.nan,
-                }
+            evaluate(
+                adata[half_a].copy(), truth, metrics=metrics, conditions=scored, reference=train
             )
         )
-    scores = pd.concat(frames, ignore_index=True)
-    category = conditions.set_index([c.CONTEXT, c.PERTURBATION])["split_category"]
-    keys = pd.MultiIndex.from_arrays([scores["context"], scores["perturbation"]])
-    scores.insert(2, "split_category", category.reindex(keys).to_numpy())
-    scores["value"] = scores["value"].astype(np.float64)
-    return scores
+    if (~halvable).any():
+        frames.append(_nan_rows(conditions[~halvable], [m.name for m in resolve_metrics(metrics)]))
+    return _with_categories(pd.concat(frames, ignore_index=True), split)
+
+
+def collapse_prediction(truth: ad.AnnData) -> ad.AnnData:
+    """The truth's perturbed cells, each replaced by its (context, perturbation[, dose]) mean."""
+    perturbed = truth[~truth.obs[c.IS_CONTROL].to_numpy(dtype=bool)]
+    keys = [k for k in (c.CONTEXT, c.PERTURBATION, c.DOSE) if k in perturbed.obs.columns]
+    x = perturbed.X.toarray() if sparse.issparse(perturbed.X) else np.asarray(perturbed.X)
+    x = x.astype(np.float64)
+    labels = perturbed.obs[keys].astype(str).agg("\x1f".join, axis=1)
+    codes, _ = pd.factorize(labels)
+    sums = np.zeros((codes.max() + 1, x.shape[1]))
+    np.add.at(sums, codes, x)
+    means = sums / np.bincount(codes)[:, None]
+    prediction = ad.AnnData(
+        X=means[codes].astype(np.float32), obs=perturbed.obs[keys].copy(), var=perturbed.var[[]]
+    )
+    prediction.uns[PREDICTION_KEY] = {"level": "cells"}
+    return prediction
+
+
+def collapse_scores(
+    adata: ad.AnnData, split: Split, metrics: str | list[str], seed: int = 0
+) -> pd.DataFrame:
+    """Tidy scores of the collapse control against the held-out half B (seeded by ``seed``)."""
+    truth = truth_for(adata, split, seed)
+    train = adata[split.mask(adata, "train")]
+    scores = evaluate(
+        collapse_prediction(truth),
+        truth,
+        metrics=metrics,
+        conditions=split.test_conditions,
+        reference=train,
+    )
+    return _with_categories(scores, split)
+
+
+SCORED_CONTROLS: dict[str, Callable[[ad.AnnData, Split, str | list[str], int], pd.DataFrame]] = {
+    REPLICATE: replicate_scores,
+    COLLAPSE: collapse_scores,
+}

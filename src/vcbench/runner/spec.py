@@ -113,7 +113,8 @@ class BenchmarkSpec(_Strict):
     )
     calibration: bool = Field(
         True,
-        description="Add perturbed_mean and technical_replicate (calibration, docs/report.md).",
+        description="Add the calibration controls perturbed_mean, no_change, collapse_control "
+        "and technical_replicate (docs/report.md, docs/validity.md).",
     )
     keep_predictions: Literal["pseudobulk", "cells", "none"] = Field(
         "pseudobulk",
@@ -216,7 +217,7 @@ jobs: 2                        # worker processes (processes, dask LocalCluster)
 scheduler: null                # dask only: tcp://HOST:PORT of an existing cluster
 time_limit: 7200               # seconds a task may take before it is recorded as failed (null: none)
 memory_limit: null             # memory a task may use, e.g. 8GB (recorded as "out of memory")
-calibration: true              # add perturbed_mean (negative) and technical_replicate (positive control)
+calibration: true              # add the calibration controls (docs/validity.md)
 keep_predictions: pseudobulk   # keep predictions as h5ad: pseudobulk (per-condition means) | cells | none
 
 datasets:

@@ -15,6 +15,8 @@ from vcbench.metrics import evaluate
 from vcbench.metrics.truth_cache import TruthCache
 from vcbench.models.base import PerturbationModel, Queries
 from vcbench.runner.coverage import note_uncovered, uncovered_perturbations
+from vcbench.runner.halves import half_a_mask
+from vcbench.runner.negatives import NegativePolicy, handle_negatives
 from vcbench.scenarios.split import Split
 
 
@@ -33,22 +35,30 @@ def _controls_of_test_contexts(adata: ad.AnnData, split: Split) -> ad.AnnData:
     return adata[mask].copy()
 
 
-def truth_for(adata: ad.AnnData, split: Split) -> ad.AnnData:
-    """The real test cells plus the real control cells of the test contexts."""
+def truth_for(adata: ad.AnnData, split: Split, held_out_seed: int | None = None) -> ad.AnnData:
+    """The real test cells plus the real control cells of the test contexts; with
+    ``held_out_seed``, only half B of each test condition's cells (``runner.halves``)."""
     test = split.mask(adata, "test") & ~adata.obs[c.IS_CONTROL].to_numpy()
+    if held_out_seed is not None:
+        test &= ~half_a_mask(adata, split, held_out_seed)
     controls = adata.obs_names.isin(_controls_of_test_contexts(adata, split).obs_names)
     return adata[test | controls].copy()
 
 
 def run_model(
-    adata: ad.AnnData, split: Split, model: PerturbationModel, metrics: str | list[str]
+    adata: ad.AnnData,
+    split: Split,
+    model: PerturbationModel,
+    metrics: str | list[str],
+    held_out_seed: int | None = None,
 ) -> pd.DataFrame:
     """Fit ``model`` on the split's training cells, predict its queries, and score the prediction.
 
     The model sees only training cells and the queries' control cells, never a test perturbed cell.
+    With ``held_out_seed`` the truth is half B of each test condition (``truth_for``).
     Returns tidy rows (context, perturbation, split_category, metric, value).
     """
-    return run_model_timed(adata, split, model, metrics)[0]
+    return run_model_timed(adata, split, model, metrics, held_out_seed=held_out_seed)[0]
 
 
 def run_model_timed(
@@ -58,11 +68,15 @@ def run_model_timed(
     metrics: str | list[str],
     truth_cache: TruthCache | None = None,
     keep: Callable[[ad.AnnData, ad.AnnData], object] | None = None,
+    held_out_seed: int | None = None,
+    negatives: NegativePolicy = "warn",
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """``run_model`` that also returns the fit, predict and evaluation wall times in seconds.
 
     ``truth_cache`` keeps the split's truth-side statistics for its next model (same scores);
-    ``keep(prediction, truth)`` is called before scoring (the runner keeps predictions).
+    ``keep(prediction, truth)`` is called before scoring (the runner keeps predictions);
+    ``held_out_seed``: score against half B (``truth_for``); negative predicted values are counted
+    (``negative_values``) and handled by ``negatives`` (``runner.negatives``).
     """
     train = adata[split.mask(adata, "train")].copy()
     queries = queries_for(adata, split)
@@ -74,6 +88,10 @@ def run_model_timed(
         start = time.perf_counter()
         prediction = model.predict(queries)
         timings["predict_seconds"] = time.perf_counter() - start
+        if isinstance(prediction, ad.AnnData):
+            prediction, timings["negative_values"] = handle_negatives(
+                prediction, model.name, negatives
+            )
     except Exception as exc:
         raise ModelError(f"Model {model.name!r} failed: {type(exc).__name__}: {exc}") from exc
     if not isinstance(prediction, ad.AnnData):
@@ -81,7 +99,7 @@ def run_model_timed(
             f"Model {model.name!r}: predict() returned {type(prediction).__name__}, not an AnnData. "
             "predict must return the predicted cells (or means) as an AnnData (docs/models.md)."
         )
-    truth = truth_for(adata, split)
+    truth = truth_for(adata, split, held_out_seed)
     if keep is not None:
         keep(prediction, truth)
     start = time.perf_counter()
@@ -90,7 +108,7 @@ def run_model_timed(
         truth,
         metrics=metrics,
         conditions=split.test_conditions,
-        reference=train,  # the training centroids of pdcorr_systema
+        reference=train,
         truth_cache=truth_cache,
     )
     timings["evaluate_seconds"] = time.perf_counter() - start

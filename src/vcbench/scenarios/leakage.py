@@ -5,7 +5,7 @@
 - no perturbed cell of a test condition is in train or val (``check_no_test_leakage``), every
   perturbed cell of a test condition is in test, and ``n_cells`` counts them;
 - the scenario's own rules (the ``check_*_rules`` function of its module), e.g. in
-  ``combo_seen0`` neither gene occurs as a single perturbation in training, in a strict context
+  ``combo_unseen2`` neither gene occurs as a single perturbation in training, in a strict context
   split no perturbed cell of a test context is in training, and the genes of a cross-dataset split
   are exactly those selected on its training cells.
 """

@@ -11,8 +11,10 @@
 
 ``val_fraction`` of the remaining single perturbations (per context for ``single``, overall for
 ``strict``) are ``val``. Controls are ``train`` (and the query inputs). Combinations are
-``unused``, since a combination with a held-out gene would show its effect. Category:
-``single_unseen``.
+``unused``, since a combination with a held-out gene would show its effect. Categories:
+``single_unseen`` for a perturbation trained in no context; ``single_unseen_in_context`` (``single``
+on multi-context data only) for one held out of its context but trained in another
+(docs/validity.md).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from vcbench.scenarios.leakage import check_targets_unseen, finalise
 from vcbench.scenarios.split import Split
 
 VARIANTS = ("single", "strict")
-CATEGORIES = ("single_unseen",)
+CATEGORIES = ("single_unseen", "single_unseen_in_context")
 
 
 def single_split(
@@ -110,7 +112,8 @@ def single_split(
         params["test_fraction"] = test_fraction
         info["held_out"] = {"all": test}
 
-    category = np.full(len(obs), CATEGORIES[0], dtype=object)
+    trained = np.unique(perturbation[np.isin(role, ["train", "val"]) & single])
+    category = np.where(np.isin(perturbation, trained), CATEGORIES[1], CATEGORIES[0]).astype(object)
     split = Split(
         scenario="perturbation",
         variant=variant,
@@ -152,4 +155,10 @@ def check_single_rules(adata: ad.AnnData, split: Split) -> None:
     held = split.test_conditions[c.PERTURBATION].astype(str).unique().tolist()
     check_targets_unseen(
         adata, split, held, per_context=split.variant != "strict", what="perturbation"
+    )
+    unseen = split.test_conditions.loc[
+        split.test_conditions["split_category"].astype(str) == CATEGORIES[0], c.PERTURBATION
+    ].astype(str)
+    check_targets_unseen(
+        adata, split, unseen.unique().tolist(), per_context=False, what="perturbation"
     )
