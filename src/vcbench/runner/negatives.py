@@ -1,8 +1,10 @@
 """Negative predicted values: counted, recorded and handled by one policy (docs/validity.md).
 
 Log-normalised expression is non-negative, so a negative predicted value is impossible. The
-runner counts them in every prediction; the policy says what happens next: ``warn`` (default)
-warns and keeps the values, ``clip`` sets them to 0, ``error`` stops the task.
+runner counts them in every prediction (recorded as ``negative_values``); the policy says what
+happens next: ``clip`` (default) sets them to 0 and warns, ``warn`` warns and keeps them (the
+scoring then refuses a prediction that is mostly negative, ``metrics.input_checks``), ``error``
+stops the task.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ POLICIES = ("warn", "clip", "error")
 
 
 def handle_negatives(
-    prediction: ad.AnnData, model: str, policy: NegativePolicy = "warn"
+    prediction: ad.AnnData, model: str, policy: NegativePolicy = "clip"
 ) -> tuple[ad.AnnData, int]:
     """The prediction after ``policy`` and the number of negative values it held."""
     if policy not in POLICIES:
@@ -37,7 +39,7 @@ def handle_negatives(
         "expression"
     )
     if policy == "error":
-        raise ModelError(f"{message}; fix the model's output or set negative_predictions: clip.")
+        raise ModelError(f"{message}; fix the model's output or run it with negatives='clip' (the default).")
     if policy == "clip":
         prediction = prediction.copy()
         if sparse.issparse(prediction.X):
@@ -45,6 +47,7 @@ def handle_negatives(
             prediction.X.eliminate_zeros()
         else:
             prediction.X = np.maximum(np.asarray(prediction.X), 0)
+        warnings.warn(f"{message}; clipped at 0 (policy 'clip').", UserWarning, stacklevel=2)
         return prediction, count
     warnings.warn(f"{message}; kept as predicted (policy 'warn').", UserWarning, stacklevel=2)
     return prediction, count

@@ -69,7 +69,7 @@ def run_model_timed(
     truth_cache: TruthCache | None = None,
     keep: Callable[[ad.AnnData, ad.AnnData], object] | None = None,
     held_out_seed: int | None = None,
-    negatives: NegativePolicy = "warn",
+    negatives: NegativePolicy = "clip",
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """``run_model`` that also returns the fit, predict and evaluation wall times in seconds.
 
