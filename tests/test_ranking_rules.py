@@ -41,7 +41,7 @@ def one(frame: pd.DataFrame, **where: object) -> pd.Series:
     return frame[mask].iloc[0]
 
 
-def controls(metric: str, floor: float, ceiling: float, n: int = 4, seeds=(0,)) -> list[tuple]:
+def controls(metric: str, floor: float, ceiling: float, n: int = 5, seeds=(0,)) -> list[tuple]:
     return [
         (s, model, f"p{i}", "c", metric, value)
         for s in seeds
@@ -74,14 +74,16 @@ def test_seeds_are_averaged_per_condition_before_the_t_interval() -> None:
 
 
 def test_undefined_counts_as_worst_and_controls_are_not_ranked() -> None:
-    rows = controls("pdcorr", 0.1, 0.9) + controls("rmse", 2.0, 0.5)
-    for i in range(4):
+    # six conditions, so that five have every control defined (calibration_status needs 5);
+    # no_change is a negative control too, so the replicate (0.5) must beat it on rmse (0.55)
+    rows = controls("pdcorr", 0.1, 0.9, n=6) + controls("rmse", 2.0, 0.5, n=6)
+    for i in range(6):
         rows += [
             (0, "no_change", f"p{i}", "c", "pdcorr", np.nan),  # no effect: undefined
             (0, "fancy", f"p{i}", "c", "pdcorr", 0.05),
             (0, "additive", f"p{i}", "c", "pdcorr", 0.3),
-            (0, "no_change", f"p{i}", "c", "rmse", 0.2 if i else np.nan),
-            (0, "fancy", f"p{i}", "c", "rmse", 1.0),
+            (0, "no_change", f"p{i}", "c", "rmse", 0.55 if i else np.nan),
+            (0, "fancy", f"p{i}", "c", "rmse", 1.2),
             (0, "additive", f"p{i}", "c", "rmse", 3.0),
         ]
     board = an.leaderboard(table(rows))
@@ -92,7 +94,7 @@ def test_undefined_counts_as_worst_and_controls_are_not_ranked() -> None:
     assert overall.loc[("no_change", "pdcorr"), "score"] == -1.0
     assert overall.loc[("additive", "pdcorr"), "rank"] == 1
     # rmse is unbounded: the undefined condition takes the worst value reached there (3.0)
-    assert overall.loc[("no_change", "rmse"), "score"] == pytest.approx((3.0 + 3 * 0.2) / 4)
+    assert overall.loc[("no_change", "rmse"), "score"] == pytest.approx((3.0 + 5 * 0.55) / 6)
     assert overall.loc[("no_change", "rmse"), "rank"] == 1
     for control in ("perturbed_mean", "technical_replicate"):
         assert overall.loc[(control, "pdcorr"), "role"] == "control"
@@ -102,12 +104,13 @@ def test_undefined_counts_as_worst_and_controls_are_not_ranked() -> None:
     assert an.role("collapse") == "control" and an.role("linear(alpha=1)") == "baseline"
     # normalised = (value - floor) / (ceiling - floor) with the controls' means
     assert overall.loc[("fancy", "pdcorr"), "normalised"] == pytest.approx((0.05 - 0.1) / 0.8)
-    assert overall.loc[("fancy", "rmse"), "normalised"] == pytest.approx((1.0 - 2.0) / -1.5)
+    # the floor is the best negative control: no_change (0.55 where defined), not perturbed_mean
+    assert overall.loc[("fancy", "rmse"), "normalised"] == pytest.approx((1.2 - 0.55) / -0.05)
 
 
 def test_uncalibrated_metric_is_reported_but_not_ranked_nor_normalised() -> None:
     rows = controls("pdcorr", 0.1, 0.9) + controls("pds", 0.8, 0.7)  # pds: replicate loses
-    for i in range(4):
+    for i in range(5):
         rows += [
             (0, m, f"p{i}", "c", metric, v)
             for m, v in (("a", 0.5), ("b", 0.6))
@@ -142,7 +145,7 @@ def test_headline_set_has_one_metric_per_family() -> None:
 
 
 def test_leaderboard_csv_has_exactly_the_documented_columns() -> None:
-    rows = controls("pdcorr", 0.1, 0.9) + [(0, "a", f"p{i}", "c", "pdcorr", 0.5) for i in range(4)]
+    rows = controls("pdcorr", 0.1, 0.9) + [(0, "a", f"p{i}", "c", "pdcorr", 0.5) for i in range(5)]
     csv = an.leaderboard_csv(an.leaderboard(table(rows)))
     assert list(csv.columns) == [
         "dataset", "scenario", "variant", "split_category", "model", "role", "metric_family",
@@ -221,7 +224,7 @@ def test_agreement_tau_matches_scipy_on_model_means_with_an_interval() -> None:
 
 def test_guide_never_recommends_a_control_and_says_when_no_model_beats_a_baseline() -> None:
     rows = controls("pdcorr", 0.9, 1.0) + controls("rmse", 0.1, 0.01)
-    for i in range(4):
+    for i in range(5):
         rows += [
             (0, "fancy", f"p{i}", "c", "pdcorr", 0.5),
             (0, "additive", f"p{i}", "c", "pdcorr", 0.6),
@@ -269,15 +272,15 @@ def test_terminal_tables_fit_the_width_and_cut_nothing(width: int) -> None:
 
 
 def test_a_metric_whose_controls_differ_only_by_noise_is_uncalibrated() -> None:
-    gaps = np.array([0.5, -0.4, 0.3, -0.2])  # mean gap 0.05, t interval well across 0
-    rows = [(0, "perturbed_mean", f"p{i}", "c", "pdcorr", 0.3) for i in range(4)]
+    gaps = np.array([0.5, -0.4, 0.3, -0.2, 0.05])  # mean gap 0.05, interval well across 0
+    rows = [(0, "perturbed_mean", f"p{i}", "c", "pdcorr", 0.3) for i in range(5)]
     rows += [
         (0, "technical_replicate", f"p{i}", "c", "pdcorr", 0.3 + g) for i, g in enumerate(gaps)
     ]
-    rows += [(0, "a", f"p{i}", "c", "pdcorr", 0.9) for i in range(4)]
+    rows += [(0, "a", f"p{i}", "c", "pdcorr", 0.9) for i in range(5)]
     status = an.calibration_status(table(rows))
     row = one(status, split_category="all", metric="pdcorr")
-    assert not row["calibrated"] and "within noise" in row["reason"]
+    assert not row["calibrated"] and "beyond noise" in row["reason"]
     assert row["ceiling"] - row["floor"] == pytest.approx(gaps.mean())
     board = an.leaderboard(table(rows))
     assert board["normalised"].isna().all()  # no (0.9 - 0.3) / 0.05 = 12 printed
