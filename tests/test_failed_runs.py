@@ -61,7 +61,8 @@ def test_a_run_where_only_the_controls_succeed_reports_without_a_traceback(tmp_p
     assert "mine on demo / perturbation seed 0 (combo)" in result.output
     assert "Traceback" not in result.output and "No objects to concatenate" not in result.output
     markdown = (tmp_path / "out" / "report.md").read_text()
-    assert "no model besides the calibration controls has results" in markdown
+    assert "0 ranked model(s)" in markdown  # only the controls: nothing is ranked
+    assert "_Not available in this benchmark: " in markdown
 
 
 def test_failure_table_rows():
