@@ -31,32 +31,38 @@ def _run(tmp_path, models: str, calibration: bool):
 
 
 def test_a_run_where_every_task_fails_prints_the_table_and_writes_a_report(tmp_path):
-    result = _run(tmp_path, "{name: no_chnage}", calibration=False)
+    # a model that passes the spec's validation and fails in its task (predict returns None)
+    result = _run(
+        tmp_path, "{name: 'reliability_models:ReturnsNone', label: none}", calibration=False
+    )
     assert result.exit_code == 1, result.output
     output = result.output
     assert "1 task(s) failed (every task):" in output
     assert (
-        "no_chnage on demo / perturbation seed 0 (combo): ModelError: Unknown model 'no_chnage'"
-        in output
+        "none on demo / perturbation seed 0 (combo): ModelError: Model 'returns_none': predict() "
+        "returned NoneType, not an AnnData" in output
     )
-    assert "raised at registry.py:" in output and "record.json" in output
+    assert "raised at task.py:" in output and "record.json" in output
     assert "Traceback" not in output and "lacks column" not in output
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert "Every task failed (1 of 1): there are no results to report." in markdown
     assert (
-        "| demo / perturbation seed 0 (combo) | no_chnage | ModelError: Unknown model" in markdown
+        "| demo / perturbation seed 0 (combo) | none | ModelError: Model 'returns_none'" in markdown
     )
     assert "Every task failed" in (tmp_path / "out" / "report.html").read_text()
 
 
 def test_a_run_where_only_the_controls_succeed_reports_without_a_traceback(tmp_path):
-    result = _run(tmp_path, "{name: 'no_such.module:Model', label: mine}", calibration=True)
+    result = _run(
+        tmp_path, "{name: 'reliability_models:ReturnsNone', label: mine}", calibration=True
+    )
     assert result.exit_code == 1, result.output
     assert "1 task(s) failed (of 3):" in result.output
     assert "mine on demo / perturbation seed 0 (combo)" in result.output
     assert "Traceback" not in result.output and "No objects to concatenate" not in result.output
     markdown = (tmp_path / "out" / "report.md").read_text()
-    assert "no model besides the calibration controls has results" in markdown
+    assert "0 ranked model(s)" in markdown  # only the controls: nothing is ranked
+    assert "_Not available in this benchmark: " in markdown
 
 
 def test_failure_table_rows():

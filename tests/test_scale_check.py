@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import anndata as ad
@@ -70,11 +71,20 @@ def test_log2_instead_of_natural_log_is_a_warning(truth):
     assert outcome.startswith("warning: The prediction's row totals are 1.44 × the truth's")
 
 
-def test_centred_values_are_refused_and_a_few_negatives_warned(truth):
+def test_mostly_negative_values_are_refused_centred_ones_and_a_few_negatives_warned(truth):
     x = _dense(truth)
-    centred = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-9)
-    assert _outcome(_like(truth, centred), truth).startswith("error: ")
-    assert "values are negative" in _outcome(_like(truth, centred), truth)
+    centred = x - x.mean(axis=0)  # about 47 % of the values fall below their gene's mean
+    assert re.match(
+        r"warning: 4\d% of the prediction's values are negative",
+        _outcome(_like(truth, centred), truth),
+    )
+    assert "likely outputs centred or scaled values" in _outcome(_like(truth, centred), truth)
+    shifted = x - 1.0  # most values negative (most are 0 before): refused
+    assert (shifted < 0).mean() > 0.6
+    assert re.match(
+        r"error: \d\d% of the prediction's values are negative",
+        _outcome(_like(truth, shifted), truth),
+    )
     assert _outcome(_like(truth, -np.abs(x) - 0.1), truth).startswith(
         "error: 100% of the prediction's values are negative"
     )

@@ -81,6 +81,10 @@ def supported_tasks(results: pd.DataFrame) -> pd.DataFrame:
     """Per task: ``n_models`` (non-controls), ``n_conditions`` (seeds aggregated) and
     ``supported``: at least :data:`MIN_MODELS` models and :data:`MIN_CONDITIONS` conditions."""
     frame = results[results["model"].map(role) != "control"]
+    if frame.empty:  # only the controls have results (every other task failed)
+        return pd.DataFrame(columns=[*TASK, "n_models", "n_conditions", "supported"]).astype(
+            {"n_models": int, "n_conditions": int, "supported": bool}
+        )
     models = frame.groupby(TASK, observed=True)["model"].nunique()
     conditions = frame.groupby(TASK, observed=True)[["context", "perturbation"]].apply(
         lambda f: len(f.drop_duplicates())

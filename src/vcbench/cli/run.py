@@ -183,11 +183,12 @@ def init(
 ) -> None:
     """Write a commented example benchmark spec to start from."""
     from vcbench.errors import SpecError
+    from vcbench.files import write_text_atomic
     from vcbench.runner.spec import EXAMPLE_SPEC
 
     if path.exists() and not overwrite:
         raise SpecError(f"{path} exists; pass --overwrite to replace it, or choose another path.")
-    path.write_text(EXAMPLE_SPEC)
+    write_text_atomic(EXAMPLE_SPEC, path)
     console.print(f"Wrote {path}. Edit it, then: vcbench run {path}")
 
 

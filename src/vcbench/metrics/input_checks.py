@@ -12,10 +12,12 @@
   - the fraction of negative values (log-normalised expression is never negative).
 
   A clear mismatch raises ``MetricError`` naming the likely cause: more than ``NEGATIVE_ERROR``
-  of the values negative (centred or z-scored values), or counts-like values (ratio >
+  of the values negative (centred or z-scored values, effects), or counts-like values (ratio >
   ``COUNTS_RATIO``, or integer values above the truth's maximum, or a maximum above
   ``COUNTS_MAX_FACTOR`` × the truth's and above ``COUNTS_MAX_ABSOLUTE``). A borderline one raises a
-  ``ScaleWarning`` (recorded in a task's record by ``vcbench run``): any negative value, a ratio
+  ``ScaleWarning`` (recorded in a task's record by ``vcbench run``): more than
+  ``NEGATIVE_CENTRED`` of the values negative with row totals below ``CENTRED_RATIO`` × the
+  truth's (the same message as the error: likely centred values), any other negative value, a ratio
   outside ``[1 / WARN_RATIO, WARN_RATIO]``, or a maximum above ``WARN_MAX_FACTOR`` × the truth's.
 """
 
@@ -36,7 +38,9 @@ SAMPLE_ROWS = 500
 COUNTS_RATIO = 8.0
 COUNTS_MAX_FACTOR = 3.0
 COUNTS_MAX_ABSOLUTE = 20.0
-NEGATIVE_ERROR = 0.25
+NEGATIVE_ERROR = 0.5
+NEGATIVE_CENTRED = 0.25
+CENTRED_RATIO = 0.25
 WARN_RATIO = 1.4
 WARN_MAX_FACTOR = 1.4
 LOG_SCALE = "log1p-normalised expression (normalize_total to 1e4, then log1p)"
@@ -123,8 +127,11 @@ def scale_problem(predicted: ScaleStats, truth: ScaleStats) -> tuple[str, str] |
         f"prediction: median row total {predicted.median_total:.4g}, max {predicted.maximum:.4g}; "
         f"truth: median row total {truth.median_total:.4g}, max {truth.maximum:.4g}"
     )
-    if predicted.negative_fraction > NEGATIVE_ERROR:
-        return "error", (
+    centred = predicted.negative_fraction > NEGATIVE_CENTRED and (
+        not np.isfinite(ratio) or ratio < CENTRED_RATIO
+    )
+    if predicted.negative_fraction > NEGATIVE_ERROR or centred:
+        return "error" if predicted.negative_fraction > NEGATIVE_ERROR else "warning", (
             f"{predicted.negative_fraction:.0%} of the prediction's values are negative (min "
             f"{predicted.minimum:.4g}); {LOG_SCALE} is never negative. The model likely outputs "
             "centred or scaled values (z-scores) or effects (differences to control): predict "

@@ -94,6 +94,22 @@ class FolderBusyError(VcbenchError):
     """Another vcbench process is writing to the same output folder."""
 
 
+STALE_GRACE = 10.0  # seconds to wait when the lock's recorded holder is dead
+_HELD: set[int] = set()  # lock descriptors of this process
+
+
+def _close_held_in_child() -> None:
+    """A forked child (a task process) must not keep the writer's lock alive: close its copies."""
+    for handle in list(_HELD):
+        with contextlib.suppress(OSError):
+            os.close(handle)
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held_in_child)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -108,8 +124,9 @@ class OutputLock:
     """One writer per output folder: ``ROOT/.vcbench.lock`` holds the writer's PID, host and start
     time, and an exclusive ``flock`` on it while the writer runs.
 
-    The kernel drops the ``flock`` when its holder dies, so a lock left by a killed run (a dead
-    PID) is simply taken over; a live holder makes a second run wait up to ``wait`` seconds, then
+    The kernel drops the ``flock`` when its holder dies (forked task processes close their copy of
+    the descriptor, so they never keep it), so a lock left by a killed run (a dead PID) is taken
+    over, after up to ``STALE_GRACE`` seconds while the dead holder's descriptor is being closed; a live holder makes a second run wait up to ``wait`` seconds, then
     refuse with a message naming the holder. (``flock`` is per host: on a network file system
     shared by several hosts the lock may not hold; run one writer per folder there.)
     """
@@ -151,17 +168,21 @@ class OutputLock:
         os.pwrite(handle, text.encode(), 0)
         os.fsync(handle)
         self._handle = handle
+        _HELD.add(handle)
         return True
 
     def acquire(self) -> OutputLock:
         """Take the lock, waiting up to ``wait`` seconds; ``FolderBusyError`` if it stays held."""
         make_folder(self.path.parent)
         deadline = time.monotonic() + self.wait
+        graced = False
         while not self._try_once():
+            holder = self._holder()
+            pid, host = holder.get("pid", "?"), holder.get("host", "?")
+            alive = host != socket.gethostname() or (isinstance(pid, int) and _pid_alive(pid))
+            if not alive and not graced:  # its dying task processes may hold it a moment longer
+                deadline, graced = max(deadline, time.monotonic() + STALE_GRACE), True
             if time.monotonic() >= deadline:
-                holder = self._holder()
-                pid, host = holder.get("pid", "?"), holder.get("host", "?")
-                alive = host != socket.gethostname() or (isinstance(pid, int) and _pid_alive(pid))
                 state = "running" if alive else "holding it (a task process of a killed run?)"
                 raise FolderBusyError(
                     f"The output folder {self.path.parent} is in use by another vcbench run "
@@ -177,6 +198,7 @@ class OutputLock:
             return
         with contextlib.suppress(OSError):
             os.unlink(self.path)
+        _HELD.discard(self._handle)
         os.close(self._handle)
         self._handle = None
 
