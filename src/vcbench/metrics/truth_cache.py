@@ -17,8 +17,6 @@ split's fingerprint); objects such as sorted control ranks live in memory only.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +26,7 @@ import anndata as ad
 import numpy as np
 
 from vcbench.data import contract as c
+from vcbench.files import write_atomic
 
 T = TypeVar("T")
 _IDENTITY = "__identity__"
@@ -115,19 +114,12 @@ class TruthCache:
             }
             identity = self._identity or ""
         arrays[_IDENTITY] = np.asarray(identity)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(handle, "wb") as stream:
+
+        def write(temporary: Path) -> None:
+            with open(temporary, "wb") as stream:  # a file object: savez adds no suffix
                 np.savez(stream, **arrays)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-        return path
+
+        return write_atomic(path, write)
 
     @classmethod
     def load(cls, path: str | Path) -> TruthCache:
