@@ -137,6 +137,8 @@ def _commands(directory: Path, truth: Path, prediction: Path) -> dict[str, list[
             "target_gene",
             "--control",
             "non-targeting",
+            "--context-key",
+            "none",  # one context
             "--profile",
             "full",
             "--out",

@@ -115,12 +115,11 @@ class TruthCache:
             identity = self._identity or ""
         arrays[_IDENTITY] = np.asarray(identity)
 
-        def save_to(temporary: Path) -> None:
-            with open(temporary, "wb") as stream:  # a stream: np.savez adds no suffix
+        def write(temporary: Path) -> None:
+            with open(temporary, "wb") as stream:  # a file object: savez adds no suffix
                 np.savez(stream, **arrays)
 
-        write_atomic(path, save_to)
-        return path
+        return write_atomic(path, write)
 
     @classmethod
     def load(cls, path: str | Path) -> TruthCache:

@@ -252,6 +252,21 @@ def _task_label(task: Task, width: int = 36) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
 
 
+def spread_over_splits(tasks: list[Task]) -> list[Task]:
+    """``tasks`` with every split's first task before any split's second (order otherwise kept).
+
+    Parallel jobs then start on different splits, so each split's truth statistics are computed
+    once (by its first task) and read from the split's folder by the rest.
+    """
+    seen: dict[str, int] = {}
+    ranked = []
+    for index, task in enumerate(tasks):
+        rank = seen.get(task.split.split_id, 0)
+        seen[task.split.split_id] = rank + 1
+        ranked.append((rank, index, task))
+    return [task for _, _, task in sorted(ranked, key=lambda item: item[:2])]
+
+
 def _run_pending(
     spec: BenchmarkSpec, pending: list[Task], store: ResultStore, console: Console
 ) -> Iterator[Task]:
@@ -316,7 +331,7 @@ def _run_benchmark(
             f"Preparing the splits failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
         ) from exc
     tasks = tasks_for(spec, splits, store.root)
-    pending = [t for t in tasks if force or not store.is_finished(t.task_id)]
+    pending = spread_over_splits([t for t in tasks if force or not store.is_finished(t.task_id)])
     for _ in _run_pending(spec, pending, store, console):
         pass
     ids = [t.task_id for t in tasks]
