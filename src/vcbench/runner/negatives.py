@@ -39,7 +39,9 @@ def handle_negatives(
         "expression"
     )
     if policy == "error":
-        raise ModelError(f"{message}; fix the model's output or run it with negatives='clip' (the default).")
+        raise ModelError(
+            f"{message}; fix the model's output or run it with negatives='clip' (the default)."
+        )
     if policy == "clip":
         prediction = prediction.copy()
         if sparse.issparse(prediction.X):
