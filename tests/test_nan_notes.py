@@ -74,6 +74,10 @@ def test_full_profile_on_two_cells_per_group_explains_every_nan():
     assert solo["note"].tolist() == [
         "undefined: retrieval needs at least 2 conditions in the context"
     ]
+    systema = scores[(scores["metric"] == "pdcorr_systema") & (scores["context"] == "solo")]
+    assert systema["note"].tolist() == [
+        "undefined: the Systema centroid needs at least 2 conditions in the context"
+    ]
     null = missing[(missing["perturbation"] == "NULL") & (missing["metric"] == "pdcorr")]
     assert null["note"].tolist() == [
         "undefined: the real effect (vs control) is constant across genes"

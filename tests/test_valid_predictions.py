@@ -65,7 +65,7 @@ def test_policies_warn_clip_and_error() -> None:
 
 
 class _Negative(PerturbationModel):
-    """Additive, then minus 5 everywhere: many negative values."""
+    """Additive, with its first gene set to −0.05 in every cell: a few negative values."""
 
     name = "negative"
 
@@ -75,7 +75,9 @@ class _Negative(PerturbationModel):
 
     def predict(self, queries: Queries) -> ad.AnnData:
         prediction = self.inner.predict(queries)
-        prediction.X = _dense(prediction.X) - 5.0
+        x = _dense(prediction.X).copy()
+        x[:, 0] = -0.05
+        prediction.X = x
         return prediction
 
 

@@ -107,7 +107,7 @@ NO_CHANGE = "no_change"
 COLLAPSE = "collapse_control"
 NEGATIVE_CONTROLS = (NEGATIVE, NO_CHANGE, COLLAPSE)
 STATUS_KEYS = [*TASK, "split_category", "metric"]
-MIN_CONDITIONS = 5  # a bootstrap over fewer conditions has too few distinct resamples to mean much
+MIN_CONDITIONS = 3  # a bootstrap over fewer conditions has too few distinct resamples to mean much
 STATUS_COLUMNS = [*STATUS_KEYS, "calibrated", "reason", "floor", "ceiling", "n_conditions"]
 
 
@@ -163,8 +163,12 @@ def _status_row(
         differences = sign * (positive[defined] - group.loc[defined, name]).to_numpy(np.float64)
         low, high = _paired_interval(differences, rng, n_boot, level)
         if not low > 0:
+            verdict = "beats" if differences.mean() > 0 else "does not beat"
             failures.append(
-                f"{POSITIVE} does not beat {name} beyond noise "
+                f"{POSITIVE} {verdict} {name} only within noise "
+                f"(paired {level:.0%} CI of the advantage [{low:.3g}, {high:.3g}])"
+                if verdict == "beats"
+                else f"{POSITIVE} does not beat {name} "
                 f"(paired {level:.0%} CI of the advantage [{low:.3g}, {high:.3g}])"
             )
     if failures:
@@ -186,7 +190,7 @@ def calibration_status(
     negative control, the ``level`` percentile interval of a paired bootstrap (``n_boot`` resamples
     of the conditions where all the controls are defined, seeded by ``seed``) of the mean advantage
     of ``technical_replicate`` over that control, in the metric's direction, lies above 0, over at
-    least ``MIN_CONDITIONS`` (5) conditions.
+    least ``MIN_CONDITIONS`` (3) conditions.
 
     Columns: the keys, ``calibrated`` (bool), ``reason`` (why not; empty when calibrated),
     ``floor`` (the mean of the best negative control over its defined conditions), ``ceiling`` (the
