@@ -165,7 +165,7 @@ def _status_row(
         if not low > 0:
             verdict = "beats" if differences.mean() > 0 else "does not beat"
             failures.append(
-                f"{POSITIVE} {verdict} {name} only within noise "
+                f"{POSITIVE} {verdict} {name} only within noise, not beyond noise "
                 f"(paired {level:.0%} CI of the advantage [{low:.3g}, {high:.3g}])"
                 if verdict == "beats"
                 else f"{POSITIVE} does not beat {name} "
