@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from vcbench.runner import parse_spec, run_benchmark
+from vcbench.runner.grid import CALIBRATION_MODELS
 
 
 def test_progress_bar_names_the_task_with_done_total_and_eta(tmp_path: Path) -> None:
@@ -23,6 +24,9 @@ models: [{{name: additive}}]
     run_benchmark(parse_spec(spec), console=console)
     lines = [line for line in buffer.getvalue().replace("\r", "\n").split("\n") if "ETA" in line]
     assert lines, buffer.getvalue()
-    assert any("additive perturbation/combo s0" in line and "0/3" in line for line in lines)
-    assert "3/3" in lines[-1] and "0 failed" in lines[-1]
+    n_tasks = 1 + len(CALIBRATION_MODELS)  # additive and the calibration controls
+    assert any(
+        "additive perturbation/combo s0" in line and f"0/{n_tasks}" in line for line in lines
+    )
+    assert f"{n_tasks}/{n_tasks}" in lines[-1] and "0 failed" in lines[-1]
     assert all(len(line.replace("\x1b[2K", "")) <= 100 for line in lines)
