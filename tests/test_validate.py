@@ -90,7 +90,7 @@ def test_import_paths_options_sources_and_seeds(tmp_path, monkeypatch) -> None:
           - {{name: demo, source: demo}}
           - {{name: mine, source: no/such/file.h5ad}}
         scenarios:
-          - {{name: context, variant: random, options: {{test_fractoin: 0.5}}, seeds: [-1]}}
+          - {{name: context, variant: random, options: {{test_fractoin: 0.5}}}}
           - {{name: contxt}}
         models:
           - name: my_models:NotAModel
@@ -101,7 +101,6 @@ def test_import_paths_options_sources_and_seeds(tmp_path, monkeypatch) -> None:
     )
     messages = {p.key: p.message for p in spec_problems(spec)}
     assert "or an existing file" in messages["datasets.1.source"]
-    assert "seed -1 is negative" in messages["scenarios.0.seeds"]
     assert "(did you mean 'test_fraction'?)" in messages["scenarios.0.options.test_fractoin"]
     assert "(did you mean 'context'?)" in messages["scenarios.1.name"]
     assert "not a subclass of vcbench.models.PerturbationModel" in messages["models.0.name"]

@@ -256,6 +256,7 @@ def run_benchmark(
     time (``OutputLock``): another run on it makes this one wait up to ``lock_wait`` seconds, then
     refuse (``FolderBusyError``).
     """
+    validate_spec(spec)  # before the lock: a spec with problems creates nothing
     with OutputLock(spec.output, wait=lock_wait):
         return _run_benchmark(spec, force, console, metadata)
 
@@ -264,7 +265,6 @@ def _run_benchmark(
     spec: BenchmarkSpec, force: bool, console: Console | None, metadata: dict[str, object] | None
 ) -> BenchmarkResult:
     console = console or Console(stderr=True)
-    validate_spec(spec)
     store = ResultStore(spec.output)
     write_json_atomic(run_metadata(spec, metadata), store.root / "run.json")
     try:
