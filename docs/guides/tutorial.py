@@ -96,7 +96,9 @@ def main(out: Path) -> dict[str, object]:
                     for row in queries.conditions.itertuples()
                 ]
             )
-            return predict_by_shift(queries, effects, self.genes_)
+            prediction = predict_by_shift(queries, effects, self.genes_)
+            prediction.X = np.clip(prediction.X, 0, None)  # expression is never negative
+            return prediction
 
     model = ShrunkMean()
     before = repr(model)
