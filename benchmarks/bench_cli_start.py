@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -19,8 +20,9 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-def measure(src: Path, args: list[str], repeat: int) -> tuple[float, float]:
-    """Minimum wall seconds and peak RSS (MiB) of ``python -m vcbench.cli ARGS`` over ``repeat``."""
+def measure(src: Path, args: list[str], repeat: int) -> tuple[float, float, float]:
+    """Minimum wall seconds, minimum CPU seconds (user + system: less sensitive to a busy machine
+    than the wall time) and peak RSS (MiB) of ``python -m vcbench.cli ARGS`` over ``repeat``."""
     env = {**os.environ, "PYTHONPATH": str(src)}
     command = [
         sys.executable,
@@ -31,13 +33,16 @@ def measure(src: Path, args: list[str], repeat: int) -> tuple[float, float]:
         "except SystemExit:\n    pass\n"
         "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)",
     ]
-    times, peaks = [], []
+    times, cpus, peaks = [], [], []
     for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
         times.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         peaks.append(int(done.stderr.strip().rsplit("RSS", 1)[1]) / 1024)
-    return min(times), max(peaks)
+    return min(times), min(cpus), max(peaks)
 
 
 def main() -> None:
@@ -49,10 +54,10 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
     for label, src in trees:
         for args in (["--help"], ["--version"]):
-            wall, peak = measure(src, args, options.repeat)
+            wall, cpu, peak = measure(src, args, options.repeat)
             print(
-                f"{label:10s} vcbench {' '.join(args):10s} min of {options.repeat}: {wall:.3f} s, "
-                f"peak RSS {peak:.0f} MiB"
+                f"{label:10s} vcbench {' '.join(args):10s} min of {options.repeat}: {wall:.3f} s "
+                f"wall, {cpu:.3f} s CPU, peak RSS {peak:.0f} MiB"
             )
     print(f"load average after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
 

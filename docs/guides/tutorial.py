@@ -96,7 +96,9 @@ def main(out: Path) -> dict[str, object]:
                     for row in queries.conditions.itertuples()
                 ]
             )
-            return predict_by_shift(queries, effects, self.genes_)
+            prediction = predict_by_shift(queries, effects, self.genes_)
+            prediction.X = np.clip(prediction.X, 0, None)  # expression is never negative
+            return prediction
 
     model = ShrunkMean()
     before = repr(model)
@@ -111,6 +113,7 @@ def main(out: Path) -> dict[str, object]:
 
     fitted = vcbench.models.get_model("additive").fit(adata[split.mask(adata, "train")].copy())
     prediction = fitted.predict(queries_for(adata, split))
+    prediction.X = np.clip(prediction.X, 0, None)  # additive sums effects: keep expression >= 0
     truth = truth_for(adata, split)
     for table in (prediction, truth):  # as a user's files would have them
         table.obs = table.obs.rename(
