@@ -57,3 +57,14 @@ class Warns(PerturbedMean):
 
         warnings.warn("careful: this model warns", UserWarning, stacklevel=2)
         return super().fit(train)
+
+
+class PredictsNegatives(PerturbedMean):
+    """``perturbed_mean`` shifted down by 1: a prediction with negative log-expression."""
+
+    name = "predicts_negatives"
+
+    def predict(self, queries):
+        prediction = super().predict(queries)
+        prediction.X = prediction.X - 1.0
+        return prediction

@@ -170,6 +170,7 @@ def execute_task(task: Task, keep_predictions: str = "pseudobulk") -> dict[str, 
                 truth_cache=truth_cache,
                 keep=keep,
                 held_out_seed=task.split.seed if task.held_out_half else None,
+                negatives=task.negatives,
             )
             if truth_cache.misses:  # the split's next models reuse the truth-side statistics
                 truth_cache.save(task.split_dir / TRUTH_CACHE_FILE)

@@ -55,6 +55,7 @@ class Task:
     task_dir: Path
     memory_limit: int | None = None  # bytes; a limit, not part of the identity
     held_out_half: bool = False  # scored on half B of the test cells (runner.halves)
+    negatives: str = "clip"  # the negative-value policy (runner.negatives)
 
 
 def split_jobs(spec: BenchmarkSpec, fingerprints: dict[str, str]) -> list[SplitJob]:
@@ -133,6 +134,12 @@ def tasks_for(spec: BenchmarkSpec, splits: list[SplitJob], root: Path) -> list[T
                 "version": vcbench.__version__,
                 **file_identity,
                 **({"held_out_half": True} if held_out else {}),
+                # the default keeps the identity of results made before the policy existed
+                **(
+                    {"negatives": spec.negative_predictions}
+                    if spec.negative_predictions != "clip"
+                    else {}
+                ),
             }
             tid = task_id(identity)
             tasks.append(
@@ -145,6 +152,7 @@ def tasks_for(spec: BenchmarkSpec, splits: list[SplitJob], root: Path) -> list[T
                     root / "tasks" / tid,
                     spec.memory_limit,
                     held_out,
+                    spec.negative_predictions,
                 )
             )
     return tasks

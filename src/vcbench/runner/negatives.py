@@ -40,7 +40,7 @@ def handle_negatives(
     )
     if policy == "error":
         raise ModelError(
-            f"{message}; fix the model's output or run it with negatives='clip' (the default)."
+            f"{message}; fix the model's output or use negative_predictions: clip (the default)."
         )
     if policy == "clip":
         prediction = prediction.copy()

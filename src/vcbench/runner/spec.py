@@ -120,6 +120,12 @@ class BenchmarkSpec(_Strict):
         "pseudobulk",
         description="Keep each task's prediction: per-condition means, all cells, none.",
     )
+    negative_predictions: Literal["clip", "warn", "error"] = Field(
+        "clip",
+        description="What a negative predicted value on log-normalised data becomes: clipped at 0 "
+        "(default), kept with a warning, or a failed task; counted in every task's record "
+        "(vcbench.runner.negatives).",
+    )
     datasets: list[DatasetEntry] = Field(min_length=1)
     scenarios: list[ScenarioEntry] = Field(min_length=1)
     models: list[ModelEntry] = Field(min_length=1)
@@ -219,6 +225,7 @@ time_limit: 7200               # seconds a task may take before it is recorded a
 memory_limit: null             # memory a task may use, e.g. 8GB (recorded as "out of memory")
 calibration: true              # add the calibration controls (docs/validity.md)
 keep_predictions: pseudobulk   # keep predictions as h5ad: pseudobulk (per-condition means) | cells | none
+negative_predictions: clip     # negative predicted values: clip (at 0) | warn (keep) | error (fail the task)
 
 datasets:
   - name: demo                 # label in the results
