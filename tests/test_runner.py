@@ -143,10 +143,12 @@ def test_changed_model_params_recompute_the_task_and_unchanged_params_reuse_it(t
 
 
 def test_time_limit_fails_the_slow_task_only(tmp_path) -> None:
+    # 20 s: room for a no_change task (process start, imports, scoring) on a loaded 2-core
+    # machine (3 s failed at load 11), far below the 60 s that Sleeps sleeps
     models = "  - name: no_change\n  - name: runner_models:Sleeps\n    label: sleeps\n"
-    result = run_benchmark(_spec(tmp_path, models, seeds="[0]", extra="time_limit: 3"))
+    result = run_benchmark(_spec(tmp_path, models, seeds="[0]", extra="time_limit: 20"))
     assert result.failures["model"].tolist() == ["sleeps"]
-    assert "exceeded the time limit of 3 s" in result.failures["error"].iloc[0]
+    assert "exceeded the time limit of 20 s" in result.failures["error"].iloc[0]
     assert set(result.results["model"]) == {"no_change"}
 
 
