@@ -51,6 +51,7 @@ class ReportFiles:
     html: Path
     markdown: Path
     leaderboard: Path
+    findings: Path
 
 
 def _html_block(block: Block) -> str:
@@ -150,8 +151,11 @@ def write_report(
     seed: int = 0,
 ) -> ReportFiles:
     """Write ``report.html`` (``out``, default ``RESULTS_DIR/report.html``) and ``report.md``
-    beside it, and ``leaderboard.csv`` (:data:`~vcbench.analysis.LEADERBOARD_COLUMNS`) in
-    ``results_dir``, from the tables that ``vcbench run`` wrote there."""
+    beside it, and ``leaderboard.csv`` (:data:`~vcbench.analysis.LEADERBOARD_COLUMNS`) and
+    ``findings.csv`` (:data:`~vcbench.analysis.findings.FINDING_COLUMNS`: the numbers of the
+    report's findings) in ``results_dir``, from the tables that ``vcbench run`` wrote there."""
+    from vcbench.analysis.findings import split_shifts
+
     folder = Path(results_dir)
     results, records = load_results(folder)
     title = title or f"vcbench report: {folder.resolve().name}"
@@ -160,13 +164,16 @@ def write_report(
 
         report = failed_run_report(records, folder, title)
     else:
-        report = build_report(results, records, title=title, n_boot=n_boot, seed=seed)
+        report = build_report(
+            results, records, title=title, n_boot=n_boot, seed=seed, shifts=split_shifts(folder)
+        )
     html_path = Path(out) if out is not None else folder / "report.html"
     markdown_path = html_path.with_suffix(".md")
     write_text_atomic(render_html(report), html_path)
     write_text_atomic(render_markdown(report), markdown_path)
     board_path = write_leaderboard(results, folder / "leaderboard.csv")
-    return ReportFiles(html_path, markdown_path, board_path)
+    findings_path = write_table_atomic(report.findings, folder / "findings.csv")
+    return ReportFiles(html_path, markdown_path, board_path, findings_path)
 
 
 def write_leaderboard(results: pd.DataFrame, path: str | Path) -> Path:
@@ -176,3 +183,20 @@ def write_leaderboard(results: pd.DataFrame, path: str | Path) -> Path:
 
     table = leaderboard_csv(leaderboard(results)) if len(results) else pd.DataFrame()
     return write_table_atomic(table, path)
+
+
+def write_tables(
+    results_dir: str | Path, *, n_boot: int = 1000, seed: int = 0
+) -> tuple[Path, Path]:
+    """Write ``leaderboard.csv`` and ``findings.csv`` in ``results_dir`` (as :func:`write_report`
+    does, without the pages), from its ``results.parquet``; returns their paths."""
+    from vcbench.analysis import headline_metrics
+    from vcbench.analysis.findings import split_shifts
+    from vcbench.report.build import findings_of, metric_order
+
+    folder = Path(results_dir)
+    results, _ = load_results(folder)
+    board = write_leaderboard(results, folder / "leaderboard.csv")
+    headline = headline_metrics(metric_order(results["metric"])) if len(results) else []
+    table, _ = findings_of(results, headline, split_shifts(folder), n_boot=n_boot, seed=seed)
+    return board, write_table_atomic(table, folder / "findings.csv")
