@@ -17,7 +17,15 @@ from vcbench import analysis as an
 from vcbench.analysis.common import NEGATIVE, POSITIVE, RESULT_COLUMNS, TASK, family
 from vcbench.analysis.correlation import interval_matrix, metric_correlation_interval
 from vcbench.analysis.coverage import representation_coverage
-from vcbench.analysis.findings import FINDING_COLUMNS, POOLED, analyse, statements
+from vcbench.analysis.findings import (
+    FINDING_COLUMNS,
+    POOLED,
+    context_variation,
+    findings_table,
+    metric_disagreement,
+    statements,
+    strict_drop_test,
+)
 from vcbench.analysis.summary import OVERALL
 from vcbench.report import figures as fig
 from vcbench.report.tables import DETAIL, fmt, percent
@@ -692,12 +700,18 @@ def findings_of(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """The three findings (:func:`vcbench.analysis.findings.analyse`) on the headline ``metrics``:
-    the ``findings.csv`` table and the sentences; an empty table when there are no results."""
+    """The three findings (as :func:`vcbench.analysis.findings.analyse`) on the headline
+    ``metrics``: the ``findings.csv`` table and the sentences; an empty table (with the columns)
+    when no finding has data."""
+    empty = pd.DataFrame(columns=FINDING_COLUMNS)
     if results.empty:
-        empty = pd.DataFrame(columns=FINDING_COLUMNS)
         return empty, statements(empty, empty, empty)
-    return analyse(results, shifts, metrics, n_boot=n_boot, seed=seed)
+    context = context_variation(results, metrics, n_boot, seed)
+    strict = strict_drop_test(results, metrics, shifts)
+    disagreement = metric_disagreement(results, metrics, n_boot, seed)
+    parts = (context, strict, disagreement)
+    table = findings_table(*parts) if any(len(t) for t in parts) else empty
+    return table, statements(*parts)
 
 
 def _num(x: float) -> str:
