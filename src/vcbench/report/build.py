@@ -225,10 +225,8 @@ def _headline(ctx: _Context) -> Section:
     section = Section(
         "headline",
         "Headline leaderboard",
-        f"# = position by mean rank over the calibrated headline metrics "
-        f"({', '.join(ctx.headline)}); undefined = worst; ref. = control, never ranked "
-        f"(technical_replicate: ceiling, perturbed_mean: floor); ± = 95 % CI over conditions, "
-        f"seeds averaged first. Rules: docs/report.md.",
+        "# = position by mean rank on the calibrated headline metrics (undefined = worst); "
+        "ref. = control, never ranked (technical_replicate: ceiling, perturbed_mean: floor).",
     )
     for task in ctx.tasks:
         caption = f"{_task_label(task)} (± = 95 % CI over conditions)"
@@ -736,13 +734,13 @@ def _context_line(ctx: _Context, table: pd.DataFrame) -> str:
     rows = ctx.task_rows(table, task).sort_values("metric", key=lambda m: m.map(order))
     parts = ", ".join(f"{r['metric']} {_with_ci(r)}" for _, r in rows.iterrows())
     text = (
-        f"{name}: the between-context share of score variance (η², median over models, 95 % CI) "
-        f"on {ctx.task_name(task)} is {parts}, over {int(rows['n_contexts'].iloc[0])} contexts"
+        f"{name}, {ctx.task_name(task)}, {int(rows['n_contexts'].iloc[0])} contexts: "
+        f"between-context share of variance η² (median over models, 95 % CI) {parts}"
     )
     if not rows["supported"].all():
         text += f"; the data cannot support it ({rows['note'].iloc[0]})"
     if len(tasks) > 1:
-        text += f" ({len(tasks) - 1} more task(s) in findings.csv)"
+        text += f"; {len(tasks) - 1} more task(s) in findings.csv"
     return text + "."
 
 
@@ -759,20 +757,17 @@ def _strict_lines(ctx: _Context, table: pd.DataFrame) -> list[str]:
             int((excludes & (oriented < 0)).sum()),
             int((excludes & (oriented > 0)).sum()),
         )
-        parts = [
-            f"{r['metric']} {_with_ci(r)} (worse in {int(r['n_worse'])}/{int(r['n'])} pairs)"
-            for _, r in rows.iterrows()
-        ]
+        parts = [f"{r['metric']} {_with_ci(r)}" for _, r in rows.iterrows()]
         standard = an.STANDARD_STRICT.get(scenario, ("standard",))[0]
-        verdict = f"worse under strict with a CI excluding 0 on {worse} of {len(rows)} metrics"
+        verdict = f"worse beyond its CI on {worse} of {len(rows)}"
         if better:
             verdict += f", better on {better}"
         if not worse:
             verdict += ": not reproduced here"
         text = (
             f"Strict drop (finding 2), {scenario} {rows['variant'].iloc[0]} − {standard}"
-            f"{'' if ctx.one_dataset else f' on {dataset}'}, all models, 95 % CI: "
-            f"{'; '.join(parts)}; {verdict}"
+            f"{'' if ctx.one_dataset else f' on {dataset}'} (all models, 95 % CI): "
+            f"{', '.join(parts)}; {verdict}"
         )
         if not rows["supported"].all():
             text += f"; the data cannot support it ({rows['note'].iloc[0]})"
@@ -790,11 +785,10 @@ def _disagreement_line(ctx: _Context, table: pd.DataFrame) -> str:
     pool = supported if len(supported) else rows
     low = pool.sort_values("estimate", kind="stable").iloc[0]
     text = (
-        f"{name}: the headline metrics whose model rankings agree least are {low['metric']} and "
-        f"{low['metric_b']} on {ctx.task_name(tuple(low[TASK]))} (Kendall τ = {_with_ci(low)}, "
-        f"{int(low['n_models'])} models, {int(low['n'])} conditions; median τ over "
-        f"{len(pool)} pairs in {len(pool.drop_duplicates(TASK))} task(s) "
-        f"{_num(float(pool['estimate'].median()))})"
+        f"{name}: least agreeing rankings {low['metric']} vs {low['metric_b']} on "
+        f"{ctx.task_name(tuple(low[TASK]))}, Kendall τ = {_with_ci(low)} "
+        f"({int(low['n_models'])} models, {int(low['n'])} conditions); median τ "
+        f"{_num(float(pool['estimate'].median()))} over {len(pool)} pairs"
     )
     if supported.empty:
         text += f"; the data cannot support it ({low['note']})"
@@ -957,7 +951,7 @@ def _summary(ctx: _Context) -> list[str]:
     status = ctx.board[ctx.board["split_category"] == OVERALL].drop_duplicates([*TASK, "metric"])
     counts = status.groupby(TASK, sort=False)["calibrated"].agg(["sum", "size"])
     lines.append(
-        "Calibrated metrics (the replicate beats perturbed_mean): "
+        "Calibrated metrics (replicate beats perturbed_mean): "
         + "; ".join(
             f"{k} of {n} on {_task_label(t[1:] if one_dataset else t)}"
             for t, (k, n) in counts.iterrows()
@@ -977,7 +971,7 @@ def _summary(ctx: _Context) -> list[str]:
             "Representation coverage below 100 % of the test perturbations: "
             + "; ".join(shown)
             + more
-            + " (see Representation coverage)."
+            + "."
         )
     n_nan = int(results["value"].isna().sum())
     if n_nan:
