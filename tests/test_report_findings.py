@@ -87,7 +87,7 @@ def test_the_reports_findings_are_the_numbers_of_findings_csv(tmp_path) -> None:
     assert f"pdcorr {drop:.3g} [{low:.3g}, {high:.3g}]" in strict_line
     assert high < 0 and "worse beyond its CI on" in strict_line  # pdcorr: lower is worse
     [context_line] = [line for line in lines if line.startswith("Context variation (finding 1)")]
-    assert f"pdcorr {share:.3g} [" in context_line and "over 3 contexts" in context_line
+    assert f"pdcorr {share:.3g} [" in context_line and "3 contexts:" in context_line
     [tau_line] = [line for line in lines if line.startswith("Metric disagreement (finding 3)")]
     assert "Kendall τ = " in tau_line
     # and the findings section holds the full sentences
