@@ -1,8 +1,8 @@
 """The Python API for AnnData users: ``vcbench.evaluate``, ``vcbench.run`` and ``vcbench.distance``.
 
-A thin layer over the metrics and the runner (the layer of the command line): it takes what a
-scverse user holds (AnnData objects with their own obs columns, or ``.h5ad`` paths; a spec as a
-dict or a file) and returns pandas tables. Errors name the Python parameter to change.
+A thin layer over the metrics, the runner and the report (the layer of the command line): it
+takes what a scverse user holds (AnnData objects with their own obs columns, or ``.h5ad`` paths; a
+spec as a dict or a file) and returns pandas tables. Errors name the Python parameter to change.
 """
 
 from __future__ import annotations
@@ -117,7 +117,9 @@ def run(
     **overrides: Any,
 ) -> pd.DataFrame:
     """Run a benchmark spec and return its results table (tidy: one row per dataset × scenario ×
-    seed × model × condition × metric; also written under the spec's ``output``).
+    seed × model × condition × metric; also written under the spec's ``output``, beside
+    ``leaderboard.csv`` and ``findings.csv`` as ``vcbench run`` writes them; ``vcbench report``
+    or ``vcbench.report.write_report`` adds the pages).
 
     Args:
         spec: a dict of the spec's keys, a path to a YAML spec, or a ``BenchmarkSpec``.
@@ -154,6 +156,9 @@ def run(
         chosen, **narrowing, settings=overrides.pop("set", None), options=overrides
     )
     result = run_benchmark(chosen, force=force, metadata={"source": source, "overrides": record})
+    from vcbench.report.render import write_tables
+
+    write_tables(result.out)
     return result.results
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,13 @@ import typer
 from vcbench import defaults
 from vcbench.cli import options as shared
 from vcbench.cli.app import app, console, friendly_errors
+
+
+class PdsNormalisation(StrEnum):
+    """The values of ``--pds-normalisation`` (``vcbench.evaluate(pds_normalisation=...)``)."""
+
+    p_minus_1 = "p_minus_1"
+    p = "p"
 
 
 @app.command()
@@ -44,6 +52,13 @@ def evaluate(
         str | None,
         typer.Option(help="Dask scheduler address tcp://HOST:PORT (default: a local cluster)."),
     ] = None,
+    pds_normalisation: Annotated[
+        PdsNormalisation,
+        typer.Option(
+            help="pds over the P − 1 other conditions (vcbench's) or over P (cell-eval's "
+            "discrimination_score_l1)."
+        ),
+    ] = PdsNormalisation.p_minus_1,
 ) -> None:
     """Score PREDICTION against TRUTH: per-condition scores and a per-metric summary.
 
@@ -66,6 +81,7 @@ def evaluate(
         seed=seed,
         executor=executor,
         scheduler=scheduler,
+        pds_normalisation=pds_normalisation.value,
     )
     shown = result.summary[["context", "metric", "mean", "ci_low", "ci_high", "n", "n_nan"]]
     console.print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))

@@ -77,6 +77,7 @@ def evaluate_files(
     n_boot: int = 1000,
     executor: str = "serial",
     scheduler: str | None = None,
+    pds_normalisation: str = "p_minus_1",
 ) -> EvaluationFiles:
     """Load both files, score them with ``evaluate`` and write the tables under ``out``.
 
@@ -86,8 +87,16 @@ def evaluate_files(
     condition at a time). Writes ``scores.parquet``/``.csv`` (one row per context × perturbation ×
     metric) and ``summary.parquet``/``.csv`` (per context and metric: mean, sd, n, n_nan, bootstrap
     95 % interval). ``executor="dask"`` scores the conditions on the Dask cluster at ``scheduler``
-    (default: a local cluster), with the same values.
+    (default: a local cluster), with the same values. ``pds_normalisation="p"`` normalises ``pds``
+    by P as cell-eval does (``vcbench.metrics.cell_eval.pds_over_p``; default ``p_minus_1``).
     """
+    from vcbench.metrics.cell_eval import pds_over_p
+
+    if pds_normalisation not in ("p_minus_1", "p"):  # before the scoring, not after it
+        raise MetricError(
+            f"pds_normalisation={pds_normalisation!r} is not 'p_minus_1' (vcbench's) or 'p' "
+            "(cell-eval's)."
+        )
     if out is not None:  # fail before the scoring, not after it
         check_writable_folder(out, "--out folder")
     truth = load_dataset(truth_path, perturbation_key, context_key, control)
@@ -108,6 +117,7 @@ def evaluate_files(
             seed=seed,
             condition_map=condition_map,
         )
+    scores = pds_over_p(scores, pds_normalisation)  # type: ignore[arg-type]
     summary = aggregate(scores, n_boot=n_boot, seed=seed)
     paths: list[Path] = []
     if out is not None:

@@ -15,6 +15,17 @@ import pandas as pd
 
 from vcbench import analysis as an
 from vcbench.analysis.common import NEGATIVE, POSITIVE, RESULT_COLUMNS, TASK, family
+from vcbench.analysis.correlation import interval_matrix, metric_correlation_interval
+from vcbench.analysis.coverage import representation_coverage
+from vcbench.analysis.findings import (
+    FINDING_COLUMNS,
+    POOLED,
+    context_variation,
+    findings_table,
+    metric_disagreement,
+    statements,
+    strict_drop_test,
+)
 from vcbench.analysis.summary import OVERALL
 from vcbench.report import figures as fig
 from vcbench.report.tables import DETAIL, fmt, percent
@@ -44,11 +55,13 @@ class Section:
 
 @dataclass
 class Report:
-    """The whole report: a title, the summary bullets and the sections."""
+    """The whole report: a title, the summary bullets, the sections and the findings table
+    (the rows of ``findings.csv``, :data:`vcbench.analysis.findings.FINDING_COLUMNS`)."""
 
     title: str
     summary: list[str]
     sections: list[Section]
+    findings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FINDING_COLUMNS))
 
 
 def _task_label(task: tuple[object, ...]) -> str:
@@ -77,13 +90,20 @@ class _Context:
     """Shared state of one report build: the tables and the derived analyses."""
 
     def __init__(
-        self, results: pd.DataFrame, records: pd.DataFrame | None, n_boot: int, seed: int
+        self,
+        results: pd.DataFrame,
+        records: pd.DataFrame | None,
+        n_boot: int,
+        seed: int,
+        shifts: pd.DataFrame | None = None,
     ) -> None:
         self.results = results
         self.records = records
         self.n_boot, self.seed = n_boot, seed
         self.metrics = metric_order(results["metric"])
         self.headline = an.headline_metrics(self.metrics)
+        self.one_dataset = results["dataset"].nunique() == 1
+        self.findings, self.statements = findings_of(results, self.headline, shifts, n_boot, seed)
         self.tasks = list(dict.fromkeys(zip(*(results[c] for c in TASK), strict=True)))
         self.board = an.leaderboard(results)
         self.standing = an.headline_ranking(self.board)
@@ -107,6 +127,10 @@ class _Context:
         """``table`` with its rows in the report's metric order."""
         order = {m: i for i, m in enumerate(self.metrics)}
         return table.sort_values("metric", key=lambda m: m.map(order), kind="stable")
+
+    def task_name(self, task: tuple[object, ...]) -> str:
+        """A task's label in sentences: without the dataset when the run has one dataset."""
+        return _task_label(tuple(task)[1:] if self.one_dataset else tuple(task))
 
     def label(self, model: str) -> str:
         """A model's name as the tables show it: marked when it is a baseline or a control."""
@@ -201,10 +225,8 @@ def _headline(ctx: _Context) -> Section:
     section = Section(
         "headline",
         "Headline leaderboard",
-        f"# = position by mean rank over the calibrated headline metrics "
-        f"({', '.join(ctx.headline)}); undefined = worst; ref. = control, never ranked "
-        f"(technical_replicate: ceiling, perturbed_mean: floor); ± = 95 % CI over conditions, "
-        f"seeds averaged first. Rules: docs/report.md.",
+        "# = position by mean rank on the calibrated headline metrics (undefined = worst); "
+        "ref. = control, never ranked (technical_replicate: ceiling, perturbed_mean: floor).",
     )
     for task in ctx.tasks:
         caption = f"{_task_label(task)} (± = 95 % CI over conditions)"
@@ -347,8 +369,10 @@ def _agreement(ctx: _Context) -> Section:
         "Shown only for tasks with at least 5 models and baselines and 10 conditions. Kendall τ "
         "between the model rankings two metrics give (1 = same order, −1 = reversed), per task, "
         "with a bootstrap 95 % interval over conditions; undefined values count as the worst. "
-        "Heatmaps: the headline metrics and the next metrics in report order, at most 12; the "
-        "full matrices open on click.",
+        "Spearman ρ between metric values (all models, oriented so that higher is better) with a "
+        "bootstrap 95 % interval over conditions (a resample keeps a condition's every seed and "
+        "model). Heatmaps: the headline metrics and the next metrics in report order, at most "
+        "12; a ρ whose interval covers 0 is hatched; the full matrices open on click.",
     )
     try:
         support = an.supported_tasks(ctx.results)
@@ -375,11 +399,54 @@ def _agreement(ctx: _Context) -> Section:
     correlation = correlation.reindex(index=ctx.metrics, columns=ctx.metrics)
     pairs = an.ranking_agreement(ctx.results, shown, n_boot=ctx.n_boot // 5, seed=ctx.seed)
     tau = an.tau_matrix(pairs).reindex(index=shown, columns=shown)
+    rho = metric_correlation_interval(ctx.results, shown, n_boot=ctx.n_boot // 5, seed=ctx.seed)
+    low = interval_matrix(rho, "rho_low").reindex(index=shown, columns=shown)
+    high = interval_matrix(rho, "rho_high").reindex(index=shown, columns=shown)
     section.blocks.append(
         Block(
             "figure",
-            fig.agreement_figure(correlation.loc[shown, shown], tau),
-            "Agreement between metrics",
+            fig.agreement_figure(correlation.loc[shown, shown], tau, (low <= 0) & (high >= 0)),
+            "Agreement between metrics (hatched: the 95 % interval of ρ covers 0)",
+        )
+    )
+    headline_rho = rho[rho["metric_a"].isin(ctx.headline) & rho["metric_b"].isin(ctx.headline)]
+    section.blocks.append(
+        Block(
+            "table",
+            pd.DataFrame(
+                {
+                    "metrics": headline_rho["metric_a"] + " vs " + headline_rho["metric_b"],
+                    "Spearman ρ [95 % CI]": [
+                        f"{r:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+                        for r, lo, hi in zip(
+                            headline_rho["rho"],
+                            headline_rho["rho_low"],
+                            headline_rho["rho_high"],
+                            strict=True,
+                        )
+                    ],
+                    "values": headline_rho["n"],
+                }
+            ),
+            "Correlation of the headline metrics' values (all models and supported tasks; "
+            "bootstrap 95 % CI over conditions)",
+        )
+    )
+    cells = rho.assign(
+        _cell=[
+            f"{r:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+            for r, lo, hi in zip(rho["rho"], rho["rho_low"], rho["rho_high"], strict=True)
+        ]
+    )
+    matrix = pd.DataFrame("—", index=shown, columns=shown)
+    for a, b, cell in zip(cells["metric_a"], cells["metric_b"], cells["_cell"], strict=True):
+        matrix.loc[a, b] = matrix.loc[b, a] = cell
+    section.blocks.append(
+        Block(
+            "table",
+            matrix.reset_index(names="metric"),
+            "Spearman ρ [95 % CI] between the heatmap's metrics",
+            collapsed=True,
         )
     )
     headline = pairs[pairs["metric_a"].isin(ctx.headline) & pairs["metric_b"].isin(ctx.headline)]
@@ -624,6 +691,209 @@ def _undefined(ctx: _Context) -> Section:
     return section
 
 
+def findings_of(
+    results: pd.DataFrame,
+    metrics: list[str],
+    shifts: pd.DataFrame | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """The three findings (as :func:`vcbench.analysis.findings.analyse`) on the headline
+    ``metrics``: the ``findings.csv`` table and the sentences; an empty table (with the columns)
+    when no finding has data."""
+    empty = pd.DataFrame(columns=FINDING_COLUMNS)
+    if results.empty:
+        return empty, statements(empty, empty, empty)
+    context = context_variation(results, metrics, n_boot, seed)
+    strict = strict_drop_test(results, metrics, shifts)
+    disagreement = metric_disagreement(results, metrics, n_boot, seed)
+    parts = (context, strict, disagreement)
+    table = findings_table(*parts) if any(len(t) for t in parts) else empty
+    return table, statements(*parts)
+
+
+def _num(x: float) -> str:
+    """A finding's number as the sentences print it (3 significant digits)."""
+    return "NaN" if not np.isfinite(x) else f"{x:.3g}"
+
+
+def _with_ci(row: pd.Series) -> str:
+    return f"{_num(row['estimate'])} [{_num(row['ci_low'])}, {_num(row['ci_high'])}]"
+
+
+def _context_line(ctx: _Context, table: pd.DataFrame) -> str:
+    """Finding 1 on the task with the most contexts (supported tasks first)."""
+    name = "Context variation (finding 1)"
+    if table.empty:
+        return f"{name}: not testable here (no task scores models on two or more contexts)."
+    order = {m: i for i, m in enumerate(ctx.headline)}
+    tasks = table.groupby(TASK, sort=False).agg(
+        supported=("supported", "all"), n_contexts=("n_contexts", "first")
+    )
+    task = tasks.sort_values(["supported", "n_contexts"], ascending=False, kind="stable").index[0]
+    rows = ctx.task_rows(table, task).sort_values("metric", key=lambda m: m.map(order))
+    parts = ", ".join(f"{r['metric']} {_with_ci(r)}" for _, r in rows.iterrows())
+    text = (
+        f"{name}, {ctx.task_name(task)}, {int(rows['n_contexts'].iloc[0])} contexts: "
+        f"between-context share of variance η² (median over models, 95 % CI) {parts}"
+    )
+    if not rows["supported"].all():
+        text += f"; the data cannot support it ({rows['note'].iloc[0]})"
+    if len(tasks) > 1:
+        text += f"; {len(tasks) - 1} more task(s) in findings.csv"
+    return text + "."
+
+
+def _strict_lines(ctx: _Context, table: pd.DataFrame) -> list[str]:
+    """Finding 2 per (dataset, scenario), pooled over models: worse (or better) under strict where
+    the CI excludes 0 in that direction."""
+    order = {m: i for i, m in enumerate(ctx.headline)}
+    lines = []
+    for (dataset, scenario), rows in table.groupby(["dataset", "scenario"], sort=True):
+        rows = rows.sort_values("metric", key=lambda m: m.map(order))
+        oriented = rows["estimate"] * an.common.orientation(rows["metric"])
+        excludes = (rows["ci_low"] > 0) | (rows["ci_high"] < 0)
+        worse, better = (
+            int((excludes & (oriented < 0)).sum()),
+            int((excludes & (oriented > 0)).sum()),
+        )
+        parts = [f"{r['metric']} {_with_ci(r)}" for _, r in rows.iterrows()]
+        standard = an.STANDARD_STRICT.get(scenario, ("standard",))[0]
+        verdict = f"worse beyond its CI on {worse} of {len(rows)}"
+        if better:
+            verdict += f", better on {better}"
+        if not worse:
+            verdict += ": not reproduced here"
+        text = (
+            f"Strict drop (finding 2), {scenario} {rows['variant'].iloc[0]} − {standard}"
+            f"{'' if ctx.one_dataset else f' on {dataset}'} (all models, 95 % CI): "
+            f"{', '.join(parts)}; {verdict}"
+        )
+        if not rows["supported"].all():
+            text += f"; the data cannot support it ({rows['note'].iloc[0]})"
+        lines.append(text + ".")
+    return lines
+
+
+def _disagreement_line(ctx: _Context, table: pd.DataFrame) -> str:
+    """Finding 3: the least agreeing pair of headline metrics over the tasks."""
+    name = "Metric disagreement (finding 3)"
+    rows = table.dropna(subset=["estimate"])
+    if rows.empty:
+        return f"{name}: not testable here (no task has two models and two headline metrics)."
+    supported = rows[rows["supported"].astype(bool)]
+    pool = supported if len(supported) else rows
+    low = pool.sort_values("estimate", kind="stable").iloc[0]
+    text = (
+        f"{name}: least agreeing rankings {low['metric']} vs {low['metric_b']} on "
+        f"{ctx.task_name(tuple(low[TASK]))}, Kendall τ = {_with_ci(low)} "
+        f"({int(low['n_models'])} models, {int(low['n'])} conditions); median τ "
+        f"{_num(float(pool['estimate'].median()))} over {len(pool)} pairs"
+    )
+    if supported.empty:
+        text += f"; the data cannot support it ({low['note']})"
+    return text + "."
+
+
+def finding_lines(ctx: _Context) -> list[str]:
+    """The three findings as short sentences with their numbers (the values of findings.csv)."""
+    table = ctx.findings
+    pooled = table[table["model"] == POOLED]
+    context = pooled[pooled["finding"] == "context_variation"]
+    strict = pooled[pooled["finding"] == "strict_drop"]
+    strict_lines = _strict_lines(ctx, strict) or [
+        "Strict drop (finding 2): not testable here (no scenario was run in both its standard "
+        "and its strict variant)."
+    ]
+    return [
+        _context_line(ctx, context),
+        *strict_lines,
+        _disagreement_line(ctx, table[table["finding"] == "metric_disagreement"]),
+    ]
+
+
+def _findings(ctx: _Context) -> Section:
+    section = Section(
+        "findings",
+        "The seed paper's three findings",
+        "Each finding as a tested statement on the headline metrics (definitions: "
+        "vcbench.analysis.findings and docs/findings.md): context variation = between-context "
+        "share of score variance with a cluster-bootstrap CI over contexts; strict drop = paired "
+        "strict − standard difference per seed with a t-interval and a sign test; metric "
+        "disagreement = Kendall τ between model rankings with a bootstrap CI over conditions. "
+        "Every number is in findings.csv beside results.parquet.",
+    )
+    for sentences in ctx.statements.values():
+        for sentence in sentences:
+            section.blocks.append(Block("text", sentence))
+    if len(ctx.findings):
+        shown = ctx.findings[ctx.findings["model"].isin([POOLED, ""])]
+        shown = shown.dropna(axis=1, how="all").assign(
+            **{c: shown[c].map(_num) for c in ("estimate", "ci_low", "ci_high") if c in shown}
+        )
+        section.blocks.append(
+            Block(
+                "table", shown, "findings.csv, pooled rows (every model: the file)", collapsed=True
+            )
+        )
+    return section
+
+
+def _coverage(ctx: _Context) -> Section:
+    section = Section(
+        "coverage",
+        "Representation coverage",
+        "Share of a task's test perturbations all of whose targets have a representation in the "
+        "model's featuriser (mean over seeds; docs/representations.md). A model knows nothing "
+        "about an uncovered perturbation: its result rows carry a note. Models without a "
+        "featuriser record no coverage.",
+    )
+    table = representation_coverage(ctx.records, ctx.results)
+    if table.empty:
+        section.unavailable = (
+            "no task recorded a representation coverage (no model with a featuriser)"
+        )
+        return section
+    partial = table[table["min_coverage"] < 1]
+    for _, r in partial.iterrows():
+        names = f": {r['examples']}" if r["examples"] else ""
+        section.blocks.append(
+            Block(
+                "text",
+                f"{r['model']} covers {percent_share(r['coverage'])} of the test perturbations of "
+                f"{ctx.task_name(tuple(r[TASK]))} (lowest seed {percent_share(r['min_coverage'])}"
+                f"; {r['uncovered']} uncovered{names}).",
+            )
+        )
+    if partial.empty:
+        section.blocks.append(
+            Block("text", "Every model with a featuriser covers 100 % of its test perturbations.")
+        )
+    shown = table.assign(task=table[TASK].agg(_task_label, axis=1))
+    shown = shown.assign(
+        model=shown["model"].map(ctx.label), _cell=shown["coverage"].map(percent_share)
+    )
+    wide = shown.pivot_table(
+        index="model", columns="task", values="_cell", aggfunc="first", sort=False
+    )
+    section.blocks.append(
+        Block(
+            "table",
+            wide.fillna("—").reset_index(),
+            "Coverage per model and task (mean over seeds; — = no featuriser)",
+            collapsed=partial.empty,
+        )
+    )
+    return section
+
+
+def percent_share(share: float) -> str:
+    """A share in [0, 1] as a percentage; below 100 % never rounds up to "100 %"."""
+    value = 100 * float(share)
+    text = f"{value:.0f} %"
+    return f"{np.floor(value * 10) / 10:.1f} %" if text == "100 %" and share < 1 else text
+
+
 def _summary(ctx: _Context) -> list[str]:
     """Findings: short sentences, each with its number."""
     results, records = ctx.results, ctx.records
@@ -681,35 +951,28 @@ def _summary(ctx: _Context) -> list[str]:
     status = ctx.board[ctx.board["split_category"] == OVERALL].drop_duplicates([*TASK, "metric"])
     counts = status.groupby(TASK, sort=False)["calibrated"].agg(["sum", "size"])
     lines.append(
-        "Calibrated metrics (the replicate beats perturbed_mean): "
+        "Calibrated metrics (replicate beats perturbed_mean): "
         + "; ".join(
             f"{k} of {n} on {_task_label(t[1:] if one_dataset else t)}"
             for t, (k, n) in counts.iterrows()
         )
         + "."
     )
-    try:
-        drop = an.strict_drop(ctx.results)
-        drop = drop[drop["metric"].isin(ctx.headline) & (drop["model"].map(an.role) != "control")]
-        for scenario, rows in drop.groupby("scenario"):
-            lines.append(
-                f"Strict evaluation ({scenario}): median drop {percent(rows['drop'].median())} "
-                f"over models and headline metrics (positive = worse)."
-            )
-    except an.NotAvailable:
-        pass
-    try:
-        pairs = an.ranking_agreement(ctx.results, ctx.headline, n_boot=ctx.n_boot // 5)
-        if len(pairs.dropna(subset=["tau"])):
-            low = pairs.loc[pairs["tau"].idxmin()]
-            lines.append(
-                f"Least agreeing headline metrics: {low['metric_a']} and {low['metric_b']} on "
-                f"{_task_label(tuple(low[TASK])[1:] if one_dataset else tuple(low[TASK]))} "
-                f"(Kendall τ = {low['tau']:+.2f}, 95 % CI "
-                f"[{low['tau_low']:+.2f}, {low['tau_high']:+.2f}], {low['n_models']} models)."
-            )
-    except an.NotAvailable as exc:
-        lines.append(f"Metric agreement not shown: {exc}.")
+    lines += finding_lines(ctx)
+    coverage = representation_coverage(records, results)
+    partial = coverage[coverage["min_coverage"] < 1]
+    if len(partial):
+        shown = [
+            f"{r['model']} {percent_share(r['coverage'])} on {ctx.task_name(tuple(r[TASK]))}"
+            for _, r in partial.head(3).iterrows()
+        ]
+        more = f" and {len(partial) - 3} more" if len(partial) > 3 else ""
+        lines.append(
+            "Representation coverage below 100 % of the test perturbations: "
+            + "; ".join(shown)
+            + more
+            + "."
+        )
     n_nan = int(results["value"].isna().sum())
     if n_nan:
         lines.append(
@@ -720,6 +983,7 @@ def _summary(ctx: _Context) -> list[str]:
 
 SECTIONS = (
     _headline,
+    _findings,
     _leaderboards,
     _calibration,
     _agreement,
@@ -728,6 +992,7 @@ SECTIONS = (
     _paired,
     _cost,
     _guide,
+    _coverage,
     _undefined,
 )
 
@@ -739,10 +1004,12 @@ def build_report(
     title: str = "vcbench report",
     n_boot: int = 1000,
     seed: int = 0,
+    shifts: pd.DataFrame | None = None,
 ) -> Report:
     """The report's summary and sections from a benchmark's tidy ``results`` and ``records``
-    (``n_boot``/``seed``: the bootstrap of the agreement intervals uses ``n_boot // 5``
-    resamples)."""
+    (``n_boot``/``seed``: the findings' bootstraps use ``n_boot`` resamples, the agreement
+    intervals ``n_boot // 5``; ``shifts``: the splits' measured shift,
+    :func:`vcbench.analysis.findings.split_shifts`, for the strict-drop finding)."""
     an.common.require_columns(results, [*RESULT_COLUMNS, "value"])
     if results.empty:
         reason = "the benchmark produced no results (did every task fail? see records.parquet)"
@@ -751,8 +1018,9 @@ def build_report(
             for s in SECTIONS
         ]
         return Report(title, [reason], sections)
-    ctx = _Context(results, records, n_boot, seed)
-    return Report(title, _summary(ctx), [section(ctx) for section in SECTIONS])
+    ctx = _Context(results, records, n_boot, seed, shifts)
+    sections = [section(ctx) for section in SECTIONS]
+    return Report(title, _summary(ctx), sections, ctx.findings)
 
 
-__all__ = ["Block", "Report", "Section", "build_report"]
+__all__ = ["Block", "Report", "Section", "build_report", "findings_of"]

@@ -144,10 +144,16 @@ ANNOTATE_UP_TO = 12  # heatmaps with more metrics show colours only
 
 
 def heatmap(
-    matrix: pd.DataFrame, title: str, label: str, ax: object | None = None, vmin: float = -1.0
+    matrix: pd.DataFrame,
+    title: str,
+    label: str,
+    ax: object | None = None,
+    vmin: float = -1.0,
+    hatched: pd.DataFrame | None = None,
 ) -> object:
     """A metric × metric heatmap (diverging, −1 to 1), with the values written in the cells when
-    there are at most ``ANNOTATE_UP_TO`` metrics (the tables beside it hold them all)."""
+    there are at most ``ANNOTATE_UP_TO`` metrics (the tables beside it hold them all); the cells
+    where ``hatched`` (same shape, boolean) is true are hatched."""
     plt = _pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4.4))
@@ -172,13 +178,27 @@ def heatmap(
                 fontsize=8,
                 color="white" if not np.isnan(v) and abs(v) > 0.6 else "black",
             )
+    if hatched is not None:
+        from matplotlib.patches import Rectangle
+
+        for i, j in zip(*np.nonzero(hatched.to_numpy(dtype=bool)), strict=True):
+            if i != j:
+                ax.add_patch(  # type: ignore[attr-defined]
+                    Rectangle(
+                        (j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="#777",
+                        linewidth=0,
+                    )
+                )  # fmt: skip
     ax.set_title(title)  # type: ignore[attr-defined]
     ax.figure.colorbar(image, ax=ax, label=label, shrink=0.8)  # type: ignore[attr-defined]
     return ax
 
 
-def agreement_figure(correlation: pd.DataFrame, tau: pd.DataFrame | None) -> str:
-    """Side-by-side heatmaps: correlation of metric values, and mean Kendall τ of model rankings."""
+def agreement_figure(
+    correlation: pd.DataFrame, tau: pd.DataFrame | None, uncertain: pd.DataFrame | None = None
+) -> str:
+    """Side-by-side heatmaps: correlation of metric values (hatched where ``uncertain``: its
+    interval covers 0), and mean Kendall τ of model rankings."""
     plt = _pyplot()
     panels = 1 if tau is None else 2
     side = max(4.6, 0.45 * len(correlation) + 1.5)  # room for one label and value per cell
@@ -188,6 +208,7 @@ def agreement_figure(correlation: pd.DataFrame, tau: pd.DataFrame | None) -> str
         "Correlation of values\n(all models, tasks, conditions)",
         "Spearman ρ",
         axes[0, 0],
+        hatched=uncertain,
     )
     if tau is not None:
         heatmap(tau, "Agreement of model rankings\n(mean over tasks)", "Kendall τ", axes[0, 1])

@@ -22,14 +22,14 @@ CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d1d1f;
 background:#fafafa;line-height:1.45}
 main{max-width:1280px;margin:0 auto;padding:12px 24px 64px;box-sizing:border-box}
-h1{margin:0 0 2px;font-size:24px}h2{margin:28px 0 8px;padding-top:6px;border-top:2px solid #0072B2;
-font-size:20px}#summary h2,#headline h2{margin-top:12px}
-.meta{color:#555;font-size:13px;margin-bottom:16px}
-nav{background:#fff;border:1px solid #ddd;border-radius:6px;padding:4px 12px;margin:6px 0 8px;
+header{display:flex;flex-wrap:wrap;align-items:baseline;gap:0 18px}h1{margin:0;font-size:24px}h2{margin:28px 0 8px;padding-top:6px;border-top:2px solid #0072B2;
+font-size:20px}#summary h2,#headline h2{margin-top:8px;padding-top:4px}#summary h2{font-size:17px;border:0;margin:4px 0 2px;padding:0}
+.meta{color:#555;font-size:13px}
+nav{background:#fff;border:1px solid #ddd;border-radius:6px;padding:4px 12px;margin:4px 0;
 font-size:13px;display:flex;flex-wrap:wrap;gap:2px 14px}nav a{color:#0072B2;text-decoration:none;white-space:nowrap}
-.summary{background:#fff;border-left:4px solid #E69F00;padding:6px 18px 6px 30px;border-radius:4px;
-margin:0;font-size:14px}.summary li{margin:2px 0}.intro{color:#333;max-width:1100px;margin:4px 0;
-font-size:14px}
+.summary{background:#fff;border-left:4px solid #E69F00;padding:4px 18px 4px 30px;border-radius:4px;
+margin:0;font-size:13px;columns:2 440px;column-gap:36px}.summary li{margin:2px 0}
+.intro{color:#333;margin:4px 0;font-size:14px}
 .table-wrap{overflow-x:auto;margin:6px 0 18px}
 table{border-collapse:collapse;font-size:13px;background:#fff}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:right;vertical-align:top}
@@ -51,6 +51,7 @@ class ReportFiles:
     html: Path
     markdown: Path
     leaderboard: Path
+    findings: Path
 
 
 def _html_block(block: Block) -> str:
@@ -76,10 +77,10 @@ def render_html(report: Report) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{html.escape(report.title)}</title><style>{CSS}</style></head><body><main>",
-        f"<h1>{html.escape(report.title)}</h1>",
+        f"<header><h1>{html.escape(report.title)}</h1>",
         f'<div class="meta">vcbench {vcbench.__version__} · generated {stamp} · definitions: '
-        "docs/report.md and docs/metrics.md</div>",
-        f'<nav><a href="#summary">Findings</a>{nav}</nav>',
+        "docs/report.md and docs/metrics.md</div></header>",
+        f'<nav><a href="#summary">Summary</a>{nav}</nav>',
         '<section id="summary"><h2>Summary of findings</h2><ul class="summary">',
         *(f"<li>{html.escape(line)}</li>" for line in report.summary),
         "</ul></section>",
@@ -150,8 +151,11 @@ def write_report(
     seed: int = 0,
 ) -> ReportFiles:
     """Write ``report.html`` (``out``, default ``RESULTS_DIR/report.html``) and ``report.md``
-    beside it, and ``leaderboard.csv`` (:data:`~vcbench.analysis.LEADERBOARD_COLUMNS`) in
-    ``results_dir``, from the tables that ``vcbench run`` wrote there."""
+    beside it, and ``leaderboard.csv`` (:data:`~vcbench.analysis.LEADERBOARD_COLUMNS`) and
+    ``findings.csv`` (:data:`~vcbench.analysis.findings.FINDING_COLUMNS`: the numbers of the
+    report's findings) in ``results_dir``, from the tables that ``vcbench run`` wrote there."""
+    from vcbench.analysis.findings import split_shifts
+
     folder = Path(results_dir)
     results, records = load_results(folder)
     title = title or f"vcbench report: {folder.resolve().name}"
@@ -160,13 +164,16 @@ def write_report(
 
         report = failed_run_report(records, folder, title)
     else:
-        report = build_report(results, records, title=title, n_boot=n_boot, seed=seed)
+        report = build_report(
+            results, records, title=title, n_boot=n_boot, seed=seed, shifts=split_shifts(folder)
+        )
     html_path = Path(out) if out is not None else folder / "report.html"
     markdown_path = html_path.with_suffix(".md")
     write_text_atomic(render_html(report), html_path)
     write_text_atomic(render_markdown(report), markdown_path)
     board_path = write_leaderboard(results, folder / "leaderboard.csv")
-    return ReportFiles(html_path, markdown_path, board_path)
+    findings_path = write_table_atomic(report.findings, folder / "findings.csv")
+    return ReportFiles(html_path, markdown_path, board_path, findings_path)
 
 
 def write_leaderboard(results: pd.DataFrame, path: str | Path) -> Path:
@@ -176,3 +183,20 @@ def write_leaderboard(results: pd.DataFrame, path: str | Path) -> Path:
 
     table = leaderboard_csv(leaderboard(results)) if len(results) else pd.DataFrame()
     return write_table_atomic(table, path)
+
+
+def write_tables(
+    results_dir: str | Path, *, n_boot: int = 1000, seed: int = 0
+) -> tuple[Path, Path]:
+    """Write ``leaderboard.csv`` and ``findings.csv`` in ``results_dir`` (as :func:`write_report`
+    does, without the pages), from its ``results.parquet``; returns their paths."""
+    from vcbench.analysis import headline_metrics
+    from vcbench.analysis.findings import split_shifts
+    from vcbench.report.build import findings_of, metric_order
+
+    folder = Path(results_dir)
+    results, _ = load_results(folder)
+    board = write_leaderboard(results, folder / "leaderboard.csv")
+    headline = headline_metrics(metric_order(results["metric"])) if len(results) else []
+    table, _ = findings_of(results, headline, split_shifts(folder), n_boot=n_boot, seed=seed)
+    return board, write_table_atomic(table, folder / "findings.csv")
