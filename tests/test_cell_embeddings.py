@@ -74,7 +74,9 @@ def context_case() -> tuple[ad.AnnData, Split, np.ndarray]:
 
     is_test = np.zeros(adata.n_obs, dtype=bool)
     perturbed = ~frame[c.IS_CONTROL].to_numpy()
-    for _, rows in frame[perturbed].groupby([c.CONTEXT, c.PERTURBATION], observed=True).indices.items():
+    for _, rows in (
+        frame[perturbed].groupby([c.CONTEXT, c.PERTURBATION], observed=True).indices.items()
+    ):
         cells = np.flatnonzero(perturbed)[rows]
         is_test[rng.choice(cells, len(cells) // 4, replace=False)] = True
     role = pd.Series(np.where(is_test, "test", "train"), index=adata.obs_names).astype("category")
@@ -180,7 +182,7 @@ def test_missing_key_is_a_clear_error() -> None:
     adata, split, _ = context_case()
     train = adata[split.mask(adata, "train")].copy()
     for name in ("latent_additive", "prnet"):
-        model = get_model(name, cell_embedding_key="X_cels", n_epochs=1)
+        model = get_model(name, cell_embedding_key="X_cels", n_epochs=1, **FEATURES)
         with pytest.raises(ModelError, match=r"'X_cels' is not in the data's obsm.*X_cells"):
             model.fit(train)
 
@@ -191,7 +193,7 @@ def test_bad_embedding_values_are_refused() -> None:
     train.obsm[KEY] = train.obsm[KEY].copy()
     train.obsm[KEY][3, 0] = np.nan
     with pytest.raises(ModelError, match="NaN or infinite values in 1 cells"):
-        get_model("prnet", cell_embedding_key=KEY, n_epochs=1).fit(train)
+        get_model("prnet", cell_embedding_key=KEY, n_epochs=1, **FEATURES).fit(train)
 
 
 def test_query_embedding_of_another_width_is_refused() -> None:

@@ -88,7 +88,7 @@ def test_a_key_absent_from_obsm_is_refused_in_one_line(tmp_path) -> None:
     assert "has no obsm key 'X_scgtp'" in problem.message
     assert "X_scgpt" in problem.message and "vcb_train_pca" in problem.message
     assert "\n" not in problem.message
-    with pytest.raises(SpecError, match="datasets.0.cell_embedding_key"):
+    with pytest.raises(SpecError, match=r"datasets\.0\.cell_embedding_key"):
         validate_spec(spec)
     assert not (tmp_path / "out").exists()
 
@@ -123,7 +123,9 @@ def test_the_runner_computes_the_training_pca_and_passes_it(tmp_path) -> None:
     result = run_benchmark(spec)
     assert result.failures.empty, result.failures["error"].tolist()
     records = result.records.set_index("model")
-    assert records.loc["latent_additive_cells", "model_params.cell_embedding_key"] == "vcb_train_pca"
+    assert (
+        records.loc["latent_additive_cells", "model_params.cell_embedding_key"] == "vcb_train_pca"
+    )
     assert pd.isna(records.loc["latent_additive_expression", "model_params.cell_embedding_key"])
     (split_dir,) = (tmp_path / "splits").iterdir()
     data = ad.read_h5ad(split_dir / "data.h5ad")
@@ -140,6 +142,4 @@ def test_the_runner_computes_the_training_pca_and_passes_it(tmp_path) -> None:
     values = result.results.pivot_table(
         index=["perturbation", "metric"], columns="model", values="value"
     )
-    assert not np.allclose(
-        values["latent_additive_cells"], values["latent_additive_expression"]
-    )
+    assert not np.allclose(values["latent_additive_cells"], values["latent_additive_expression"])

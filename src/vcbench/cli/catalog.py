@@ -37,8 +37,7 @@ def _show(rows: list[dict[str, Any]], columns: list[str], title: str, as_json: b
 @app.command()
 @friendly_errors
 def models(as_json: JsonOption = False) -> None:
-    """List the models: family, description, extra needed, installed, whether it takes a cell
-    embedding (cell_embedding_key)."""
+    """List the models: family, description, extra needed, installed, cell-embedding input."""
     from dataclasses import asdict
 
     from vcbench.models.registry import list_models

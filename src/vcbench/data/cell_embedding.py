@@ -39,7 +39,9 @@ def train_pca_embedding(
         )
     n_train = int(train.sum())
     if n_train < 2:
-        raise DataContractError(f"A training-cell PCA needs at least 2 training cells, got {n_train}.")
+        raise DataContractError(
+            f"A training-cell PCA needs at least 2 training cells, got {n_train}."
+        )
     if n_components < 1:
         raise DataContractError(f"n_components must be at least 1, got {n_components}.")
     k = min(n_components, n_train - 1, adata.n_vars)

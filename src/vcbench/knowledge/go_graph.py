@@ -289,10 +289,13 @@ def _jaccard_graph(
 
     weights = top_k_edges(blocks(), computed.size, k + 1, threshold, n_columns=nodes.size)
     if rows is not None:  # row i of ``weights`` is node computed[i]
-        weights = sp.csr_matrix(
-            (np.ones(computed.size), (computed, np.arange(computed.size))),
-            shape=(nodes.size, computed.size),
-        ) @ weights
+        weights = (
+            sp.csr_matrix(
+                (np.ones(computed.size), (computed, np.arange(computed.size))),
+                shape=(nodes.size, computed.size),
+            )
+            @ weights
+        )
     return nodes.tolist(), weights.tocsr()
 
 

@@ -13,18 +13,18 @@ from typing import Any
 
 from vcbench.errors import ModelError
 from vcbench.models.base import PerturbationModel
-from vcbench.models.cell_inputs import (
-    CELL_EMBEDDING_MODELS,
-    CELL_EMBEDDING_PARAM,
-    accepts_cell_embedding,
-    cell_embedding_error,
-)
 from vcbench.models.baselines import (
     Additive,
     NoChange,
     PerturbationMean,
     PerturbedMean,
     RandomPerturbation,
+)
+from vcbench.models.cell_inputs import (
+    CELL_EMBEDDING_MODELS,
+    CELL_EMBEDDING_PARAM,
+    accepts_cell_embedding,
+    cell_embedding_error,
 )
 from vcbench.models.external import PredictionsFile
 from vcbench.models.genepert import GenePert

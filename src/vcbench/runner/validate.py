@@ -122,7 +122,7 @@ def _obsm_keys(path: Path) -> list[str] | None:
         import h5py
 
         with h5py.File(path, "r") as handle:
-            return [str(name) for name in handle["obsm"].keys()] if "obsm" in handle else []
+            return [str(name) for name in handle["obsm"]] if "obsm" in handle else []
     except Exception:  # not HDF5 or another layout: the loader will say what is wrong
         return None
 
