@@ -196,10 +196,12 @@ def test_bad_embedding_values_are_refused() -> None:
         get_model("prnet", cell_embedding_key=KEY, n_epochs=1, **FEATURES).fit(train)
 
 
-def test_query_embedding_of_another_width_is_refused() -> None:
+@pytest.mark.parametrize("name", ["state", "latent_additive"])
+def test_query_embedding_of_another_width_is_refused(name: str) -> None:
     adata, split, _ = context_case()
     train = adata[split.mask(adata, "train")].copy()
-    model = get_model("state", cell_embedding_key=KEY, n_epochs=1, **FEATURES).fit(train)
+    extra = FEATURES if name == "state" else {}
+    model = get_model(name, cell_embedding_key=KEY, n_epochs=1, **extra).fit(train)
     queries = queries_for(adata, split)
     queries.controls.obsm[KEY] = queries.controls.obsm[KEY][:, :3]
     with pytest.raises(ModelError, match="3 dimensions, the training cells' 5"):

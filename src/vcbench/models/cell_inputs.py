@@ -37,9 +37,10 @@ def cell_embedding_error(model: str) -> str:
     )
 
 
-def cell_embedding(adata: ad.AnnData, key: str, model: str) -> np.ndarray:
+def cell_embedding(adata: ad.AnnData, key: str, model: str, width: int | None = None) -> np.ndarray:
     """``adata.obsm[key]`` as a float32 matrix (cells × dimensions), checked: present, 2-d with one
-    row per cell, at least one column, finite."""
+    row per cell, at least one column (``width`` columns when given: the training embedding's, for
+    the query controls), finite."""
     if key not in adata.obsm:
         from vcbench.suggest import did_you_mean
 
@@ -55,6 +56,11 @@ def cell_embedding(adata: ad.AnnData, key: str, model: str) -> np.ndarray:
         raise ModelError(
             f"{model}: obsm[{key!r}] has shape {values.shape}; a cell embedding needs one row per "
             f"cell ({adata.n_obs}) and at least one column."
+        )
+    if width is not None and values.shape[1] != width:
+        raise ModelError(
+            f"{model}: obsm[{key!r}] of the query controls has {values.shape[1]} dimensions, the "
+            f"training cells' {width}; use the same embedding for both."
         )
     try:
         values = values.astype(np.float32)

@@ -234,10 +234,11 @@ class _TorchModel(PerturbationModel):
         self.net_ = net
         return self
 
-    def _cell_embedding(self, cells: ad.AnnData) -> np.ndarray | None:
-        """``obsm[cell_embedding_key]`` of ``cells`` (None for a model without the key)."""
+    def _cell_embedding(self, cells: ad.AnnData, width: int | None = None) -> np.ndarray | None:
+        """``obsm[cell_embedding_key]`` of ``cells`` (None for a model without the key), of
+        ``width`` columns when given."""
         key = getattr(self, "cell_embedding_key", None)
-        return None if key is None else cell_embedding(cells, key, self.name)
+        return None if key is None else cell_embedding(cells, key, self.name, width)
 
     def _covariates(self, contexts: np.ndarray | list[str]) -> np.ndarray:
         """One-hot of each context among the training contexts (zeros for a new context)."""
@@ -287,12 +288,7 @@ class _TorchModel(PerturbationModel):
         for context, rows in groups.items():
             controls = queries.controls_of(str(context))
             x0 = _dense(controls[:, self.genes_].X)
-            embedding = self._cell_embedding(controls)
-            if embedding is not None and embedding.shape[1] != self.n_cell_inputs_:
-                raise ModelError(
-                    f"{self.name}: the query controls' cell embedding has {embedding.shape[1]} "
-                    f"dimensions, the training cells' {self.n_cell_inputs_}."
-                )
+            embedding = self._cell_embedding(controls, self.n_cell_inputs_)
             kept = np.arange(x0.shape[0])
             if self.max_cells is not None and x0.shape[0] > self.max_cells:
                 kept = np.sort(rng.choice(x0.shape[0], self.max_cells, replace=False))

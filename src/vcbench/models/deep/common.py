@@ -342,14 +342,9 @@ class DeepModel(PerturbationModel):
         key = getattr(self, "cell_embedding_key", None)
         if key is None:
             return None
-        values = cell_embedding(cells, key, self.name)
-        width = values.shape[1] if training else self.cell_embedding_dim_
-        if values.shape[1] != width:
-            raise ModelError(
-                f"{self.name}: obsm[{key!r}] of the query controls has {values.shape[1]} "
-                f"dimensions, the training cells' {width}; use the same embedding for both."
-            )
-        self.cell_embedding_dim_ = width
+        width = None if training else self.cell_embedding_dim_
+        values = cell_embedding(cells, key, self.name, width)
+        self.cell_embedding_dim_ = values.shape[1]
         return torch.from_numpy(values)
 
     def _train(self) -> None:
