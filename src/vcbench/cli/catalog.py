@@ -37,13 +37,13 @@ def _show(rows: list[dict[str, Any]], columns: list[str], title: str, as_json: b
 @app.command()
 @friendly_errors
 def models(as_json: JsonOption = False) -> None:
-    """List the models: family, description, extra needed, installed."""
+    """List the models: family, description, extra needed, installed, cell-embedding input."""
     from dataclasses import asdict
 
     from vcbench.models.registry import list_models
 
     rows = [asdict(row) for row in list_models()]
-    columns = ["name", "family", "description", "extra", "installed"]
+    columns = ["name", "family", "description", "extra", "installed", "cell_embedding"]
     _show(rows, columns, "Models (spec `models: - name: NAME`)", as_json)
 
 

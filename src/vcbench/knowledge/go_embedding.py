@@ -84,7 +84,10 @@ def svd_embedding(
     return coords * signs
 
 
-def _cache_file(dimensions: int, propagate: bool, ontologies: tuple[str, ...]) -> Path | None:
+def knowledge_cache_file(stem: str, key: str) -> Path | None:
+    """The cache file ``knowledge/STEM_DIGEST.npz`` of a computed representation (``key`` names
+    its version and parameters) under ``$VCBENCH_CACHE_DIR`` or the user cache folder; None when
+    there is no usable cache folder."""
     root = os.environ.get(CACHE_ENV)
     if root is None:
         try:
@@ -93,9 +96,13 @@ def _cache_file(dimensions: int, propagate: bool, ontologies: tuple[str, ...]) -
             root = str(pooch.os_cache("vcbench"))
         except Exception:  # no usable cache folder: compute in memory only
             return None
-    key = f"{GO_EMBEDDING_VERSION}|{ANNOTATION_VERSION}|{dimensions}|{propagate}|{ontologies}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return Path(root) / "knowledge" / f"go_embedding_{digest}.npz"
+    return Path(root) / "knowledge" / f"{stem}_{digest}.npz"
+
+
+def _cache_file(dimensions: int, propagate: bool, ontologies: tuple[str, ...]) -> Path | None:
+    key = f"{GO_EMBEDDING_VERSION}|{ANNOTATION_VERSION}|{dimensions}|{propagate}|{ontologies}"
+    return knowledge_cache_file("go_embedding", key)
 
 
 def _read(path: Path | None) -> pd.DataFrame | None:

@@ -20,6 +20,12 @@ from vcbench.models.baselines import (
     PerturbedMean,
     RandomPerturbation,
 )
+from vcbench.models.cell_inputs import (
+    CELL_EMBEDDING_MODELS,
+    CELL_EMBEDDING_PARAM,
+    accepts_cell_embedding,
+    cell_embedding_error,
+)
 from vcbench.models.external import PredictionsFile
 from vcbench.models.genepert import GenePert
 from vcbench.models.linear import Linear
@@ -124,6 +130,7 @@ class ModelListing:
     description: str
     extra: str | None
     installed: bool
+    cell_embedding: bool = False  # takes cell_embedding_key (vcbench.models.cell_inputs)
 
 
 def list_models() -> list[ModelListing]:
@@ -132,7 +139,16 @@ def list_models() -> list[ModelListing]:
     for name in model_names():
         family, description = MODEL_INFO.get(name, ("", ""))
         extra = LAZY_MODELS[name][1] if name in LAZY_MODELS else None
-        rows.append(ModelListing(name, family, description, extra, extra_installed(extra)))
+        rows.append(
+            ModelListing(
+                name,
+                family,
+                description,
+                extra,
+                extra_installed(extra),
+                name in CELL_EMBEDDING_MODELS,
+            )
+        )
     return rows
 
 
@@ -176,7 +192,10 @@ def get_model_class(name: str) -> type[PerturbationModel]:
 
 def get_model(name: str, **params: Any) -> PerturbationModel:
     """An instance of a registered model, or of a user's class given as ``module:Class``."""
-    return get_model_class(name)(**params)
+    cls = get_model_class(name)
+    if CELL_EMBEDDING_PARAM in params and not accepts_cell_embedding(cls):
+        raise ModelError(cell_embedding_error(name))
+    return cls(**params)
 
 
 def params_problems(cls: type, params: dict[str, Any]) -> list[str]:
@@ -233,4 +252,17 @@ def model_problems(name: str, params: dict[str, Any]) -> list[str]:
         cls = get_model_class(name)
     except ModelError as exc:
         return [str(exc).rstrip(".")]
+    if CELL_EMBEDDING_PARAM in params and not accepts_cell_embedding(cls):
+        return [f"params: {cell_embedding_error(name).rstrip('.')}"]
     return params_problems(cls, params)
+
+
+def takes_cell_embedding(name: str) -> bool:
+    """Whether a model (a registered name, without importing it, or an import path) takes
+    ``cell_embedding_key``."""
+    if name in MODELS or name in LAZY_MODELS or name in INTERNAL_MODELS:
+        return name in CELL_EMBEDDING_MODELS
+    try:
+        return accepts_cell_embedding(get_model_class(name))
+    except ModelError:
+        return False

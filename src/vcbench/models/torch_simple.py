@@ -16,6 +16,10 @@ summed over the targets of a combination), ``k`` the one-hot of the context amon
   autoencoder; ``enc``, ``enc_p`` and ``dec`` are multi-layer perceptrons.
 - ``decoder_only``: ``ŷ = dec([k, f_p])``, no control input.
 
+``latent_additive`` also takes ``cell_embedding_key`` (``vcbench.models.cell_inputs``): the encoder
+reads the control cell's embedding ``e₀`` (its row of ``obsm[cell_embedding_key]``) in place of
+``x₀``, ``ŷ = dec(enc(e₀) + enc_p(f_p))``, still over the genes.
+
 Every network's output goes through a softplus (as in PerturBench), in training and prediction, so
 that the predicted log-normalised expression is non-negative (docs/validity.md).
 
@@ -46,6 +50,7 @@ from torch.nn import functional
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
 from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries, predict_by_shift
+from vcbench.models.cell_inputs import cell_embedding
 from vcbench.models.effects import TrainingEffects, query_control_means
 from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures, training_smiles
 from vcbench.models.torch_utils import dense_float32 as _dense
@@ -75,9 +80,10 @@ class _LatentAdditiveNet(nn.Module):
         latent_dim: int,
         n_layers: int,
         dropout: float,
+        n_cell_inputs: int | None = None,
     ) -> None:
         super().__init__()
-        self.encoder = mlp(n_genes, hidden, latent_dim, n_layers, dropout)
+        self.encoder = mlp(n_cell_inputs or n_genes, hidden, latent_dim, n_layers, dropout)
         self.perturbation_encoder = mlp(n_features, hidden, latent_dim, n_layers, dropout)
         self.decoder = mlp(latent_dim, hidden, n_genes, n_layers, dropout)
 
@@ -165,6 +171,8 @@ class _TorchModel(PerturbationModel):
         )
         feature_table = self.features_.transform(targets)
 
+        embedding = self._cell_embedding(train)  # the cell input, None: expression
+        self.n_cell_inputs_ = len(self.genes_) if embedding is None else embedding.shape[1]
         cells = np.flatnonzero(~is_control)
         cell_codes = codes
         control_cells = np.flatnonzero(is_control)
@@ -191,6 +199,7 @@ class _TorchModel(PerturbationModel):
             net = self._build(len(self.genes_), self.features_.n_features, len(self.contexts_))
             net = net.to(self.device)
             x_t = torch.from_numpy(_dense(train.X)).to(self.device)
+            in_t = x_t if embedding is None else torch.from_numpy(embedding).to(self.device)
             f_t = torch.from_numpy(feature_table.astype(np.float32)).to(self.device)
             k_t = torch.from_numpy(self._covariates(context).astype(np.float32)).to(self.device)
             cells_t = torch.from_numpy(cells)
@@ -213,7 +222,7 @@ class _TorchModel(PerturbationModel):
                 total = 0.0
                 for batch in permutation.split(self.batch_size):
                     target = x_t[cells_t[batch]]
-                    output = net(x_t[partner[batch]], f_t[codes_t[batch]], k_t[cells_t[batch]])
+                    output = net(in_t[partner[batch]], f_t[codes_t[batch]], k_t[cells_t[batch]])
                     loss = torch.mean((output - target) ** 2)
                     optimiser.zero_grad()
                     loss.backward()
@@ -224,6 +233,12 @@ class _TorchModel(PerturbationModel):
         net.eval()
         self.net_ = net
         return self
+
+    def _cell_embedding(self, cells: ad.AnnData, width: int | None = None) -> np.ndarray | None:
+        """``obsm[cell_embedding_key]`` of ``cells`` (None for a model without the key), of
+        ``width`` columns when given."""
+        key = getattr(self, "cell_embedding_key", None)
+        return None if key is None else cell_embedding(cells, key, self.name, width)
 
     def _covariates(self, contexts: np.ndarray | list[str]) -> np.ndarray:
         """One-hot of each context among the training contexts (zeros for a new context)."""
@@ -271,11 +286,16 @@ class _TorchModel(PerturbationModel):
         obs_blocks = [pd.DataFrame({c.CONTEXT: [], c.PERTURBATION: []}, dtype=str)]
         groups = conditions.groupby(c.CONTEXT, observed=True, sort=False).groups
         for context, rows in groups.items():
-            x0 = _dense(queries.controls_of(str(context))[:, self.genes_].X)
+            controls = queries.controls_of(str(context))
+            x0 = _dense(controls[:, self.genes_].X)
+            embedding = self._cell_embedding(controls, self.n_cell_inputs_)
+            kept = np.arange(x0.shape[0])
             if self.max_cells is not None and x0.shape[0] > self.max_cells:
-                x0 = x0[np.sort(rng.choice(x0.shape[0], self.max_cells, replace=False))]
+                kept = np.sort(rng.choice(x0.shape[0], self.max_cells, replace=False))
+                x0 = x0[kept]
+            cell_input = x0 if embedding is None else embedding[kept]
             for row in rows:
-                blocks.append(self._forward(x0, features[[row]], covariates[[row]]))
+                blocks.append(self._forward(cell_input, features[[row]], covariates[[row]]))
                 obs_blocks.append(
                     pd.DataFrame(
                         {
@@ -350,7 +370,8 @@ class LinearAdditive(_TorchModel):
 class LatentAdditive(_TorchModel):
     """``ŷ = dec(enc(x₀) + enc_p(f_p))`` (PerturBench's latent additive model; module docstring).
 
-    ``hidden`` units in each of ``n_layers`` hidden layers of every MLP, latent size ``latent_dim``.
+    ``hidden`` units in each of ``n_layers`` hidden layers of every MLP, latent size ``latent_dim``;
+    ``cell_embedding_key``: an ``obsm`` key, the encoder's cell input (None: expression).
     """
 
     name = "latent_additive"
@@ -361,6 +382,7 @@ class LatentAdditive(_TorchModel):
         latent_dim: int = 64,
         n_layers: int = 1,
         dropout: float = 0.0,
+        cell_embedding_key: str | None = None,
         features: Literal["onehot", "embedding", "onehot+embedding"] = "onehot",
         embedding: EmbeddingSource | None = None,
         n_components: int = 10,
@@ -373,6 +395,7 @@ class LatentAdditive(_TorchModel):
         device: str = "cpu",
         n_threads: int | None = 1,
     ) -> None:
+        self.cell_embedding_key = cell_embedding_key
         self.hidden = hidden
         self.latent_dim = latent_dim
         self.n_layers = n_layers
@@ -393,7 +416,13 @@ class LatentAdditive(_TorchModel):
 
     def _build(self, n_genes: int, n_features: int, n_covariates: int) -> nn.Module:
         return _LatentAdditiveNet(
-            n_genes, n_features, self.hidden, self.latent_dim, self.n_layers, self.dropout
+            n_genes,
+            n_features,
+            self.hidden,
+            self.latent_dim,
+            self.n_layers,
+            self.dropout,
+            n_cell_inputs=self.n_cell_inputs_,
         )
 
 

@@ -114,9 +114,21 @@ def prepare_split(adata: ad.AnnData, job: SplitJob) -> tuple[Split, ad.AnnData]:
     scenario = job.scenario
     split = make_split(adata, scenario.name, scenario.variant, seed=job.seed, **scenario.options)
     if split.scenario == "cross_dataset":  # count scaling and gene strategy are the split's own
-        return split, prepare_cross_dataset(adata, split)
+        return split, _with_train_pca(prepare_cross_dataset(adata, split), split, job)
     genes = select_hvgs(adata, job.dataset.n_top_genes, cells=split.mask(adata, "train"))
-    return split, adata[:, genes].copy()
+    return split, _with_train_pca(adata[:, genes].copy(), split, job)
+
+
+def _with_train_pca(data: ad.AnnData, split: Split, job: SplitJob) -> ad.AnnData:
+    """With ``cell_embedding_key: vcb_train_pca``, ``obsm`` gets the split's training-cell PCA
+    (``vcbench.data.cell_embedding``) of the prepared genes."""
+    from vcbench.data.cell_embedding import TRAIN_PCA_KEY, train_pca_embedding
+
+    if job.dataset.cell_embedding_key == TRAIN_PCA_KEY:
+        data.obsm[TRAIN_PCA_KEY] = train_pca_embedding(
+            data, split.mask(data, "train"), seed=job.seed
+        )
+    return data
 
 
 def _versions() -> dict[str, str]:

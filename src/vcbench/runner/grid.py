@@ -69,6 +69,12 @@ def split_jobs(spec: BenchmarkSpec, fingerprints: dict[str, str]) -> list[SplitJ
                 identity = {
                     "data": fingerprints[dataset.name],
                     "n_top_genes": dataset.n_top_genes,
+                    # set only with a key: the identities of earlier splits stay as they were
+                    **(
+                        {"cell_embedding_key": dataset.cell_embedding_key}
+                        if dataset.cell_embedding_key is not None
+                        else {}
+                    ),
                     "scenario": scenario.name,
                     "variant": scenario.variant,
                     "options": scenario.options,
@@ -118,13 +124,30 @@ def resolve_model(model: ModelEntry, split: SplitJob) -> tuple[ModelEntry, dict[
     return entry, {"predictions_sha256": _file_digest(path)}
 
 
+def with_cell_embedding(model: ModelEntry, dataset: DatasetEntry) -> ModelEntry:
+    """The model with the dataset's ``cell_embedding_key`` among its params when it takes one
+    (``vcbench.models.cell_inputs``) and its params do not set the key themselves (``null`` there
+    keeps the model on expression); the params are part of the task's identity."""
+    from vcbench.models.cell_inputs import CELL_EMBEDDING_PARAM
+    from vcbench.models.registry import takes_cell_embedding
+
+    key = dataset.cell_embedding_key
+    if key is None or model.predictions is not None or CELL_EMBEDDING_PARAM in model.params:
+        return model
+    if not takes_cell_embedding(model.name):
+        return model
+    return model.model_copy(update={"params": {**model.params, CELL_EMBEDDING_PARAM: key}})
+
+
 def tasks_for(spec: BenchmarkSpec, splits: list[SplitJob], root: Path) -> list[Task]:
-    """Every (split, model) pair of the spec (calibration controls included, see ``models_of``)."""
+    """Every (split, model) pair of the spec (calibration controls included, see ``models_of``);
+    a dataset's ``cell_embedding_key`` goes to the models that take it (``with_cell_embedding``)."""
     metrics = spec.metrics if isinstance(spec.metrics, str) else tuple(spec.metrics)
     tasks = []
     held_out = any(m.name in SCORED_CONTROL_NAMES for m in models_of(spec))
     for split in splits:
         for listed in models_of(spec):
+            listed = with_cell_embedding(listed, split.dataset)
             model, file_identity = resolve_model(listed, split)
             identity = {
                 "split": split.split_id,

@@ -40,6 +40,12 @@ class DatasetEntry(_Strict):
     n_top_genes: int = Field(
         2000, ge=1, description="HVGs selected on each split's training cells."
     )
+    cell_embedding_key: str | None = Field(
+        None,
+        description="obsm key of a cell embedding that the models taking one use as their cell "
+        "input (vcbench.models.cell_inputs); 'vcb_train_pca': a PCA fitted on each split's "
+        "training cells.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -236,6 +242,8 @@ datasets:
     dataset_key: dataset       # obs column naming each cell's dataset (null: one dataset)
     dose_key: null
     n_top_genes: 2000          # HVGs selected on each split's training cells
+    cell_embedding_key: null   # obsm key of a cell embedding for the models that take one
+                               # (vcb_train_pca: a PCA fitted on each split's training cells)
 
 scenarios:                     # see `vcbench split --help` and docs/scenarios.md
   - name: perturbation         # context | perturbation | cross_dataset

@@ -2,7 +2,8 @@
 
 ``spec_problems`` looks at every model (registered name or ``module:Class`` import path, its extra,
 its ``params`` against the constructor, its ``predictions`` pattern), the metric names, every scenario
-(name, variant, options, seeds) and every dataset (source, obs columns, its ``obs_query`` on the file's obs), with a
+(name, variant, options, seeds) and every dataset (source, obs columns, its ``obs_query`` on the file's obs,
+its ``cell_embedding_key`` in the file's obsm, and that of every model that names one), with a
 did-you-mean for misspelt names. ``validate_spec`` raises one ``SpecError`` listing them all, with
 the line of each in the YAML file when the text is given. Nothing is fitted, split or scored.
 """
@@ -115,6 +116,40 @@ def _obs_columns(path: Path) -> list[str] | None:
         return None
 
 
+def _obsm_keys(path: Path) -> list[str] | None:
+    """The obsm keys of an ``.h5ad`` file, read without loading it (None if unreadable)."""
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as handle:
+            return [str(name) for name in handle["obsm"]] if "obsm" in handle else []
+    except Exception:  # not HDF5 or another layout: the loader will say what is wrong
+        return None
+
+
+def cell_embedding_problem(entry: DatasetEntry, key: str) -> str | None:
+    """Why the cell embedding ``key`` is not available in dataset ``entry`` (None when it is, or
+    when the source cannot be read without loading it: a registry dataset)."""
+    from vcbench.data.cell_embedding import TRAIN_PCA_KEY
+
+    fix = (
+        f"store the embedding in the file's obsm (docs/representations.md) or use "
+        f"'{TRAIN_PCA_KEY}' (a PCA fitted on each split's training cells)"
+    )
+    if key == TRAIN_PCA_KEY:
+        return None
+    if entry.source == "demo":
+        return f"the demo has no obsm key {key!r} (it has no cell embedding); {fix}"
+    path = Path(entry.source)
+    keys = _obsm_keys(path) if path.is_file() else None
+    if keys is None or key in keys:
+        return None
+    return (
+        f"{path.name} has no obsm key {key!r}{did_you_mean(key, keys)} (its obsm keys: {keys}); "
+        + fix
+    )
+
+
 def _query_problems(here: tuple[int | str, ...], path: Path, query: str) -> list[Problem]:
     """The row filter evaluated on the file's obs (read alone, not the matrix)."""
     try:
@@ -142,6 +177,10 @@ def _dataset_problems(index: int, entry: DatasetEntry) -> list[Problem]:
     if isinstance(query, str) and not query.strip():
         problems.append(Problem((*here, "obs_query"), "obs_query is empty; write a pandas query"))
         query = None
+    key = entry.cell_embedding_key
+    problem = None if key is None else cell_embedding_problem(entry, key)
+    if problem is not None:
+        problems.append(Problem((*here, "cell_embedding_key"), problem))
     if entry.source == "demo":
         return problems
     from vcbench.datasets.registry import REGISTRY
@@ -183,6 +222,31 @@ def _dataset_problems(index: int, entry: DatasetEntry) -> list[Problem]:
     return problems
 
 
+def _model_embedding_problems(spec: BenchmarkSpec) -> list[Problem]:
+    """A model's own ``cell_embedding_key`` param must be in every dataset it runs on."""
+    from vcbench.data.cell_embedding import TRAIN_PCA_KEY
+    from vcbench.models.cell_inputs import CELL_EMBEDDING_PARAM
+
+    problems = []
+    for index, model in enumerate(spec.models):
+        key = model.params.get(CELL_EMBEDDING_PARAM)
+        if not isinstance(key, str):
+            continue
+        for dataset in spec.datasets:
+            if key == dataset.cell_embedding_key:
+                continue
+            problem = cell_embedding_problem(dataset, key)
+            if key == TRAIN_PCA_KEY:
+                problem = (
+                    f"{TRAIN_PCA_KEY} is computed only for a dataset whose cell_embedding_key is "
+                    f"{TRAIN_PCA_KEY}; set it on the dataset entry"
+                )
+            if problem is not None:
+                where = ("models", index, "params", CELL_EMBEDDING_PARAM)
+                problems.append(Problem(where, f"dataset {dataset.name!r}: {problem}"))
+    return problems
+
+
 def spec_problems(spec: BenchmarkSpec) -> list[Problem]:
     """Every problem of ``spec`` (empty when it can run), in the order of the file."""
     from vcbench.metrics.registry import metric_problems
@@ -194,6 +258,7 @@ def spec_problems(spec: BenchmarkSpec) -> list[Problem]:
         problems += _scenario_problems(index, scenario)
     for index, model in enumerate(spec.models):
         problems += _model_problems(index, model)
+    problems += _model_embedding_problems(spec)
     order = {"output": 0, "metrics": 1, "datasets": 2, "scenarios": 3, "models": 4}
     return sorted(problems, key=lambda p: order.get(str(p.location[0]), 9))
 

@@ -20,6 +20,12 @@ attributes* are embedded by attribute encoders:
 A decoder maps the concatenation ``u = [zᵢ, e_k, e_p]`` to a Gaussian over the log-normalised
 expression: ``h = MLP(u)``, mean ``μ = W_μ h + b_μ``, variance ``σ² = exp(W_σ h + b_σ)``.
 
+Cell embedding (``cell_embedding_key``, ``vcbench.models.cell_inputs``): the cell's embedding
+``e`` is one more known ordered attribute, ``e_c = g_c(e)`` (an attribute network like ``g``), so
+``u = [zᵢ, e_k, e_p, e_c]`` (biolord's way of taking a per-cell vector); training uses each cell's
+own embedding, latent inference and prediction the query control cell's. The decoder still gives
+the expression.
+
 Training objective (minimised with Adam over the latents, the decoder and the attribute encoders
 jointly, in mini-batches of training cells; perturbed and control cells alike):
 
@@ -140,6 +146,7 @@ class _BioLORDNet(nn.Module):
         n_contexts: int,
         n_features: int,
         model: BioLORD,
+        n_cell_embedding: int = 0,
     ) -> None:
         super().__init__()
         self.latents = nn.Embedding(n_cells, model.n_latent)
@@ -157,6 +164,16 @@ class _BioLORDNet(nn.Module):
         n_in = (
             model.n_latent + model.n_latent_attribute_categorical + model.n_latent_attribute_ordered
         )
+        self.cell_net = None  # the cell-embedding attribute network (cell_embedding_key)
+        if n_cell_embedding:
+            self.cell_net = _AttributeNet(
+                n_cell_embedding,
+                model.attribute_nn_width,
+                model.n_latent_attribute_ordered,
+                model.attribute_nn_depth,
+                model.attribute_dropout,
+            )
+            n_in += model.n_latent_attribute_ordered
         trunk: list[nn.Module] = []
         for i in range(model.decoder_depth):
             trunk += [nn.Linear(n_in if i == 0 else model.decoder_width, model.decoder_width)]
@@ -167,13 +184,20 @@ class _BioLORDNet(nn.Module):
         self.log_var_head = nn.Linear(width, n_genes)
 
     def attributes(
-        self, covariates: torch.Tensor, features: torch.Tensor, dose: torch.Tensor
+        self,
+        covariates: torch.Tensor,
+        features: torch.Tensor,
+        dose: torch.Tensor,
+        cells: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The known-attribute embeddings ``[e_k, e_p]`` (cells × dims)."""
+        """The known-attribute embeddings ``[e_k, e_p]`` (cells × dims), and ``e_c`` of the cell
+        embeddings ``cells`` when the model takes one."""
         perturbation = torch.cat([features, dose.reshape(-1, 1)], dim=1)
-        return torch.cat(
-            [self.context_embedding(covariates), self.perturbation_net(perturbation)], dim=1
-        )
+        parts = [self.context_embedding(covariates), self.perturbation_net(perturbation)]
+        if self.cell_net is not None:
+            assert cells is not None  # the model has a cell_embedding_key
+            parts.append(self.cell_net(cells))
+        return torch.cat(parts, dim=1)
 
     def decode(self, z: torch.Tensor, attributes: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The Gaussian mean and log-variance of the expression."""
@@ -186,7 +210,8 @@ class BioLORD(DeepModel):
     """biolord (Piran et al., Nature Biotechnology 2024): per-cell unknown latents found by latent
     optimisation, attribute encoders for context and perturbation (+ dose), a Gaussian decoder;
     prediction by swapping the perturbation attribute of each query control cell, whose latent is
-    inferred on the frozen model (module docstring)."""
+    inferred on the frozen model (module docstring). ``cell_embedding_key``: an ``obsm`` key whose
+    embedding is one more known attribute (None: none)."""
 
     name = "biolord"
 
@@ -206,6 +231,7 @@ class BioLORD(DeepModel):
         latent_lr: float = 1e-2,
         infer_steps: int = 200,
         infer_lr: float = 0.05,
+        cell_embedding_key: str | None = None,
         features: FeatureKind = "onehot+embedding",
         embedding: EmbeddingSource | None = None,
         n_components: int = 10,
@@ -234,6 +260,7 @@ class BioLORD(DeepModel):
         self.latent_lr = latent_lr
         self.infer_steps = infer_steps
         self.infer_lr = infer_lr
+        self.cell_embedding_key = cell_embedding_key
         self._init_common(
             features=features,
             embedding=embedding,
@@ -273,7 +300,12 @@ class BioLORD(DeepModel):
                 "infer_lr positive."
             )
         self.net_ = _BioLORDNet(
-            data.x.shape[0], data.n_genes, data.n_contexts, data.n_features, self
+            data.x.shape[0],
+            data.n_genes,
+            data.n_contexts,
+            data.n_features,
+            self,
+            n_cell_embedding=0 if data.cell_x is None else data.cell_x.shape[1],
         ).to(self.device)
         self.data_ = data
         net = self.net_
@@ -301,7 +333,10 @@ class BioLORD(DeepModel):
             noise = torch.randn(z.shape, generator=self.generator_)
             z = z + self.unknown_attribute_noise * noise.to(z.device)
         attributes = net.attributes(
-            data.covariates[batch], data.cell_features(batch), data.dose[batch]
+            data.covariates[batch],
+            data.cell_features(batch),
+            data.dose[batch],
+            self._cells_of(batch),
         )
         mean, log_var = net.decode(z, attributes)
         reconstruction = reconstruction_loss(
@@ -322,15 +357,26 @@ class BioLORD(DeepModel):
             partners, has = data.random_controls(cells, self.generator_), data.has_controls(cells)
         z = net.latents(partners) * has.unsqueeze(1)
         attributes = net.attributes(
-            data.covariates[cells], data.cell_features(cells), data.dose[cells]
+            data.covariates[cells],
+            data.cell_features(cells),
+            data.dose[cells],
+            self._cells_of(partners),  # the partner control's embedding, as at prediction
         )
         mean, _ = net.decode(z, attributes)
         return float(((mean - data.x[cells]) ** 2).mean())
 
+    def _cells_of(self, cells: torch.Tensor) -> torch.Tensor | None:
+        """The cell embeddings of training ``cells`` (None without a ``cell_embedding_key``)."""
+        embedding = self.data_.cell_x
+        return None if embedding is None else embedding[cells].to(self.device)
+
     # -- prediction ---------------------------------------------------------------------------
 
-    def infer_latents(self, x: torch.Tensor, covariates: torch.Tensor) -> torch.Tensor:
-        """The unknown latents of control cells ``x`` (log-normalised, cells × genes) of a context
+    def infer_latents(
+        self, x: torch.Tensor, covariates: torch.Tensor, cells: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The unknown latents of control cells ``x`` (log-normalised, cells × genes; ``cells``
+        their embeddings with a ``cell_embedding_key``) of a context
         with covariate row(s) ``covariates``: minimise the training objective over ``z`` with the
         model frozen, from ``z = 0``, by ``infer_steps`` Adam steps (cosine-decayed rate)."""
         net = self.net_
@@ -348,6 +394,7 @@ class BioLORD(DeepModel):
                     covariates,
                     torch.zeros(n, self.data_.n_features, device=x.device),
                     torch.zeros(n, device=x.device),
+                    cells,
                 ).detach()
                 for step in range(self.infer_steps):
                     for group in optimiser.param_groups:
@@ -368,7 +415,9 @@ class BioLORD(DeepModel):
         net.train(was_training)
         return z.detach()
 
-    def _query_latents(self, x0: torch.Tensor, covariates: torch.Tensor) -> torch.Tensor:
+    def _query_latents(
+        self, x0: torch.Tensor, covariates: torch.Tensor, cells: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``infer_latents`` of the query's control cells, cached for the conditions of a context
         (every condition of one context gets the same control cells)."""
         cache = self._latent_cache
@@ -379,7 +428,7 @@ class BioLORD(DeepModel):
             and torch.equal(cache[1], covariates)
         ):
             return cache[2]
-        z = self.infer_latents(x0, covariates)
+        z = self.infer_latents(x0, covariates, cells)
         self._latent_cache = (x0, covariates, z)
         return z
 
@@ -387,11 +436,13 @@ class BioLORD(DeepModel):
         x0 = x0.to(self.device)
         n = x0.shape[0]
         covariates = inputs.covariates.to(self.device)
-        z = self._query_latents(x0, covariates)
+        cells = None if inputs.cell_x0 is None else inputs.cell_x0.to(self.device)
+        z = self._query_latents(x0, covariates, cells)  # same controls, same embeddings
         attributes = self.net_.attributes(
             covariates.expand(n, -1),
             inputs.features.to(self.device).expand(n, -1),
             inputs.dose.to(self.device).expand(n),
+            cells,
         )
         mean, _ = self.net_.decode(z, attributes)
         return mean

@@ -21,6 +21,10 @@ Shared definitions:
   summed over the targets of a combination. The default ``"onehot+embedding"`` lets a
   model learn seen perturbations freely and still place unseen ones through the embedding. Control
   cells have the zero feature vector.
+- Cell input: what a network encodes as a cell, its expression ``x`` by default, or, with the
+  model parameter ``cell_embedding_key``, the cell's row of ``obsm[cell_embedding_key]``
+  (``vcbench.models.cell_inputs``; ``TrainingData.cell_input``, ``ConditionInputs.cell_input``).
+  The prediction stays expression over the training genes.
 - Context covariate ``k``: the one-hot of the cell's context among the training contexts (the zero
   vector for a context not seen in training).
 - Dose ``d``: ``vcb_dose`` as a number when the data has doses (``log10(1 + dose)``, the usual
@@ -36,6 +40,7 @@ Shared definitions:
 from __future__ import annotations
 
 import copy
+import dataclasses
 from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Self
@@ -48,6 +53,7 @@ import torch
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
 from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries
+from vcbench.models.cell_inputs import cell_embedding
 from vcbench.models.effects import TrainingEffects, query_control_means, training_control_mask
 from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures, training_smiles
 from vcbench.models.torch_utils import dense_float32, torch_threads
@@ -85,6 +91,8 @@ class TrainingData:
         train_cells, val_cells: row indices of the cells trained on and held out for validation.
         labels: the training perturbation labels, in the order of ``features``' rows.
         contexts: the training contexts.
+        cell_x: the cells' embedding (cells × dimensions) when the model has a
+            ``cell_embedding_key``, else None (the cell input is ``x``).
     """
 
     x: torch.Tensor
@@ -100,10 +108,21 @@ class TrainingData:
     val_cells: torch.Tensor
     labels: list[str]
     contexts: list[str]
+    cell_x: torch.Tensor | None = None
 
     @property
     def n_genes(self) -> int:
         return self.x.shape[1]
+
+    @property
+    def cell_input(self) -> torch.Tensor:
+        """Every cell's cell input: its embedding with a ``cell_embedding_key``, else ``x``."""
+        return self.x if self.cell_x is None else self.cell_x
+
+    @property
+    def n_cell_inputs(self) -> int:
+        """The width of the cell input (genes, or the embedding's dimensions)."""
+        return self.cell_input.shape[1]
 
     @property
     def n_features(self) -> int:
@@ -172,6 +191,11 @@ class ConditionInputs:
     covariates: torch.Tensor
     dose: torch.Tensor
     seen_context: bool
+    cell_x0: torch.Tensor | None = None  # the control cells' embedding (cell_embedding_key)
+
+    def cell_input(self, x0: torch.Tensor) -> torch.Tensor:
+        """The cell input of the control cells ``x0``: their embedding, else ``x0``."""
+        return x0 if self.cell_x0 is None else self.cell_x0
 
 
 class DeepModel(PerturbationModel):
@@ -309,7 +333,19 @@ class DeepModel(PerturbationModel):
             contexts=list(self.contexts_),
         )
         data._index_controls()
+        data.cell_x = self._cell_embedding(train, training=True)
         return data
+
+    def _cell_embedding(self, cells: ad.AnnData, training: bool = False) -> torch.Tensor | None:
+        """``obsm[cell_embedding_key]`` of ``cells`` as a tensor (None without a key); at
+        prediction its width must be the training embedding's."""
+        key = getattr(self, "cell_embedding_key", None)
+        if key is None:
+            return None
+        width = None if training else self.cell_embedding_dim_
+        values = cell_embedding(cells, key, self.name, width)
+        self.cell_embedding_dim_ = values.shape[1]
+        return torch.from_numpy(values)
 
     def _train(self) -> None:
         data = self.data_
@@ -382,15 +418,22 @@ class DeepModel(PerturbationModel):
         for context, rows in conditions.groupby(
             c.CONTEXT, observed=True, sort=False
         ).groups.items():
-            x0 = dense_float32(queries.controls_of(str(context))[:, self.genes_].X)
+            controls = queries.controls_of(str(context))
+            x0 = dense_float32(controls[:, self.genes_].X)
+            kept = np.arange(x0.shape[0])
             if self.max_cells is not None and x0.shape[0] > self.max_cells:
-                x0 = x0[np.sort(rng.choice(x0.shape[0], self.max_cells, replace=False))]
+                kept = np.sort(rng.choice(x0.shape[0], self.max_cells, replace=False))
+                x0 = x0[kept]
             x0_t = torch.from_numpy(x0)
+            e0 = self._cell_embedding(controls)
+            e0 = None if e0 is None else e0[torch.from_numpy(kept)]
             for row in rows:
                 dose = conditions.at[row, c.DOSE] if c.DOSE in conditions.columns else None
                 inputs = self.condition_inputs(
                     str(context), str(conditions.at[row, c.PERTURBATION]), dose
                 )
+                if e0 is not None:
+                    inputs = dataclasses.replace(inputs, cell_x0=e0)
                 with torch.no_grad():
                     cells = self._predict_cells(x0_t, inputs).cpu().numpy().astype(np.float32)
                 blocks.append(cells)

@@ -52,6 +52,10 @@ unseen context); the predicted cells are the decoded means: ``μ`` (Gaussian), o
 the data's own normalisation, ``normalize_total(1e4)`` then ``log1p``). An unseen perturbation
 gets its projection ``B m_p`` (its one-hot part is zero).
 
+Cell embedding (``cell_embedding_key``, ``vcbench.models.cell_inputs``): the encoder reads the
+cell's embedding ``e`` in place of ``x`` (``z_b = enc(e)``, and ``enc(e₀)`` at prediction); the
+decoder still reconstructs ``x`` (or the counts).
+
 Defaults: ``n_latent=32``, encoder and decoder ``width=128``, ``depth=2``; adversaries
 ``adversary_width=64``, ``adversary_depth=2``, ``adversary_dropout=0.3``; ``reg_adversary=20``,
 ``penalty_adversary=5``; ``doser="sigm"``; ``lr=1e-3``, ``adversary_lr=1e-3``, ``doser_lr=1e-3``,
@@ -156,12 +160,14 @@ class _CPANet(nn.Module):
         n_contexts: int,
         n_targets: int,
         model: CPA,
+        n_cell_inputs: int | None = None,
     ) -> None:
         super().__init__()
         latent, width, depth = model.n_latent, model.width, model.depth
         self.n_onehot = n_onehot
         self.likelihood = model.likelihood
-        self.encoder = mlp(n_genes, width, latent, depth, model.dropout, batch_norm=True)
+        n_in = n_cell_inputs or n_genes
+        self.encoder = mlp(n_in, width, latent, depth, model.dropout, batch_norm=True)
         n_out = 2 * n_genes if model.likelihood == "gauss" else n_genes
         self.decoder = mlp(latent, width, n_out, depth, model.dropout, batch_norm=True)
         self.log_theta = nn.Parameter(torch.zeros(n_genes))  # used by the NB likelihood only
@@ -212,7 +218,8 @@ class CPA(DeepModel):
 
     ``likelihood``: ``"gauss"`` on the log-normalised data, or ``"nb"`` on raw counts
     (``layers["counts"]``). ``adversary_steps``: None updates adversaries and autoencoder on every
-    batch; ``n`` alternates (autoencoder on every ``n``-th batch).
+    batch; ``n`` alternates (autoencoder on every ``n``-th batch). ``cell_embedding_key``: an
+    ``obsm`` key, the encoder's cell input (None: expression).
     """
 
     name = "cpa"
@@ -234,6 +241,7 @@ class CPA(DeepModel):
         doser_lr: float = 1e-3,
         step_size_lr: int | None = 45,
         likelihood: Likelihood = "gauss",
+        cell_embedding_key: str | None = None,
         features: FeatureKind = "onehot+embedding",
         embedding: EmbeddingSource | None = None,
         n_components: int = 10,
@@ -263,6 +271,7 @@ class CPA(DeepModel):
         self.doser_lr = doser_lr
         self.step_size_lr = step_size_lr
         self.likelihood = likelihood
+        self.cell_embedding_key = cell_embedding_key
         self._init_common(
             features=features,
             embedding=embedding,
@@ -312,7 +321,7 @@ class CPA(DeepModel):
                 targets[row, index[target]] = 1.0
         self.targets_ = targets.to(self.device)
         if self.device != "cpu":  # the tensors the losses read (cell indices stay on the CPU)
-            for field in ("x", "counts", "library", "context", "covariates", "condition"):
+            for field in ("x", "cell_x", "counts", "library", "context", "covariates", "condition"):
                 if getattr(data, field) is not None:
                     setattr(data, field, getattr(data, field).to(self.device))
             data.features, data.dose = data.features.to(self.device), data.dose.to(self.device)
@@ -324,6 +333,7 @@ class CPA(DeepModel):
             data.n_contexts,
             len(vocabulary),
             self,
+            n_cell_inputs=data.n_cell_inputs,
         ).to(self.device)
         net = self.net_
         self._init_output(data)
@@ -396,7 +406,7 @@ class CPA(DeepModel):
             cells = data.val_cells if data.val_cells.numel() else data.train_cells
         self.net_.eval()
         with torch.no_grad():
-            logits = self._adversary_logits(self.net_.encoder(data.x[cells]))
+            logits = self._adversary_logits(self.net_.encoder(data.cell_input[cells]))
         labels = self.targets_[data.condition[cells]]
         exact = ((logits[0] > 0).float() == labels).all(dim=1).float().mean().item()
         out = {"perturbation": exact}
@@ -416,7 +426,7 @@ class CPA(DeepModel):
         adversary_turn = every is None or self.step_ % every != 0
         autoencoder_turn = every is None or self.step_ % every == 0
         self.step_ += 1
-        x = self.data_.x[batch]
+        x = self.data_.cell_input[batch]  # the encoder's input
         if adversary_turn:
             z_fixed = self.net_.encoder(x).detach().requires_grad_(True)
             self._adversary_update(batch, z_fixed)
@@ -448,14 +458,15 @@ class CPA(DeepModel):
         return reconstruction.item()
 
     def _validation_loss(self, cells: torch.Tensor) -> float:
-        return float(self._reconstruction(cells, self.net_.encoder(self.data_.x[cells])))
+        z_basal = self.net_.encoder(self.data_.cell_input[cells])
+        return float(self._reconstruction(cells, z_basal))
 
     # -- prediction ---------------------------------------------------------------------------
 
     def _predict_cells(self, x0: torch.Tensor, inputs: ConditionInputs) -> torch.Tensor:
         net = self.net_
         n = x0.shape[0]
-        x0 = x0.to(self.device)
+        x0 = inputs.cell_input(x0).to(self.device)
         z = net.latent(
             net.encoder(x0),
             inputs.features.to(self.device).expand(n, -1),

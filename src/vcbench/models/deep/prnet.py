@@ -41,6 +41,10 @@ All draws come from the seeded generator of ``predict``, so predictions are dete
 An unseen perturbation gets its features from the embedding part (the training PCA embedding by
 default); a new context needs no covariate, since PRnet conditions on the control profile only.
 
+Cell embedding (``cell_embedding_key``, ``vcbench.models.cell_inputs``): the encoder reads the
+control cell's embedding ``e₀`` in place of ``x₀``, ``z = E([e₀, c])``; the decoder still gives the
+Gaussian over the ``G`` genes.
+
 Defaults: ``hidden=128``, ``n_layers=1``, ``latent_dim=64``, ``perturbation_dim=64``,
 ``noise_dim=10``, ``dropout=0.05``, ``lr=1e-3``, ``weight_decay=1e-8``, ``lr_patience=5``,
 ``n_epochs=100``, ``patience=20``, ``batch_size=128``, ``features="onehot+embedding"``.
@@ -128,12 +132,13 @@ class _PRnetNet(nn.Module):
         perturbation_dim: int,
         noise_dim: int,
         dropout: float,
+        n_cell_inputs: int | None = None,
     ) -> None:
         super().__init__()
         self.noise_dim = noise_dim
         self.adapter = _prnet_encoder(n_features, hidden, perturbation_dim, n_layers, dropout)
         self.encoder = _prnet_encoder(
-            n_genes + perturbation_dim, hidden, latent_dim, n_layers, dropout
+            (n_cell_inputs or n_genes) + perturbation_dim, hidden, latent_dim, n_layers, dropout
         )
         layers: list[nn.Module] = []
         width = latent_dim + perturbation_dim + noise_dim
@@ -147,7 +152,8 @@ class _PRnetNet(nn.Module):
     def forward(
         self, x0: torch.Tensor, perturbation: torch.Tensor, noise: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The decoded mean and variance of the perturbed profile (cells × genes each)."""
+        """The decoded mean and variance of the perturbed profile (cells × genes each) from the
+        control cells' cell input ``x0`` (expression, or their embedding)."""
         c = self.adapter(perturbation)
         z = self.encoder(torch.cat([x0, c], dim=1))
         out = self.decoder(torch.cat([z, c, noise], dim=1))
@@ -172,7 +178,8 @@ class PRnet(DeepModel):
     ``hidden`` units per layer, ``n_layers`` hidden layers in the encoder, adapter and decoder,
     ``latent_dim`` (``z``), ``perturbation_dim`` (``c``), ``noise_dim`` (``n``; 0: no noise input),
     ``dropout``, ``lr_patience`` (epochs without validation improvement before the learning rate
-    is halved), ``sample`` (predict draws from the Gaussian; False: the decoded mean).
+    is halved), ``sample`` (predict draws from the Gaussian; False: the decoded mean),
+    ``cell_embedding_key`` (an ``obsm`` key: the encoder's cell input; None: expression).
     """
 
     name = "prnet"
@@ -187,6 +194,7 @@ class PRnet(DeepModel):
         dropout: float = 0.05,
         lr_patience: int = 5,
         sample: bool = True,
+        cell_embedding_key: str | None = None,
         features: FeatureKind = "onehot+embedding",
         embedding: EmbeddingSource | None = None,
         n_components: int = 10,
@@ -209,6 +217,7 @@ class PRnet(DeepModel):
         self.dropout = dropout
         self.lr_patience = lr_patience
         self.sample = sample
+        self.cell_embedding_key = cell_embedding_key
         self._init_common(
             features=features,
             embedding=embedding,
@@ -254,6 +263,7 @@ class PRnet(DeepModel):
             self.perturbation_dim,
             self.noise_dim,
             self.dropout,
+            n_cell_inputs=data.n_cell_inputs,
         ).to(self.device)
         self.optimiser_ = torch.optim.Adam(
             self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay
@@ -269,7 +279,7 @@ class PRnet(DeepModel):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Control partner, scaled perturbation features, noise and target of ``cells``."""
         data = self.data_
-        x0 = data.x[data.random_controls(cells, generator)]
+        x0 = data.cell_input[data.random_controls(cells, generator)]
         perturbation = data.cell_features(cells) * data.dose[cells, None]
         noise = torch.randn(cells.numel(), self.noise_dim, generator=generator)
         dev = self.device
@@ -308,7 +318,7 @@ class PRnet(DeepModel):
         perturbation = (inputs.features * inputs.dose[:, None]).expand(n, -1)
         noise = torch.randn(n, self.noise_dim)
         dev = self.device
-        mean, var = self.net_(x0.to(dev), perturbation.to(dev), noise.to(dev))
+        mean, var = self.net_(inputs.cell_input(x0).to(dev), perturbation.to(dev), noise.to(dev))
         if not self.sample:
             return mean
         return mean + var.clamp(min=VARIANCE_FLOOR).sqrt() * torch.randn(mean.shape).to(dev)

@@ -56,6 +56,11 @@ gets its features from the embedding part of ``f_p`` (the training PCA embedding
 unseen context needs nothing more, since STATE conditions on the context only through its control
 cells.
 
+Cell embedding (``cell_embedding_key``, ``vcbench.models.cell_inputs``; STATE's SE-embedding
+input): the cell encoder reads each control cell's embedding ``e₀`` in place of its expression,
+``H = f_cell(E₀) + 1_S f_pert(p)ᵀ``; the output stays ``Ŷ = ReLU(X₀ + f_recon(f_ST(H)))`` over the
+genes.
+
 Defaults (STATE's defaults scaled to a CPU): ``set_size=64``, ``hidden=128``, ``n_layers=2``,
 ``n_heads=4``, ``n_encoder_layers=2``, ``n_decoder_layers=2``, ``dropout=0.1``, ``loss="energy"``,
 ``grad_clip=10``, ``lr=1e-3``, ``weight_decay=5e-4``, ``batch_size=256`` cells (4 sets of 64 per
@@ -77,8 +82,9 @@ Deviations from the original:
   each predicted cell keeps its control cell's own profile, and a narrow CPU-sized model does not
   have to reconstruct all genes through a 128-wide bottleneck.
 - Input space: log-normalised expression of the benchmark's genes (STATE's ``X_hvg`` mode); STATE's
-  optional inputs from its State Embedding (SE) cell model and its count decoder are left out: the
-  SE model is a separately pretrained foundation model.
+  count decoder is left out, and its State Embedding (SE) input comes only as a precomputed
+  embedding in ``obsm`` (``cell_embedding_key``, fed to the cell encoder while the output stays in
+  gene space): the SE model is a separately pretrained foundation model.
 - Perturbation input: ``PerturbationFeatures`` (one-hot and/or embedding, summed over a
   combination's targets) with the dose appended, in place of STATE's one-hot or gene/compound
   embeddings; added to every token, as STATE does.
@@ -212,18 +218,24 @@ class _StateTransitionNet(nn.Module):
         n_encoder_layers: int,
         n_decoder_layers: int,
         dropout: float,
+        n_cell_inputs: int | None = None,
     ) -> None:
         super().__init__()
-        self.cell_encoder = _state_mlp(n_genes, hidden, hidden, n_encoder_layers, dropout)
+        n_in = n_cell_inputs or n_genes
+        self.cell_encoder = _state_mlp(n_in, hidden, hidden, n_encoder_layers, dropout)
         self.perturbation_encoder = _state_mlp(n_inputs, hidden, hidden, n_encoder_layers, dropout)
         self.blocks = nn.ModuleList(_SetBlock(hidden, n_heads) for _ in range(n_layers))
         self.final_norm = nn.RMSNorm(hidden, eps=NORM_EPS)
         self.decoder = _state_mlp(hidden, hidden, n_genes, n_decoder_layers, dropout)
 
-    def forward(self, x0: torch.Tensor, perturbation: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x0: torch.Tensor, perturbation: torch.Tensor, cells: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Predicted sets (``B × S × G``) from control sets ``x0`` (``B × S × G``) and one
-        perturbation input per set (``B × P``)."""
-        h = self.cell_encoder(x0) + self.perturbation_encoder(perturbation)[:, None, :]
+        perturbation input per set (``B × P``); ``cells``: the control cells' embeddings
+        (``B × S × E``), the cell encoder's input in place of ``x0``."""
+        cell_input = x0 if cells is None else cells
+        h = self.cell_encoder(cell_input) + self.perturbation_encoder(perturbation)[:, None, :]
         for block in self.blocks:
             h = block(h)
         return F.relu(x0 + self.decoder(self.final_norm(h)))
@@ -293,7 +305,8 @@ class STATE(DeepModel):
     ``n_heads`` heads, ``n_encoder_layers``/``n_decoder_layers`` linear layers in the encoders and
     the decoder, ``dropout`` in those MLPs, ``loss`` (``"energy"`` or ``"mmd"``), ``grad_clip``
     (gradient-norm clipping; None: off). ``batch_size`` counts cells: each step builds
-    ``round(batch_size / set_size)`` sets.
+    ``round(batch_size / set_size)`` sets. ``cell_embedding_key``: an ``obsm`` key, the cell
+    encoder's input (None: expression).
     """
 
     name = "state"
@@ -309,6 +322,7 @@ class STATE(DeepModel):
         dropout: float = 0.1,
         loss: LossKind = "energy",
         grad_clip: float | None = 10.0,
+        cell_embedding_key: str | None = None,
         features: FeatureKind = "onehot+embedding",
         embedding: EmbeddingSource | None = None,
         n_components: int = 10,
@@ -332,6 +346,7 @@ class STATE(DeepModel):
         self.dropout = dropout
         self.loss = loss
         self.grad_clip = grad_clip
+        self.cell_embedding_key = cell_embedding_key
         self._init_common(
             features=features,
             embedding=embedding,
@@ -398,6 +413,7 @@ class STATE(DeepModel):
             self.n_encoder_layers,
             self.n_decoder_layers,
             self.dropout,
+            n_cell_inputs=data.n_cell_inputs,
         ).to(self.device)
         self.optimiser_ = torch.optim.Adam(
             self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay
@@ -432,9 +448,10 @@ class STATE(DeepModel):
         self, controls: torch.Tensor, targets: torch.Tensor, inputs: torch.Tensor
     ) -> torch.Tensor:
         """Mean loss over sets given by cell indices (``sets × S``) and inputs (``sets × P``)."""
-        x = self.data_.x
+        x, cells = self.data_.x, self.data_.cell_x
         dev = self.device
-        predicted = self.net_(x[controls].to(dev), inputs.to(dev))
+        embedded = None if cells is None else cells[controls].to(dev)
+        predicted = self.net_(x[controls].to(dev), inputs.to(dev), embedded)
         return SET_LOSSES[self.loss](predicted, x[targets].to(dev)).mean()
 
     def _training_step(self, batch: torch.Tensor, epoch: int) -> float:
@@ -481,4 +498,7 @@ class STATE(DeepModel):
         filler = torch.randint(n, (n_sets * size - n,))  # default generator, seeded in predict
         sets = torch.cat([x0, x0[filler]]).reshape(n_sets, size, n_genes).to(self.device)
         p = self._perturbation_inputs(inputs.features, inputs.dose).expand(n_sets, -1)
-        return self.net_(sets, p.to(self.device)).reshape(-1, n_genes)[:n]
+        e0 = inputs.cell_x0
+        embedded = None if e0 is None else torch.cat([e0, e0[filler]]).reshape(n_sets, size, -1)
+        embedded = None if embedded is None else embedded.to(self.device)
+        return self.net_(sets, p.to(self.device), embedded).reshape(-1, n_genes)[:n]
