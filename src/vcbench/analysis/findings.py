@@ -42,10 +42,11 @@ import pandas as pd
 from scipy import stats
 
 from vcbench.analysis.common import (
-    CONDITION,
     RESULT_COLUMNS,
     TASK,
     AnalysisError,
+    condition_keys,
+    condition_labels,
     orientation,
     require_columns,
     role,
@@ -94,7 +95,7 @@ def _prepare(results: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
         lambda v: np.isfinite(v).any()
     )
     frame = frame[defined.astype(bool)]  # a metric undefined for every model says nothing
-    for column in ("context", "perturbation", "split_category"):
+    for column in (*condition_labels(frame), "split_category"):
         frame[column] = frame[column].astype(str)
     return frame
 
@@ -153,7 +154,11 @@ def context_variation(
     rows = []
     for key, task in frame.groupby([*TASK, "metric"], observed=True, sort=True):
         wide = task.pivot_table(
-            index=CONDITION, columns="model", values="value", aggfunc="mean", observed=True
+            index=condition_keys(task),
+            columns="model",
+            values="value",
+            aggfunc="mean",
+            observed=True,
         )
         contexts = wide.index.get_level_values("context").to_numpy()
         names, groups = np.unique(contexts, return_inverse=True)
@@ -373,7 +378,7 @@ def metric_disagreement(
     rows = []
     for key, task in frame.groupby(TASK, observed=True, sort=True):
         cube = task.pivot_table(
-            index=CONDITION, columns=["model", "metric"], values="value", aggfunc="mean"
+            index=condition_keys(task), columns=["model", "metric"], values="value", aggfunc="mean"
         )
         models = sorted(set(cube.columns.get_level_values("model")))
         present = [m for m in metrics if m in set(cube.columns.get_level_values("metric"))]

@@ -117,7 +117,8 @@ def predict_by_shift(
     seed: int = 0,
 ) -> ad.AnnData:
     """Cells for each query condition: its context's control cells plus the condition's effect,
-    clipped at 0 (log-normalised expression is non-negative; docs/validity.md).
+    clipped at 0 (log-normalised expression is non-negative; docs/validity.md). The cells carry the
+    condition's keys (``contract.condition_columns``: the dose too, where the queries have doses).
 
     Args:
         queries: the queries; row ``i`` of ``queries.conditions`` gets ``effects[i]``.
@@ -137,6 +138,7 @@ def predict_by_shift(
             f"{len(missing)} model genes are not in the query controls (e.g. {list(missing[:5])})."
         )
     rng = np.random.default_rng(seed)
+    keys = c.condition_columns(conditions.columns)  # the query's dose travels with its cells
     blocks, obs_blocks = [], []
     for context, rows in conditions.groupby(c.CONTEXT, observed=True, sort=False).groups.items():
         controls = queries.controls_of(str(context))[:, genes]
@@ -147,8 +149,7 @@ def predict_by_shift(
             blocks.append(np.maximum(x + effects[row], 0).astype(x.dtype, copy=False))
             obs_blocks.append(
                 pd.DataFrame(
-                    {c.CONTEXT: str(context), c.PERTURBATION: conditions.at[row, c.PERTURBATION]},
-                    index=range(x.shape[0]),
+                    {key: str(conditions.at[row, key]) for key in keys}, index=range(x.shape[0])
                 )
             )
     obs = pd.concat(obs_blocks, ignore_index=True)

@@ -44,16 +44,15 @@ def condition_table(
     test_cells: np.ndarray,
     category: np.ndarray,
     categories: Sequence[str],
-    *,
-    with_dose: bool = False,
 ) -> pd.DataFrame:
-    """One row per test condition of the perturbed ``test_cells``, with its category and cell count.
+    """One row per test condition of the perturbed ``test_cells``, with its category and cell count;
+    a condition is ``contract.condition_columns`` (the dose too, where the data has doses).
 
     ``category`` holds each cell's category (read where ``test_cells`` is true); a condition whose
     cells disagree on the category is a bug and raises.
     """
     obs = adata.obs
-    keys = [c.CONTEXT, c.PERTURBATION, *([c.DOSE] if with_dose else [])]
+    keys = c.condition_columns(obs.columns)
     frame = pd.DataFrame({k: obs[k].astype(str).to_numpy()[test_cells] for k in keys})
     frame["split_category"] = np.asarray(category, dtype=object)[test_cells]
     table = frame.groupby([*keys, "split_category"]).size().rename("n_cells").reset_index()
