@@ -174,3 +174,21 @@ def test_a_dose_aware_baseline_beats_its_dose_blind_self_end_to_end() -> None:
     drug_a = lambda s: s[s["perturbation"] == "drugA"].groupby("metric")["value"].mean()  # noqa: E731
     assert drug_a(blind)["rmse"] > 2 * drug_a(aware)["rmse"]
     assert drug_a(blind)["pdcorr"] < drug_a(aware)["pdcorr"]
+
+
+@pytest.mark.parametrize("name", ["linear_additive", "cpa"])
+def test_learned_models_name_each_predicted_cells_dose(name: str) -> None:
+    """Models that build their own cells (torch simple, deep) copy the query's dose into obs, so
+    a task on data with two doses of a compound is scored per dose, not refused."""
+    pytest.importorskip("torch")
+    from vcbench.models import get_model
+
+    data = _dosed_data(("A", "B", "C"))
+    split = context_split(data, "leave_one_out", fold=0, seed=0)
+    model = get_model(name, n_epochs=2, n_threads=1, max_cells=20)
+    scores = run_model(data, split, model, ["rmse"])
+    assert sorted(map(tuple, scores[["perturbation", "dose"]].to_numpy())) == [
+        ("drugA", LOW),
+        ("drugA", HIGH),
+        ("drugB", LOW),
+    ]

@@ -108,6 +108,13 @@ class PerturbationModel(ABC):
         return f"{type(self).__name__}({', '.join(shown)})"
 
 
+def query_obs(conditions: pd.DataFrame, row: object, n: int) -> pd.DataFrame:
+    """``n`` obs rows naming query condition ``row`` of ``conditions``: its context, perturbation
+    and, where the queries have doses, its dose (``contract.condition_columns``), as strings."""
+    keys = c.condition_columns(conditions.columns)
+    return pd.DataFrame({key: str(conditions.at[row, key]) for key in keys}, index=range(n))
+
+
 def predict_by_shift(
     queries: Queries,
     effects: np.ndarray,
@@ -138,7 +145,6 @@ def predict_by_shift(
             f"{len(missing)} model genes are not in the query controls (e.g. {list(missing[:5])})."
         )
     rng = np.random.default_rng(seed)
-    keys = c.condition_columns(conditions.columns)  # the query's dose travels with its cells
     blocks, obs_blocks = [], []
     for context, rows in conditions.groupby(c.CONTEXT, observed=True, sort=False).groups.items():
         controls = queries.controls_of(str(context))[:, genes]
@@ -147,11 +153,7 @@ def predict_by_shift(
             x = x[np.sort(rng.choice(x.shape[0], max_cells, replace=False))]
         for row in rows:
             blocks.append(np.maximum(x + effects[row], 0).astype(x.dtype, copy=False))
-            obs_blocks.append(
-                pd.DataFrame(
-                    {key: str(conditions.at[row, key]) for key in keys}, index=range(x.shape[0])
-                )
-            )
+            obs_blocks.append(query_obs(conditions, row, x.shape[0]))  # the dose travels too
     obs = pd.concat(obs_blocks, ignore_index=True)
     obs.index = obs.index.astype(str)
     prediction = ad.AnnData(X=np.vstack(blocks), obs=obs, var=pd.DataFrame(index=genes))
