@@ -192,3 +192,31 @@ def test_learned_models_name_each_predicted_cells_dose(name: str) -> None:
         ("drugA", HIGH),
         ("drugB", LOW),
     ]
+
+
+def test_the_analysis_counts_each_dose_as_a_condition() -> None:
+    """Calibration controls and baselines on dosed data: the leaderboard's ``n`` is the number of
+    distinct (context, perturbation, dose) test conditions over the seeds."""
+    from vcbench.analysis.leaderboard import leaderboard
+    from vcbench.models import get_model
+    from vcbench.runner.replicate import SCORED_CONTROLS
+
+    data = _dosed_data(tuple("ABCDE"))
+    metrics = ["pdcorr", "rmse"]
+    frames, conditions = [], []
+    for seed in range(2):
+        split = context_split(data, "random", test_fraction=0.4, seed=seed)
+        conditions.append(split.test_conditions[c.condition_columns(split.test_conditions)])
+        for name in ("perturbed_mean", "no_change", "perturbation_mean"):
+            scores = run_model(data, split, get_model(name), metrics, held_out_seed=seed)
+            frames.append(scores.assign(model=name, seed=seed))
+        for name, score in SCORED_CONTROLS.items():
+            frames.append(score(data, split, metrics, seed).assign(model=name, seed=seed))
+    results = pd.concat(frames, ignore_index=True).assign(
+        dataset="toy", scenario="context", variant="random"
+    )
+    n_conditions = len(pd.concat(conditions).astype(str).drop_duplicates())
+    board = leaderboard(results)
+    rmse = board[(board["split_category"] == "all") & (board["metric"] == "rmse")]
+    assert n_conditions == 3 * results["context"].nunique()
+    assert (rmse["n"] == n_conditions).all()
