@@ -220,3 +220,17 @@ def test_the_analysis_counts_each_dose_as_a_condition() -> None:
     rmse = board[(board["split_category"] == "all") & (board["metric"] == "rmse")]
     assert n_conditions == 3 * results["context"].nunique()
     assert (rmse["n"] == n_conditions).all()
+
+
+def test_conditions_and_truth_may_disagree_on_having_doses() -> None:
+    truth = _dosed_data()
+    prediction = _prediction(truth, blind=False)
+    conditions = truth.obs[~truth.obs[c.IS_CONTROL]][[c.CONTEXT, c.PERTURBATION]].drop_duplicates()
+    # conditions without doses on dosed data: every dose of each named condition is scored
+    assert len(evaluate(prediction, truth, metrics=["rmse"], conditions=conditions)) == 3
+    # conditions with doses, truth without: the truth's (context, perturbation) key is used
+    plain, pooled = truth.copy(), prediction.copy()
+    del plain.obs[c.DOSE], pooled.obs[c.DOSE]
+    with_doses = truth.obs[~truth.obs[c.IS_CONTROL]][c.condition_columns(truth.obs)]
+    scores = evaluate(pooled, plain, metrics=["rmse"], conditions=with_doses.drop_duplicates())
+    assert "dose" not in scores and len(scores) == 2

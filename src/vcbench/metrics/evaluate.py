@@ -141,6 +141,8 @@ def _expected_conditions(
     if conditions is None:
         return available
     given = c.condition_columns(conditions.columns)
+    if available and len(given) > len(available[0]):  # doses in the conditions, not in the truth
+        given = given[: len(available[0])]
     expected = sorted(set(map(tuple, conditions[given].astype(str).to_numpy())))
     if available and len(given) < len(available[0]):  # conditions without doses: all the doses
         expected = [key for key in available if key[: len(given)] in set(expected)]
