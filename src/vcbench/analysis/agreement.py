@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 
 from vcbench.analysis.common import (
-    CONDITION,
     POSITIVE,
     RESULT_COLUMNS,
     TASK,
     NotAvailable,
+    condition_keys,
+    condition_labels,
     orientation,
     require_columns,
     role,
@@ -43,7 +44,7 @@ def metric_correlation(results: pd.DataFrame, method: str = "spearman") -> pd.Da
     frame = results.merge(keep, on=TASK, how="inner")
     frame = frame[frame["model"] != POSITIVE]
     frame = frame.assign(value=frame["value"].astype(np.float64) * orientation(frame["metric"]))
-    keys = [*TASK, *CONDITION, "model", "metric"]
+    keys = [*TASK, *condition_keys(frame), "model", "metric"]
     wide = frame.groupby(keys, observed=True, sort=True)["value"].mean().unstack("metric")
     if wide.shape[1] < 2:
         raise NotAvailable("metric agreement needs at least two metrics")
@@ -86,7 +87,7 @@ def supported_tasks(results: pd.DataFrame) -> pd.DataFrame:
             {"n_models": int, "n_conditions": int, "supported": bool}
         )
     models = frame.groupby(TASK, observed=True)["model"].nunique()
-    conditions = frame.groupby(TASK, observed=True)[["context", "perturbation"]].apply(
+    conditions = frame.groupby(TASK, observed=True)[condition_labels(frame)].apply(
         lambda f: len(f.drop_duplicates())
     )
     table = pd.DataFrame({"n_models": models, "n_conditions": conditions}).reset_index()
@@ -142,7 +143,7 @@ def ranking_agreement(
     for task in support.loc[support["supported"], TASK].itertuples(index=False):
         block = values[(values[TASK] == pd.Series(tuple(task), index=TASK)).all(axis=1)]
         cube = block.pivot_table(
-            index=["context", "perturbation"],
+            index=condition_labels(block),
             columns=["model", "metric"],
             values="value",
             observed=True,

@@ -6,13 +6,14 @@ import numpy as np
 import pandas as pd
 
 from vcbench.analysis.common import (
-    CONDITION,
     NEGATIVE,
     POSITIVE,
     RESULT_COLUMNS,
     TASK,
     AnalysisError,
     NotAvailable,
+    condition_keys,
+    condition_labels,
     higher_is_better,
     orientation,
     require_columns,
@@ -37,7 +38,7 @@ def _require_controls(results: pd.DataFrame) -> None:
 
 def _wide(results: pd.DataFrame) -> pd.DataFrame:
     """One row per (task, condition, metric), one column per model."""
-    keys = [*TASK, *CONDITION, "metric", "model"]
+    keys = [*TASK, *condition_keys(results), "metric", "model"]
     return results.groupby(keys, observed=True, sort=True)["value"].mean().unstack("model")
 
 
@@ -201,7 +202,7 @@ def calibration_status(
     controls = [POSITIVE, *NEGATIVE_CONTROLS]
     frame = with_overall(results[results["model"].isin(controls)])
     frame = frame.assign(value=frame["value"].astype(np.float64))
-    keys = [*STATUS_KEYS, "context", "perturbation", "model"]
+    keys = [*STATUS_KEYS, *condition_labels(frame), "model"]
     wide = frame.groupby(keys, observed=True, sort=True)["value"].mean().unstack("model")
     cell_metrics = _cell_metrics()
     rng = np.random.default_rng(seed)

@@ -13,6 +13,7 @@ from vcbench.errors import VcbenchError
 TASK = ["dataset", "scenario", "variant"]
 RESULT_COLUMNS = [*TASK, "seed", "model", "context", "perturbation", "split_category", "metric"]
 CONDITION = ["seed", "context", "perturbation", "split_category"]
+DOSE = "dose"  # a condition's dose, in results of data with doses ("" where a task has none)
 NEGATIVE = "perturbed_mean"
 POSITIVE = "technical_replicate"
 # The numpy baselines of vcbench.models: a "simple baseline" in the model-selection guide.
@@ -53,6 +54,17 @@ def require_columns(table: pd.DataFrame, columns: Iterable[str], what: str = "re
             f"The {what} table lacks column(s) {missing}; it has {list(table.columns)}. "
             f"Pass the tidy results.parquet that `vcbench run` writes."
         )
+
+
+def condition_keys(results: pd.DataFrame) -> list[str]:
+    """The columns naming one scored condition: :data:`CONDITION`, with ``dose`` after
+    ``perturbation`` where the results have doses (a dose is part of the condition)."""
+    return [*CONDITION[:3], DOSE, CONDITION[3]] if DOSE in results.columns else list(CONDITION)
+
+
+def condition_labels(results: pd.DataFrame) -> list[str]:
+    """``context``, ``perturbation`` and, where the results have doses, ``dose``."""
+    return ["context", "perturbation", *([DOSE] if DOSE in results.columns else [])]
 
 
 def higher_is_better(metric: str) -> bool:

@@ -42,10 +42,11 @@ import pandas as pd
 from scipy import stats
 
 from vcbench.analysis.common import (
-    CONDITION,
     RESULT_COLUMNS,
     TASK,
     AnalysisError,
+    condition_keys,
+    condition_labels,
     orientation,
     require_columns,
     role,
@@ -75,6 +76,8 @@ FINDING_COLUMNS = [
     "extra_shift",
     "extra_shift_ci_low",
     "extra_shift_ci_high",
+    "shift_standard",
+    "shift_strict",
     "supported",
     "note",
 ]
@@ -94,7 +97,7 @@ def _prepare(results: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
         lambda v: np.isfinite(v).any()
     )
     frame = frame[defined.astype(bool)]  # a metric undefined for every model says nothing
-    for column in ("context", "perturbation", "split_category"):
+    for column in (*condition_labels(frame), "split_category"):
         frame[column] = frame[column].astype(str)
     return frame
 
@@ -106,9 +109,11 @@ def _t_interval(d: np.ndarray) -> tuple[float, float]:
     return (float(d.mean() - half), float(d.mean() + half))
 
 
-def _percentile(draws: np.ndarray) -> tuple[float, float]:
+def _percentile(draws: np.ndarray, n_units: int) -> tuple[float, float]:
+    """The 95 % percentile interval of bootstrap ``draws`` that redrew ``n_units`` units; NaN with
+    fewer than 2 units (a bootstrap of one unit is a point, not an interval)."""
     finite = draws[np.isfinite(draws)]
-    if len(finite) == 0:
+    if len(finite) == 0 or n_units < 2:
         return (np.nan, np.nan)
     low, high = np.percentile(finite, [2.5, 97.5])
     return (float(low), float(high))
@@ -153,7 +158,11 @@ def context_variation(
     rows = []
     for key, task in frame.groupby([*TASK, "metric"], observed=True, sort=True):
         wide = task.pivot_table(
-            index=CONDITION, columns="model", values="value", aggfunc="mean", observed=True
+            index=condition_keys(task),
+            columns="model",
+            values="value",
+            aggfunc="mean",
+            observed=True,
         )
         contexts = wide.index.get_level_values("context").to_numpy()
         names, groups = np.unique(contexts, return_inverse=True)
@@ -178,8 +187,8 @@ def context_variation(
         finite = np.isfinite(draws).any(axis=1)
         pooled_draws = np.full(n_boot, np.nan)
         pooled_draws[finite] = np.nanmedian(draws[finite], axis=1)
-        intervals = [_percentile(draws[:, j]) for j in range(values.shape[1])]
-        intervals.append(_percentile(pooled_draws))
+        intervals = [_percentile(draws[:, j], len(names)) for j in range(values.shape[1])]
+        intervals.append(_percentile(pooled_draws, len(names)))
         for model, estimate, (low, high) in zip(models, estimates, intervals, strict=True):
             n = (
                 int(np.isfinite(values).sum())
@@ -196,15 +205,16 @@ def context_variation(
 
 
 def split_shifts(out: str | Path) -> pd.DataFrame:
-    """The measured shift of every split of a run folder (``vcbench.scenarios.shift``): the mean
-    over the test contexts of the energy distance to the nearest training context
-    (``nearest_context`` rows), or for a split that holds out no context the mean over its test
-    categories of the energy distance between perturbed training and test cells (``category``
-    rows); columns ``dataset, scenario, variant, seed, shift``. Empty without records."""
+    """The shift of every split of a run folder: ``vcbench.scenarios.shift.split_shift``, the
+    field the split files carry (``info["shift"]``): the mean over the test contexts of the energy
+    distance to the nearest training context, or for a split that holds out no context the mean of
+    its ``category`` rows; columns ``dataset, scenario, variant, seed, shift, measure``. Empty
+    without records."""
     from vcbench.scenarios.io import load_split
+    from vcbench.scenarios.shift import split_shift
 
     out = Path(out)
-    columns = ["dataset", "scenario", "variant", "seed", "shift"]
+    columns = ["dataset", "scenario", "variant", "seed", "shift", "measure"]
     records_path = out / "records.parquet"
     if not records_path.exists():
         return pd.DataFrame(columns=columns)
@@ -215,30 +225,29 @@ def split_shifts(out: str | Path) -> pd.DataFrame:
         path = out / "splits" / str(split_id) / "split.parquet"
         if not path.exists():
             continue
-        shift = load_split(path).shift
-        if shift is None or shift.empty:
-            continue
-        nearest = shift[shift["measure"] == "nearest_context"]["energy_distance"]
-        if not len(nearest):  # no held-out contexts: perturbed training vs test cells
-            nearest = shift[shift["measure"] == "category"]["energy_distance"]
-        if len(nearest):
-            rows.append((dataset, scenario, variant, int(seed_), float(nearest.mean())))
+        value, measure = split_shift(load_split(path).shift)
+        if np.isfinite(value):
+            rows.append((dataset, scenario, variant, int(seed_), value, measure))
     return pd.DataFrame(rows, columns=columns)
 
 
 def _shift_difference(
     shifts: pd.DataFrame | None, dataset: str, scenario: str, standard: str, strict: str
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float, float]:
+    """``(mean d, ci_low, ci_high, mean standard shift, mean strict shift)`` over the seeds both
+    variants share, ``d`` = strict − standard shift."""
+    missing = (np.nan,) * 5
     if shifts is None or shifts.empty:
-        return (np.nan, np.nan, np.nan)
+        return missing
     rows = shifts[(shifts["dataset"] == dataset) & (shifts["scenario"] == scenario)]
     wide = rows.pivot_table(index="seed", columns="variant", values="shift", aggfunc="mean")
     if standard not in wide.columns or strict not in wide.columns:
-        return (np.nan, np.nan, np.nan)
-    d = (wide[strict] - wide[standard]).dropna().to_numpy()
+        return missing
+    both = wide[[standard, strict]].dropna()
+    d = (both[strict] - both[standard]).to_numpy()
     if len(d) == 0:
-        return (np.nan, np.nan, np.nan)
-    return (float(d.mean()), *_t_interval(d))
+        return missing
+    return (float(d.mean()), *_t_interval(d), float(both[standard].mean()), both[strict].mean())
 
 
 def strict_drop_test(
@@ -252,7 +261,8 @@ def strict_drop_test(
     Columns: ``dataset, scenario, variant`` (the strict variant), ``model`` (:data:`POOLED` for
     all models' pairs together), ``metric``, ``estimate`` (mean of strict − standard), ``ci_low``,
     ``ci_high``, ``n`` (pairs), ``n_worse`` (pairs where strict is worse), ``p_value`` (sign
-    test), ``relative``, ``extra_shift`` with its CI, ``supported``, ``note``.
+    test), ``relative``, ``extra_shift`` with its CI, ``shift_standard`` and ``shift_strict``
+    (the variants' mean shifts over the paired seeds), ``supported``, ``note``.
     """
     pairs = STANDARD_STRICT if pairs is None else pairs
     frame = _prepare(results, metrics)
@@ -332,6 +342,8 @@ def strict_drop_test(
         "extra_shift",
         "extra_shift_ci_low",
         "extra_shift_ci_high",
+        "shift_standard",
+        "shift_strict",
         "supported",
         "note",
     ]
@@ -373,7 +385,7 @@ def metric_disagreement(
     rows = []
     for key, task in frame.groupby(TASK, observed=True, sort=True):
         cube = task.pivot_table(
-            index=CONDITION, columns=["model", "metric"], values="value", aggfunc="mean"
+            index=condition_keys(task), columns=["model", "metric"], values="value", aggfunc="mean"
         )
         models = sorted(set(cube.columns.get_level_values("model")))
         present = [m for m in metrics if m in set(cube.columns.get_level_values("metric"))]
@@ -396,7 +408,7 @@ def metric_disagreement(
         for i, j in itertools.combinations(range(len(present)), 2):
             tau = float(stats.kendalltau(ranks[:, i], ranks[:, j]).statistic)
             draws = np.array([stats.kendalltau(r[:, i], r[:, j]).statistic for r in boot])
-            low, high = _percentile(draws)
+            low, high = _percentile(draws, len(cube))
             rows.append(
                 (*key, present[i], present[j], tau, low, high, *counts, not note, "; ".join(note))
             )
@@ -411,8 +423,19 @@ def _fmt(x: float) -> str:
     return "NaN" if not np.isfinite(x) else f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
 
 
+def ci_text(estimate: float, low: float, high: float, n: int | None = None) -> str:
+    """``estimate [low, high]``; ``estimate (n = 1)`` where there is no interval, never a point
+    interval such as ``[0.851, 0.851]`` (``(no spread over n = k)`` where all k values agree)."""
+    if not np.isfinite(low) or not np.isfinite(high):
+        return f"{_fmt(estimate)} (n = {n})" if n is not None and n < 2 else f"{_fmt(estimate)}"
+    if _fmt(low) == _fmt(high):
+        return f"{_fmt(estimate)} (no spread over n = {n})" if n is not None else _fmt(estimate)
+    return f"{_fmt(estimate)} [{_fmt(low)}, {_fmt(high)}]"
+
+
 def _ci(row: pd.Series) -> str:
-    return f"{_fmt(row['estimate'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]"
+    n = int(row["n"]) if "n" in row and pd.notna(row["n"]) else None
+    return ci_text(row["estimate"], row["ci_low"], row["ci_high"], n)
 
 
 def _task(row: pd.Series) -> str:
@@ -469,14 +492,25 @@ def strict_sentences(table: pd.DataFrame) -> list[str]:
             f"over (seed, model) pairs, 95% CI) is " + "; ".join(parts)
         )
         measure = (
-            "energy distance to the nearest training context"
+            "mean energy distance of a test context to its nearest training context"
             if scenario == "context"
             else "energy distance of test to training perturbed cells"
         )
         if np.isfinite(first["extra_shift"]):
+            extra = first["extra_shift"]
+            low, high = first["extra_shift_ci_low"], first["extra_shift_ci_high"]
+            verdict = (
+                "farther from training than"
+                if low > 0
+                else "closer to training than"
+                if high < 0
+                else "not clearly farther from training than"
+            )
             text += (
-                f"; the strict split's extra shift ({measure}) is {_fmt(first['extra_shift'])} "
-                f"[{_fmt(first['extra_shift_ci_low'])}, {_fmt(first['extra_shift_ci_high'])}]"
+                f"; by the shift ({measure}), the strict split is {verdict} {standard} "
+                f"({standard} {_fmt(first['shift_standard'])}, strict "
+                f"{_fmt(first['shift_strict'])}; strict − {standard} "
+                f"{ci_text(extra, low, high)})"
             )
         else:
             text += "; the splits' shift was not measured"

@@ -7,10 +7,10 @@ import pandas as pd
 from scipy import stats
 
 from vcbench.analysis.common import (
-    CONDITION,
     RESULT_COLUMNS,
     TASK,
     AnalysisError,
+    condition_keys,
     orientation,
     require_columns,
 )
@@ -46,7 +46,7 @@ def paired_comparison(
         raise AnalysisError(
             f"Model(s) {missing} are not in the results; present: {sorted(present)}."
         )
-    keys = [*TASK, *CONDITION, "metric"]
+    keys = [*TASK, *condition_keys(results), "metric"]
     a = results[results["model"] == model_a].set_index(keys)["value"].rename("a")
     b = results[results["model"] == model_b].set_index(keys)["value"].rename("b")
     pairs = pd.concat([a, b], axis=1, join="inner").dropna().reset_index()

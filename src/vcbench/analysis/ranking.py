@@ -8,7 +8,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vcbench.analysis.common import CONDITION, TASK, family, higher_is_better, orientation, role
+from vcbench.analysis.common import (
+    TASK,
+    condition_keys,
+    condition_labels,
+    family,
+    higher_is_better,
+    orientation,
+    role,
+)
 
 # One metric per family, in the order the report shows them; a family whose headline metric was
 # not run falls back to its first metric present (registry order).
@@ -73,7 +81,7 @@ def fill_undefined(results: pd.DataFrame) -> pd.DataFrame:
     frame = results.assign(value=results["value"].astype(np.float64))
     ranked = frame["model"].map(role) != "control"
     sign = orientation(frame["metric"])
-    keys = [frame[c] for c in [*TASK, *CONDITION, "metric"]]
+    keys = [frame[c] for c in [*TASK, *condition_keys(frame), "metric"]]
     oriented = pd.Series(np.where(ranked, frame["value"] * sign, np.nan), index=frame.index)
     observed_worst = oriented.groupby(keys, observed=True).transform("min") * sign
     bounds = frame["metric"].map({m: worst_bound(m) for m in pd.unique(frame["metric"])})
@@ -86,7 +94,7 @@ def fill_undefined(results: pd.DataFrame) -> pd.DataFrame:
 def condition_values(results: pd.DataFrame, group: list[str]) -> pd.DataFrame:
     """One value per (``group``, context, perturbation): the mean over seeds of the condition
     (seeds aggregated first; NaN when the condition is undefined in every seed)."""
-    keys = [*group, "context", "perturbation"]
+    keys = [*group, *condition_labels(results)]
     return results.groupby(keys, observed=True, sort=True)["value"].mean().reset_index()
 
 

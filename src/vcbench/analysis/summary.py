@@ -24,7 +24,9 @@ def summarise(
     pooled = results.assign(split_category=OVERALL) if "split_category" in by else results.iloc[0:0]
     frame = pd.concat([results, pooled], ignore_index=True)
     frame = frame.assign(value=frame["value"].astype(np.float64))
-    condition = [c for c in ("context", "perturbation") if c in frame.columns and c not in by]
+    condition = [
+        c for c in ("context", "perturbation", "dose") if c in frame.columns and c not in by
+    ]
     if "seed" in frame.columns and condition:
         frame = frame.groupby([*by, *condition], observed=True, sort=False)["value"].mean()
         frame = frame.reset_index()

@@ -40,7 +40,11 @@ def split_tables(adata: Any, split: Any) -> list[Table]:
     tables = [main]
     shift = split.shift
     if shift is not None and (shift["measure"] == "nearest_context").any():
-        near = Table(title="Test contexts: nearest training context (controls, energy distance)")
+        value = split.info.get("shift")
+        near = Table(
+            title="Test contexts: nearest training context (controls, energy distance)"
+            + (f"; the split's shift (their mean) {_fmt(value)}" if value is not None else "")
+        )
         for name in ("test context", "nearest training context", "energy distance"):
             near.add_column(name, justify="right" if name == "energy distance" else "left")
         for row in shift[shift["measure"] == "nearest_context"].itertuples(index=False):

@@ -21,6 +21,7 @@ user's keys, the control label(s), what ``X`` held on input and what was done to
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 import anndata as ad
@@ -46,6 +47,17 @@ TARGET_SUM: Final = 1e4
 def is_standardised(adata: ad.AnnData) -> bool:
     """Whether ``adata`` has been through ``load_dataset`` (has the record and every standard column)."""
     return UNS_KEY in adata.uns and all(c in adata.obs.columns for c in STANDARD_COLUMNS)
+
+
+def condition_columns(columns: Iterable[str]) -> list[str]:
+    """The columns that name a condition: ``vcb_context``, ``vcb_perturbation`` and, wherever the
+    data has doses (``vcb_dose`` among ``columns``), ``vcb_dose``. Pass ``obs`` or a condition table.
+
+    The one definition of a condition key, used by the splits, the baselines, the runner and
+    ``evaluate`` (docs/validity.md, "Doses are part of the condition").
+    """
+    present = set(columns)
+    return [CONTEXT, PERTURBATION, *([DOSE] if DOSE in present else [])]
 
 
 def split_combination(label: str, delimiter: str = COMBINATION_DELIMITER) -> tuple[str, ...]:

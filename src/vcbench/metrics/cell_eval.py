@@ -45,8 +45,9 @@ STATISTICS = ("count", "null_count", "mean", "std", "min", "25%", "50%", "75%", 
 
 def _group_keys(scores: pd.DataFrame) -> list[str]:
     """The columns that identify one scoring of one context (all label columns but the
-    perturbation): P is counted within each such group."""
-    labels = [c for c in scores.columns if c not in {"perturbation", "metric", "value", "note"}]
+    perturbation and its dose): P is counted within each such group."""
+    skip = {"perturbation", "dose", "metric", "value", "note"}
+    labels = [c for c in scores.columns if c not in skip]
     return [c for c in labels if c != "split_category"]
 
 
@@ -88,15 +89,16 @@ def to_cell_eval(scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         )
     shared = pds_over_p(shared)
     keys = [k for k in _group_keys(shared) if k != "context"] + ["context"]
+    condition = ["perturbation", *(["dose"] if "dose" in shared.columns else [])]
     wide = (
         shared.assign(metric=shared["metric"].map(CELL_EVAL_NAMES))
-        .set_index([*keys, "perturbation", "metric"])["value"]
+        .set_index([*keys, *condition, "metric"])["value"]
         .unstack("metric")
         .reset_index()
     )
     wide.columns.name = None
     metrics = [CELL_EVAL_NAMES[m] for m in CELL_EVAL_NAMES if CELL_EVAL_NAMES[m] in wide]
-    wide = wide[[*keys, "perturbation", *metrics]]
+    wide = wide[[*keys, *condition, *metrics]]
     frames = []
     for group, block in wide.groupby(keys, observed=True, dropna=False, sort=True):
         values = block[metrics]

@@ -1,4 +1,6 @@
-"""Score predictions against the truth: one tidy row per (context, perturbation, metric).
+"""Score predictions against the truth: one tidy row per condition and metric, a condition being
+``contract.condition_columns`` of the truth: (context, perturbation), with the dose where the truth
+has ``vcb_dose`` (then the rows carry a ``dose`` column).
 
 Memory: the expression matrices are read one condition at a time (``AnnData.X[rows]``, which also
 works on AnnData opened with ``backed="r"``), so the peak is one condition's cells plus the context's
@@ -38,7 +40,7 @@ from vcbench.metrics.wilcoxon import ControlRanks
 from vcbench.models.base import PREDICTION_KEY
 from vcbench.threads import condition_threads, deterministic_blas, single_threaded_blas
 
-KEYS = [c.CONTEXT, c.PERTURBATION]
+KEYS = [c.CONTEXT, c.PERTURBATION]  # the prediction's required columns; doses: condition_columns
 N_PCS = 50
 Level = Literal["auto", "cells", "mean"]
 T = TypeVar("T")
@@ -86,15 +88,36 @@ def _groups(obs: pd.DataFrame, keys: list[str]) -> dict[tuple[str, ...], np.ndar
     }
 
 
-def _prediction_rows(prediction: ad.AnnData) -> dict[tuple[str, ...], np.ndarray]:
-    """Row indices of each predicted (context, perturbation); the prediction's controls are ignored."""
+def _dosed(obs: pd.DataFrame, keys: list[str], truth_obs: pd.DataFrame) -> pd.DataFrame:
+    """``obs`` with the truth's dose where the prediction names none but the truth has a single
+    dose per (context, perturbation); an error where the dose is ambiguous."""
+    if c.DOSE not in keys or c.DOSE in obs:
+        return obs
+    doses = truth_obs[keys].astype(str).drop_duplicates()
+    several = doses[doses.duplicated(KEYS, keep=False)]
+    if len(several):
+        first = several.iloc[0]
+        raise MetricError(
+            f"The truth has several doses of condition ({first[c.CONTEXT]!r}, "
+            f"{first[c.PERTURBATION]!r}) but the prediction names no dose; a dose is part of the "
+            f"condition. Give each predicted cell its dose in obs[{c.DOSE!r}]."
+        )
+    dose = doses.set_index(KEYS)[c.DOSE]
+    labels = pd.MultiIndex.from_frame(obs[KEYS].astype(str))
+    return obs.assign(**{c.DOSE: dose.reindex(labels).fillna("").to_numpy()})
+
+
+def _prediction_rows(
+    prediction: ad.AnnData, keys: list[str], truth_obs: pd.DataFrame
+) -> dict[tuple[str, ...], np.ndarray]:
+    """Row indices of each predicted condition (``keys``); the prediction's controls are ignored."""
     missing = [k for k in KEYS if k not in prediction.obs]
     if missing:
         raise MetricError(
             f"The prediction lacks obs column(s) {missing}; a prediction names each cell's "
             f"context and perturbation in obs[{c.CONTEXT!r}] and obs[{c.PERTURBATION!r}]."
         )
-    groups = _groups(prediction.obs, KEYS)
+    groups = _groups(_dosed(prediction.obs, keys, truth_obs), keys)
     controls = {key for key in groups if key[1] == c.CONTROL}
     if c.IS_CONTROL in prediction.obs:
         is_control = prediction.obs[c.IS_CONTROL].to_numpy(dtype=bool)
@@ -113,11 +136,16 @@ def _level(prediction: ad.AnnData, rows: dict[tuple[str, ...], np.ndarray], leve
 
 def _expected_conditions(
     truth_rows: dict[tuple[str, ...], np.ndarray], conditions: pd.DataFrame | None
-) -> list[tuple[str, str]]:
+) -> list[tuple[str, ...]]:
     available = sorted(truth_rows)
     if conditions is None:
         return available
-    expected = sorted(set(map(tuple, conditions[KEYS].astype(str).to_numpy())))
+    given = c.condition_columns(conditions.columns)
+    if available and len(given) > len(available[0]):  # doses in the conditions, not in the truth
+        given = given[: len(available[0])]
+    expected = sorted(set(map(tuple, conditions[given].astype(str).to_numpy())))
+    if available and len(given) < len(available[0]):  # conditions without doses: all the doses
+        expected = [key for key in available if key[: len(given)] in set(expected)]
     missing = sorted(set(expected) - set(available))
     if missing:
         raise MetricError(
@@ -126,14 +154,14 @@ def _expected_conditions(
     return expected
 
 
-def _check_conditions(predicted: set[tuple[str, ...]], expected: list[tuple[str, str]]) -> None:
+def _check_conditions(predicted: set[tuple[str, ...]], expected: list[tuple[str, ...]]) -> None:
     missing = sorted(set(expected) - predicted)
     extra = sorted(predicted - set(expected))
     if missing or extra:
         raise MetricError(
             f"Prediction conditions do not match the test conditions: missing {missing[:10]}"
             f"{' …' if len(missing) > 10 else ''} ({len(missing)}), extra {extra[:10]} ({len(extra)}). "
-            "Predict every test (context, perturbation) pair and nothing else."
+            "Predict every test condition (context, perturbation[, dose]) and nothing else."
         )
 
 
@@ -170,7 +198,7 @@ def _context_truth(
     matrix: _Matrix,
     control_rows: np.ndarray,
     condition_rows: list[np.ndarray],
-    key: tuple[str, str],
+    key: tuple[str, ...],
     n_pcs: int | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """A context's real means (P × G), control mean and PCA components (with ``n_pcs``)."""
@@ -253,8 +281,10 @@ def evaluate(
         truth: the real test cells plus the real control cells of their contexts. The effects of
             both prediction and truth are taken against these real controls.
         metrics: a profile name (``paper``, ``fast``, ``full``) or a list of metric names.
-        conditions: the test conditions (columns ``vcb_context``, ``vcb_perturbation``); default:
-            every perturbed (context, perturbation) of the truth.
+        conditions: the test conditions (columns ``vcb_context``, ``vcb_perturbation``, and
+            ``vcb_dose`` for doses); default: every perturbed condition of the truth. Where the
+            truth has doses, a condition is (context, perturbation, dose); a prediction without
+            ``vcb_dose`` is accepted only where each (context, perturbation) has one dose.
         reference: the training cells; unused by the metrics since ``pdcorr_systema`` takes its
             centroid from the test context (docs/validity.md), accepted for compatibility.
         level: ``cells`` or ``mean``; ``auto`` reads ``uns["vcbench_prediction"]["level"]``, else
@@ -271,18 +301,19 @@ def evaluate(
             cluster: ``metrics.dask_conditions.dask_condition_map``. The same values either way.
 
     Returns:
-        A tidy frame with columns context, perturbation, metric, value, note (why a value is
-        missing, or how it was computed, e.g. the subsampling).
+        A tidy frame with columns context, perturbation (dose, where the truth has doses),
+        metric, value, note (why a value is missing, or how it was computed, e.g. the subsampling).
     """
     chosen = resolve_metrics(metrics)
     check_inputs(prediction, truth)
     columns = _gene_columns(prediction.var_names, truth.var_names)
-    predicted_rows = _prediction_rows(prediction)
+    keys = c.condition_columns(truth.obs.columns)
+    predicted_rows = _prediction_rows(prediction, keys, truth.obs)
     check_scale(prediction, truth, np.concatenate([[], *predicted_rows.values()]), seed)
     prediction_level = _level(prediction, predicted_rows, level)
     is_control = truth.obs[c.IS_CONTROL].to_numpy(dtype=bool)
     truth_rows = {
-        key: rows for key, rows in _groups(truth.obs, KEYS).items() if not is_control[rows].all()
+        key: rows for key, rows in _groups(truth.obs, keys).items() if not is_control[rows].all()
     }
     control_rows = {
         key[0]: rows for key, rows in _groups(truth.obs.iloc[is_control], [c.CONTEXT]).items()
@@ -290,7 +321,7 @@ def evaluate(
     control_rows = {key: np.flatnonzero(is_control)[rows] for key, rows in control_rows.items()}
     expected = _expected_conditions(truth_rows, conditions)
     _check_conditions(set(predicted_rows), expected)
-    contexts = sorted({context for context, _ in expected})
+    contexts = sorted({key[0] for key in expected})
     without_controls = [context for context in contexts if context not in control_rows]
     if without_controls:
         raise MetricError(
@@ -309,18 +340,19 @@ def evaluate(
     non_finite = 0
     prepared = []
     for context in contexts:  # pass 1: means, PCA, finiteness of the prediction
-        perturbations = [p for ctx, p in expected if ctx == context]
+        in_context = [key for key in expected if key[0] == context]
+        perturbations = [key[1] for key in in_context]
         observed, control_mean, components = _context_truth(
             truth_cache,
             truth_matrix,
             control_rows[context],
-            [truth_rows[(context, p)] for p in perturbations],
-            (context, _digest(perturbations)),
+            [truth_rows[key] for key in in_context],
+            (context, _digest(["\x1e".join(key[1:]) for key in in_context])),
             n_pcs if needs_pca else None,
         )
         predicted = np.empty_like(observed)
-        for i, perturbation in enumerate(perturbations):
-            guess = prediction_matrix.rows(predicted_rows[(context, perturbation)])
+        for i, key in enumerate(in_context):
+            guess = prediction_matrix.rows(predicted_rows[key])
             finite = np.isfinite(guess)
             if not finite.all():
                 non_finite += int((~finite).sum())
@@ -334,14 +366,14 @@ def evaluate(
             k=k,
             components=components,
         )
-        prepared.append((context, perturbations, arrays))
+        prepared.append((context, in_context, arrays))
     if non_finite:
         raise MetricError(
             f"The prediction holds {non_finite} NaN or infinite values. "
             "Fix the model's output; vcbench does not impute predictions."
         )
 
-    for context, perturbations, arrays in prepared:  # pass 2: cell-level metrics
+    for context, in_context, arrays in prepared:  # pass 2: cell-level metrics
         if cell_wanted:
             ranks = None
             if cell_wanted & set(DE_TEST_METRICS):
@@ -353,15 +385,13 @@ def evaluate(
             values: dict[str, list[float]] = {name: [] for name in cell_wanted}
             condition_rows = (
                 (
-                    prediction_matrix.rows(predicted_rows[(context, perturbation)]),
-                    truth_matrix.rows(truth_rows[(context, perturbation)]),
+                    prediction_matrix.rows(predicted_rows[key]),
+                    truth_matrix.rows(truth_rows[key]),
                     None
                     if condition_map is not None  # the cache lives in this process
-                    else _condition_memo(
-                        truth_cache, (context, perturbation, max_cells, seed, n_pcs, k)
-                    ),
+                    else _condition_memo(truth_cache, (*key, max_cells, seed, n_pcs, k)),
                 )
-                for perturbation in perturbations
+                for key in in_context
             )
             for found in (condition_map or _map_conditions)(
                 lambda rows, ranks=ranks, arrays=arrays: cell_metric_values(
@@ -379,8 +409,8 @@ def evaluate(
                 for name in cell_wanted:
                     values[name].append(found[name])
             arrays = replace(arrays, cell_values={n: np.array(v) for n, v in values.items()})
-        n_truth = np.array([len(truth_rows[(context, p)]) for p in perturbations])
-        n_predicted = np.array([len(predicted_rows[(context, p)]) for p in perturbations])
+        n_truth = np.array([len(truth_rows[key]) for key in in_context])
+        n_predicted = np.array([len(predicted_rows[key]) for key in in_context])
         for metric in chosen:
             value, note = annotate(
                 metric,
@@ -397,7 +427,8 @@ def evaluate(
                 pd.DataFrame(
                     {
                         "context": context,
-                        "perturbation": perturbations,
+                        "perturbation": [key[1] for key in in_context],
+                        **({"dose": [key[2] for key in in_context]} if c.DOSE in keys else {}),
                         "metric": metric.name,
                         "value": value,
                         "note": note,

@@ -108,6 +108,13 @@ class PerturbationModel(ABC):
         return f"{type(self).__name__}({', '.join(shown)})"
 
 
+def query_obs(conditions: pd.DataFrame, row: object, n: int) -> pd.DataFrame:
+    """``n`` obs rows naming query condition ``row`` of ``conditions``: its context, perturbation
+    and, where the queries have doses, its dose (``contract.condition_columns``), as strings."""
+    keys = c.condition_columns(conditions.columns)
+    return pd.DataFrame({key: str(conditions.at[row, key]) for key in keys}, index=range(n))
+
+
 def predict_by_shift(
     queries: Queries,
     effects: np.ndarray,
@@ -117,7 +124,8 @@ def predict_by_shift(
     seed: int = 0,
 ) -> ad.AnnData:
     """Cells for each query condition: its context's control cells plus the condition's effect,
-    clipped at 0 (log-normalised expression is non-negative; docs/validity.md).
+    clipped at 0 (log-normalised expression is non-negative; docs/validity.md). The cells carry the
+    condition's keys (``contract.condition_columns``: the dose too, where the queries have doses).
 
     Args:
         queries: the queries; row ``i`` of ``queries.conditions`` gets ``effects[i]``.
@@ -145,12 +153,7 @@ def predict_by_shift(
             x = x[np.sort(rng.choice(x.shape[0], max_cells, replace=False))]
         for row in rows:
             blocks.append(np.maximum(x + effects[row], 0).astype(x.dtype, copy=False))
-            obs_blocks.append(
-                pd.DataFrame(
-                    {c.CONTEXT: str(context), c.PERTURBATION: conditions.at[row, c.PERTURBATION]},
-                    index=range(x.shape[0]),
-                )
-            )
+            obs_blocks.append(query_obs(conditions, row, x.shape[0]))  # the dose travels too
     obs = pd.concat(obs_blocks, ignore_index=True)
     obs.index = obs.index.astype(str)
     prediction = ad.AnnData(X=np.vstack(blocks), obs=obs, var=pd.DataFrame(index=genes))

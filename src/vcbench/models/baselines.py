@@ -1,4 +1,9 @@
-"""Baselines that every model must beat (numpy only)."""
+"""Baselines that every model must beat (numpy only).
+
+Doses: where the data has doses (``vcb_dose``), the effect-based baselines learn one effect per
+(context, perturbation, dose) and answer a query at its own dose; a dose never seen in training
+falls back to the perturbation's effect over its training doses (docs/validity.md).
+"""
 
 from __future__ import annotations
 
@@ -101,21 +106,35 @@ class _EffectBaseline(PerturbationModel):
         )
 
 
+def _dose_labels(conditions: pd.DataFrame) -> np.ndarray | None:
+    """``perturbation␟dose`` per row where ``conditions`` has doses, else None."""
+    if c.DOSE not in conditions.columns:
+        return None
+    return (
+        conditions[c.PERTURBATION].astype(str) + "\x1f" + conditions[c.DOSE].astype(str)
+    ).to_numpy()
+
+
 class PerturbationMean(_EffectBaseline):
     """For a perturbation seen in training, its mean effect over the training contexts where it was
     seen (each context weighted equally), added to the query context's controls (scPerturBench's
-    ``trainMean``); other perturbations get ``perturbed_mean``'s prediction."""
+    ``trainMean``); other perturbations get ``perturbed_mean``'s prediction. With doses: the mean
+    effect of the perturbation at the query's dose, else over all its training doses."""
 
     name = "perturbation_mean"
 
     def _effects(self, queries: Queries, control_means: np.ndarray) -> np.ndarray:
-        labels, means = group_means_of_rows(
-            self.effects_.effects, self.effects_.conditions[c.PERTURBATION].to_numpy()
-        )
         out = self.effects_.perturbed_mean_effects(queries, control_means)
-        position = pd.Index(labels).get_indexer(queries.conditions[c.PERTURBATION].astype(str))
-        found = position >= 0
-        out[found] = means[position[found]]
+        trained, queried = self.effects_.conditions, queries.conditions
+        lookups = [(trained[c.PERTURBATION].astype(str).to_numpy(), queried[c.PERTURBATION])]
+        dosed_train, dosed_query = _dose_labels(trained), _dose_labels(queried)
+        if dosed_train is not None and dosed_query is not None:
+            lookups.append((dosed_train, dosed_query))  # the dose-specific effect wins
+        for groups, wanted in lookups:
+            labels, means = group_means_of_rows(self.effects_.effects, groups)
+            position = pd.Index(labels).get_indexer(np.asarray(wanted, dtype=str))
+            found = position >= 0
+            out[found] = means[position[found]]
         return out
 
 
@@ -123,7 +142,8 @@ class Additive(_EffectBaseline):
     """The additive baseline (Ahlmann-Eltze et al. 2025): the effect of a perturbation with targets
     ``t_1 … t_n`` is ``Σ_i effect(t_i)``, ``effect(t)`` the effect of the single perturbation ``t`` in
     the query context's training data (else its mean over the other training contexts). A target
-    never seen alone in training contributes ``perturbed_mean``'s effect.
+    never seen alone in training contributes ``perturbed_mean``'s effect. With doses, ``effect(t)``
+    is taken at the part's dose (the query's ``+``-joined dose label), else over all doses of ``t``.
 
     A shift shared by all perturbations is counted once per part (as in the original baseline).
     """
@@ -133,24 +153,38 @@ class Additive(_EffectBaseline):
     def _effects(self, queries: Queries, control_means: np.ndarray) -> np.ndarray:
         conditions = self.effects_.conditions
         singles = (conditions["targets"].map(len) == 1).to_numpy()
-        keys = pd.MultiIndex.from_frame(conditions.loc[singles, [c.CONTEXT, c.PERTURBATION]])
+        dosed = c.DOSE in conditions.columns and c.DOSE in queries.conditions.columns
+        single = conditions[singles].astype({c.PERTURBATION: str})
+        # a single's key: its label, with "␟dose" where doses are modelled
+        single_key = _dose_labels(single) if dosed else single[c.PERTURBATION].to_numpy()
         single_effects = self.effects_.effects[singles]
-        labels, means = group_means_of_rows(
-            single_effects, conditions.loc[singles, c.PERTURBATION].to_numpy()
+        by_context = pd.MultiIndex.from_arrays([single[c.CONTEXT].astype(str), single_key])
+        key_labels, key_means = group_means_of_rows(single_effects, np.asarray(single_key, str))
+        label_labels, label_means = group_means_of_rows(
+            single_effects, single[c.PERTURBATION].to_numpy(dtype=str)
         )
-        by_label = pd.Index(labels)
+        by_key, by_label = pd.Index(key_labels), pd.Index(label_labels)
         fallback = self.effects_.perturbed_mean_effects(queries, control_means)
         out = np.zeros_like(fallback)
         contexts = queries.conditions[c.CONTEXT].astype(str).to_numpy()
         labels_q = queries.conditions[c.PERTURBATION].astype(str).to_numpy()
-        for i, (context, label) in enumerate(zip(contexts, labels_q, strict=True)):
-            for part in c.split_combination(label):
-                in_context = keys.get_indexer([(context, part)])[0]
-                anywhere = by_label.get_indexer([part])[0]
+        doses_q = (
+            queries.conditions[c.DOSE].astype(str).to_numpy() if dosed else [""] * len(labels_q)
+        )
+        for i, (context, label, dose) in enumerate(zip(contexts, labels_q, doses_q, strict=True)):
+            parts = c.split_combination(label)
+            part_doses = dose.split(c.COMBINATION_DELIMITER) if dosed else []
+            for j, part in enumerate(parts):
+                key = f"{part}\x1f{part_doses[j]}" if len(part_doses) == len(parts) else part
+                in_context = by_context.get_indexer([(context, key)])[0]
+                anywhere = by_key.get_indexer([key])[0]
+                any_dose = by_label.get_indexer([part])[0]
                 if in_context >= 0:
                     out[i] += single_effects[in_context]
                 elif anywhere >= 0:
-                    out[i] += means[anywhere]
+                    out[i] += key_means[anywhere]
+                elif any_dose >= 0:
+                    out[i] += label_means[any_dose]
                 else:
                     out[i] += fallback[i]
         return out

@@ -5,6 +5,7 @@ Definitions (expression as stored in ``X``, log1p-normalised):
 - the *mean* of a set of cells is the per-gene mean over its cells;
 - the *effect* of a training condition ``(k, p)`` is ``mean(cells of p in k) − mean(controls of k)``,
   both from the training cells; it is only defined for contexts that have training control cells.
+  Where the data has doses a condition is ``(k, p, dose)`` (``contract.condition_columns``).
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ class TrainingEffects:
     """The training conditions of a dataset and their effects.
 
     Attributes:
-        conditions: one row per training condition ``(vcb_context, vcb_perturbation)`` of a context
-            with training controls, with its ``targets`` (a tuple) and ``n_cells``.
+        conditions: one row per training condition ``(vcb_context, vcb_perturbation[, vcb_dose])``
+            of a context with training controls, with its ``targets`` (a tuple) and ``n_cells``.
         effects: array (conditions × genes), row ``i`` the effect of ``conditions.iloc[i]``.
         control_means: the mean of the training controls of each context that has them.
         perturbed_means: the mean of all perturbed training cells of each context that has them.
@@ -76,7 +77,6 @@ class TrainingEffects:
         if is_control.all():
             raise ModelError(f"{model} needs perturbed training cells; the training set has none.")
         context = obs[c.CONTEXT].astype(str).to_numpy()
-        perturbation = obs[c.PERTURBATION].astype(str).to_numpy()
 
         ctx_labels, ctx_control = group_means(train[is_control], context[is_control])
         control_means = dict(zip(ctx_labels.tolist(), ctx_control, strict=True))
@@ -91,14 +91,13 @@ class TrainingEffects:
                 f"{model} needs training control cells in a context with perturbed training "
                 f"cells, to measure effects; contexts with controls: {sorted(control_means)}."
             )
-        keys = pd.MultiIndex.from_arrays([context[usable], perturbation[usable]])
+        columns = c.condition_columns(obs.columns)
+        labels = obs[columns].astype(str).to_numpy()[usable]
+        keys = pd.MultiIndex.from_arrays(list(labels.T), names=columns)
         codes, uniques = pd.factorize(keys, sort=True)
         _, means = group_means(train[usable], codes)
         table = pd.DataFrame(
-            {
-                c.CONTEXT: uniques.get_level_values(0).astype(str),
-                c.PERTURBATION: uniques.get_level_values(1).astype(str),
-            }
+            {key: uniques.get_level_values(i).astype(str) for i, key in enumerate(columns)}
         )
         table["targets"] = table[c.PERTURBATION].map(c.split_combination)
         table["n_cells"] = np.bincount(codes, minlength=len(uniques))

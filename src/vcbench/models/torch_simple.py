@@ -49,7 +49,13 @@ from torch.nn import functional
 
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
-from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries, predict_by_shift
+from vcbench.models.base import (
+    PREDICTION_KEY,
+    PerturbationModel,
+    Queries,
+    predict_by_shift,
+    query_obs,
+)
 from vcbench.models.cell_inputs import cell_embedding
 from vcbench.models.effects import TrainingEffects, query_control_means
 from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures, training_smiles
@@ -296,15 +302,7 @@ class _TorchModel(PerturbationModel):
             cell_input = x0 if embedding is None else embedding[kept]
             for row in rows:
                 blocks.append(self._forward(cell_input, features[[row]], covariates[[row]]))
-                obs_blocks.append(
-                    pd.DataFrame(
-                        {
-                            c.CONTEXT: str(context),
-                            c.PERTURBATION: conditions.at[row, c.PERTURBATION],
-                        },
-                        index=range(x0.shape[0]),
-                    )
-                )
+                obs_blocks.append(query_obs(conditions, row, x0.shape[0]))
         obs = pd.concat(obs_blocks, ignore_index=True)
         obs.index = obs.index.astype(str)
         prediction = ad.AnnData(X=np.vstack(blocks), obs=obs, var=pd.DataFrame(index=self.genes_))

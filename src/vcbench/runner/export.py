@@ -81,7 +81,7 @@ def export_split(data: ad.AnnData, job: SplitJob, split_file: Path, folder: Path
     write_h5ad_atomic(data[split.mask(data, "train")].copy(), folder / "train.h5ad")
     queries = queries_for(data, split)
     write_h5ad_atomic(queries.controls, folder / "queries.h5ad")
-    columns = [k for k in (c.CONTEXT, c.PERTURBATION, c.DOSE) if k in split.test_conditions]
+    columns = c.condition_columns(split.test_conditions.columns)
     write_table_atomic(split.test_conditions[columns], folder / "conditions.csv")
     write_json_atomic(
         {

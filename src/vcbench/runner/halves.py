@@ -22,7 +22,7 @@ def half_a_mask(adata: ad.AnnData, split: Split, seed: int) -> np.ndarray:
     """Boolean mask over ``adata``'s rows: half A of the real cells of every test condition."""
     obs = adata.obs
     test = split.mask(adata, "test") & ~obs[c.IS_CONTROL].to_numpy(dtype=bool)
-    keys = [k for k in (c.CONTEXT, c.PERTURBATION, c.DOSE) if k in obs.columns]
+    keys = c.condition_columns(obs.columns)
     rows = np.flatnonzero(test)
     labels = obs.iloc[rows][keys].astype(str).agg("\x1f".join, axis=1)
     rng = np.random.default_rng(seed)

@@ -29,7 +29,7 @@ PREDICTION_FILE, TRUTH_FILE = "prediction.h5ad", "truth.h5ad"
 
 def condition_keys(obs: pd.DataFrame) -> list[str]:
     """The obs columns that name a condition: context, perturbation and, when present, dose."""
-    return [k for k in (c.CONTEXT, c.PERTURBATION, c.DOSE) if k in obs.columns]
+    return c.condition_columns(obs.columns)
 
 
 def pseudobulk(prediction: ad.AnnData) -> ad.AnnData:

@@ -26,7 +26,7 @@ from vcbench.metrics import evaluate
 from vcbench.metrics.registry import resolve_metrics
 from vcbench.models.base import PREDICTION_KEY
 from vcbench.runner.halves import half_a_mask
-from vcbench.runner.task import truth_for
+from vcbench.runner.task import SCORE_KEYS, truth_for, with_split_category
 from vcbench.scenarios.split import Split
 
 REPLICATE = "technical_replicate"
@@ -34,12 +34,7 @@ COLLAPSE = "collapse_control"
 
 
 def _with_categories(scores: pd.DataFrame, split: Split) -> pd.DataFrame:
-    conditions = split.test_conditions[[c.CONTEXT, c.PERTURBATION, "split_category"]].astype(str)
-    category = conditions.drop_duplicates([c.CONTEXT, c.PERTURBATION]).set_index(
-        [c.CONTEXT, c.PERTURBATION]
-    )["split_category"]
-    keys = pd.MultiIndex.from_arrays([scores["context"], scores["perturbation"]])
-    scores.insert(2, "split_category", category.reindex(keys).to_numpy())
+    scores = with_split_category(scores, split)
     scores["value"] = scores["value"].astype(np.float64)
     return scores
 
@@ -47,8 +42,10 @@ def _with_categories(scores: pd.DataFrame, split: Split) -> pd.DataFrame:
 def _nan_rows(conditions: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "context": np.repeat(conditions[c.CONTEXT].to_numpy(), len(names)),
-            "perturbation": np.repeat(conditions[c.PERTURBATION].to_numpy(), len(names)),
+            **{
+                SCORE_KEYS[key]: np.repeat(conditions[key].to_numpy(), len(names))
+                for key in c.condition_columns(conditions.columns)
+            },
             "metric": np.tile(names, len(conditions)),
             "value": np.nan,
             "note": "undefined: a condition with one cell cannot be halved",
@@ -59,12 +56,13 @@ def _nan_rows(conditions: pd.DataFrame, names: list[str]) -> pd.DataFrame:
 def replicate_scores(
     adata: ad.AnnData, split: Split, metrics: str | list[str], seed: int = 0
 ) -> pd.DataFrame:
-    """Tidy scores (context, perturbation, split_category, metric, value, note) of the replicate:
+    """Tidy scores (context, perturbation[, dose], split_category, metric, value, note) of the replicate:
     half A against half B (seeded by ``seed``, the split seed), all controls, training reference."""
     half_a = half_a_mask(adata, split, seed)
     truth = truth_for(adata, split, seed)
-    conditions = split.test_conditions[[c.CONTEXT, c.PERTURBATION]].astype(str).drop_duplicates()
-    predicted = adata.obs.loc[half_a, [c.CONTEXT, c.PERTURBATION]].astype(str).drop_duplicates()
+    keys = c.condition_columns(split.test_conditions.columns)
+    conditions = split.test_conditions[keys].astype(str).drop_duplicates()
+    predicted = adata.obs.loc[half_a, keys].astype(str).drop_duplicates()
     keys = pd.MultiIndex.from_frame(conditions)
     halvable = keys.isin(pd.MultiIndex.from_frame(predicted))
     scored = conditions[halvable]
@@ -84,7 +82,7 @@ def replicate_scores(
 def collapse_prediction(truth: ad.AnnData) -> ad.AnnData:
     """The truth's perturbed cells, each replaced by its (context, perturbation[, dose]) mean."""
     perturbed = truth[~truth.obs[c.IS_CONTROL].to_numpy(dtype=bool)]
-    keys = [k for k in (c.CONTEXT, c.PERTURBATION, c.DOSE) if k in perturbed.obs.columns]
+    keys = c.condition_columns(perturbed.obs.columns)
     x = perturbed.X.toarray() if sparse.issparse(perturbed.X) else np.asarray(perturbed.X)
     x = x.astype(np.float64)
     labels = perturbed.obs[keys].astype(str).agg("\x1f".join, axis=1)

@@ -79,7 +79,12 @@ class ResultStore:
             for t in tasks
             if self.is_finished(t)
         ]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if not frames:
+            return pd.DataFrame()
+        results = pd.concat(frames, ignore_index=True)
+        if "dose" in results.columns:  # tasks without doses: "" (a groupby drops NaN keys)
+            results["dose"] = results["dose"].fillna("").astype(str)
+        return results
 
     def records(self, tasks: list[str]) -> pd.DataFrame:
         """One row per task that has a record (finished or failed)."""

@@ -22,7 +22,8 @@ from vcbench.scenarios.split import Split
 
 def queries_for(adata: ad.AnnData, split: Split) -> Queries:
     """The split's test conditions with the real control cells of their contexts."""
-    conditions = split.test_conditions[[c.CONTEXT, c.PERTURBATION]].reset_index(drop=True)
+    keys = c.condition_columns(split.test_conditions.columns)
+    conditions = split.test_conditions[keys].reset_index(drop=True)
     return Queries(conditions=conditions, controls=_controls_of_test_contexts(adata, split))
 
 
@@ -43,6 +44,22 @@ def truth_for(adata: ad.AnnData, split: Split, held_out_seed: int | None = None)
         test &= ~half_a_mask(adata, split, held_out_seed)
     controls = adata.obs_names.isin(_controls_of_test_contexts(adata, split).obs_names)
     return adata[test | controls].copy()
+
+
+SCORE_KEYS = {c.CONTEXT: "context", c.PERTURBATION: "perturbation", c.DOSE: "dose"}
+
+
+def with_split_category(scores: pd.DataFrame, split: Split) -> pd.DataFrame:
+    """``scores`` with each condition's ``split_category`` (after its condition columns) and a
+    ``dose`` column where the split's conditions have doses."""
+    keys = [
+        k for k in c.condition_columns(split.test_conditions.columns) if SCORE_KEYS[k] in scores
+    ]
+    conditions = split.test_conditions[[*keys, "split_category"]].astype(str)
+    category = conditions.drop_duplicates(keys).set_index(keys)["split_category"]
+    index = pd.MultiIndex.from_frame(scores[[SCORE_KEYS[k] for k in keys]].astype(str))
+    scores.insert(len(keys), "split_category", category.reindex(index).to_numpy())
+    return scores
 
 
 def run_model(
@@ -116,11 +133,7 @@ def run_model_timed(
     if coverage is not None:  # the share of test perturbations the model can represent
         timings["representation_coverage"] = coverage[0]
         note_uncovered(scores, coverage[1])
-    categories = split.test_conditions.set_index([c.CONTEXT, c.PERTURBATION])[
-        "split_category"
-    ].astype(str)
-    keys = pd.MultiIndex.from_arrays([scores["context"], scores["perturbation"]])
-    scores.insert(2, "split_category", categories.reindex(keys).to_numpy())
+    scores = with_split_category(scores, split)
     if scores["split_category"].isna().any():  # pragma: no cover - evaluate checks the conditions
         raise ModelError("Scored conditions that are not test conditions.")
     scores["value"] = scores["value"].astype(np.float64)

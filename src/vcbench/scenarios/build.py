@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import anndata as ad
 import numpy as np
@@ -44,16 +44,15 @@ def condition_table(
     test_cells: np.ndarray,
     category: np.ndarray,
     categories: Sequence[str],
-    *,
-    with_dose: bool = False,
 ) -> pd.DataFrame:
-    """One row per test condition of the perturbed ``test_cells``, with its category and cell count.
+    """One row per test condition of the perturbed ``test_cells``, with its category and cell count;
+    a condition is ``contract.condition_columns`` (the dose too, where the data has doses).
 
     ``category`` holds each cell's category (read where ``test_cells`` is true); a condition whose
     cells disagree on the category is a bug and raises.
     """
     obs = adata.obs
-    keys = [c.CONTEXT, c.PERTURBATION, *([c.DOSE] if with_dose else [])]
+    keys = c.condition_columns(obs.columns)
     frame = pd.DataFrame({k: obs[k].astype(str).to_numpy()[test_cells] for k in keys})
     frame["split_category"] = np.asarray(category, dtype=object)[test_cells]
     table = frame.groupby([*keys, "split_category"]).size().rename("n_cells").reset_index()
@@ -141,3 +140,48 @@ def cluster_holdout(
         rest = np.flatnonzero(~held)
         held[rng.permutation(rest)[:need]] = True
     return sorted(np.asarray(labels, dtype=object)[held].tolist())
+
+
+MAX_CLUSTER_SETS = 10_000
+
+
+def _exact_unions(sizes: Sequence[int], target: int, start: int = 0) -> Iterator[tuple[int, ...]]:
+    """Index sets (increasing) of ``sizes[start:]`` whose sizes sum to exactly ``target``."""
+    if target == 0:
+        yield ()
+        return
+    for i in range(start, len(sizes)):
+        if sizes[i] <= target:
+            for rest in _exact_unions(sizes, target - sizes[i], i + 1):
+                yield (i, *rest)
+
+
+def cluster_holdout_sets(
+    embedding: np.ndarray, labels: Sequence[str], n_target: int
+) -> tuple[int, list[list[str]]]:
+    """The equally valid strict held-out sets: ``(k, sets)``.
+
+    Definition: cut the dendrogram (Euclidean distances, average linkage) into k = 2, 3, ...
+    clusters; at the first (coarsest) cut where some union of whole clusters holds exactly
+    ``n_target`` items, every such union is a valid held-out set. ``sets`` lists them (each sorted,
+    the list sorted; at most ``MAX_CLUSTER_SETS``). At k = n every item is its own cluster, so a
+    set always exists.
+    """
+    labels = np.asarray(list(labels), dtype=object)
+    n = len(labels)
+    if n < 2:
+        return 1, [sorted(labels.tolist())[:n_target]]
+    tree = linkage(np.asarray(embedding, dtype=np.float64), method="average", metric="euclidean")
+    for k in range(2, n + 1):
+        clusters = fcluster(tree, k, criterion="maxclust")
+        ids = np.unique(clusters)
+        sizes = [int((clusters == i).sum()) for i in ids]
+        sets = []
+        for chosen in _exact_unions(sizes, n_target):
+            members = np.isin(clusters, ids[list(chosen)])
+            sets.append(sorted(labels[members].tolist()))
+            if len(sets) >= MAX_CLUSTER_SETS:
+                break
+        if sets:
+            return k, sorted(sets)
+    return n, [sorted(labels.tolist())[:n_target]]  # pragma: no cover - k = n always has a set

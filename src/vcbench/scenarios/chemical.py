@@ -71,9 +71,7 @@ def chemical_split(
         seed=seed,
         fingerprint=fingerprint(adata),
         assignment=roles(obs.index, role),
-        test_conditions=condition_table(
-            adata, role == "test", category, CHEMICAL_CATEGORIES, with_dose=c.DOSE in obs
-        ),
+        test_conditions=condition_table(adata, role == "test", category, CHEMICAL_CATEGORIES),
         info={"held_out": test, "val_compounds": val},
     )
     return finalise(adata, split)
@@ -133,7 +131,7 @@ def dose_split(adata: ad.AnnData, *, seed: int = 0) -> Split:
         seed=seed,
         fingerprint=fingerprint(adata),
         assignment=roles(obs.index, role),
-        test_conditions=condition_table(adata, test, category, DOSE_CATEGORIES, with_dose=True),
+        test_conditions=condition_table(adata, test, category, DOSE_CATEGORIES),
     )
     return finalise(adata, split)
 

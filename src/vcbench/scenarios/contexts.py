@@ -7,9 +7,13 @@ data with ``context_key="donor"`` to hold out donors). Only contexts with pertur
 - ``random``: ``round(test_fraction · n)`` contexts (at least 1, at most n − 1), drawn at random.
 - ``strict``: each context is embedded by the mean of its control cells in a PCA space (50
   components) fitted on the control cells of all taking-part contexts, or in ``obsm[embedding]``;
-  the embeddings are clustered hierarchically (average linkage) and whole clusters are held out,
-  coarsest cut first, until the same number of contexts is held out
-  (``vcbench.scenarios.build.cluster_holdout``). Needs at least 3 contexts.
+  the embeddings are clustered hierarchically (average linkage), and at the coarsest cut where
+  whole clusters make up exactly the same number of contexts as ``random`` holds out, every such
+  union of clusters is a valid held-out set (``vcbench.scenarios.build.cluster_holdout_sets``).
+  Seed ``s`` takes the ``s mod m``-th of the ``m`` valid sets (sorted), so consecutive seeds hold
+  out different sets wherever ``m > 1``. ``info`` records ``strict_sets`` (``m``), ``strict_cut``
+  (the cut's number of clusters) and ``strict_note``; with ``m = 1`` a ``StrictSplitWarning`` says
+  that every seed holds out the same contexts. Needs at least 3 contexts.
 - ``leave_one_out``: fold ``fold`` holds out the ``fold``-th context in sorted order
   (``info["n_folds"]`` folds).
 - ``few_shot``: like ``random``, then ``n_shots`` perturbations of each test context (drawn at
@@ -25,6 +29,7 @@ context) and ``unseen_context_unseen_perturbation`` (it occurs nowhere in traini
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Literal
 
@@ -37,7 +42,7 @@ from vcbench.data.fingerprint import fingerprint
 from vcbench.errors import ScenarioError
 from vcbench.scenarios.build import (
     choose,
-    cluster_holdout,
+    cluster_holdout_sets,
     condition_table,
     fit_pca,
     group_means,
@@ -113,7 +118,8 @@ def context_split(
         info["n_folds"] = len(taking_part)
     elif variant == "strict":
         vectors = context_embedding(adata, taking_part, embedding, seed=seed)
-        test = cluster_holdout(vectors, taking_part, n_test, rng)
+        test, found = strict_holdout(vectors, taking_part, n_test, seed)
+        info.update(found)
         params.update(test_fraction=test_fraction, embedding=embedding)
     else:
         test = choose(rng, taking_part, n_test)
@@ -157,6 +163,31 @@ def context_split(
         info=info,
     )
     return finalise(adata, split, test_contexts=test)
+
+
+class StrictSplitWarning(UserWarning):
+    """The strict context split has a single valid held-out set: every seed holds out the same."""
+
+
+def strict_holdout(
+    vectors: np.ndarray, contexts: Sequence[str], n_test: int, seed: int
+) -> tuple[list[str], dict[str, object]]:
+    """The strict held-out contexts of ``seed`` and the facts for ``Split.info`` (module doc)."""
+    cut, sets = cluster_holdout_sets(vectors, contexts, n_test)
+    test = sets[seed % len(sets)]
+    if len(sets) == 1:
+        note = (
+            f"only one valid strict held-out set exists ({test}, whole clusters at the {cut}-cluster "
+            "cut): every seed holds out the same contexts, so the seeds vary only the subsampling "
+            "and the models' randomness, and the sd over seeds is not a sd over held-out sets"
+        )
+        warnings.warn(f"Strict context split: {note}.", StrictSplitWarning, stacklevel=3)
+    else:
+        note = (
+            f"{len(sets)} valid held-out sets at the {cut}-cluster cut; seed {seed} takes set "
+            f"{seed % len(sets)}"
+        )
+    return test, {"strict_sets": len(sets), "strict_cut": cut, "strict_note": note}
 
 
 def context_embedding(

@@ -121,11 +121,12 @@ def finalise(
     test_contexts: Sequence[str] = (),
     measured_on: ad.AnnData | None = None,
 ) -> Split:
-    """Check ``split`` for leakage, then attach its measured shift (``vcbench.scenarios.shift``).
+    """Check ``split`` for leakage, then attach its measured shift (``vcbench.scenarios.shift``):
+    the table, and the split's one shift number in ``info["shift"]`` (``info["shift_measure"]``).
 
     ``measured_on`` is the data as a model sees it, when it differs from ``adata`` (count scaling).
     """
-    from vcbench.scenarios.shift import measure_shift
+    from vcbench.scenarios.shift import measure_shift, split_shift
 
     check_split(adata, split)
     shift = measure_shift(
@@ -135,4 +136,6 @@ def finalise(
         genes=split.genes,
         seed=split.seed,
     )
-    return dataclasses.replace(split, shift=shift)
+    value, measure = split_shift(shift)
+    info = {**split.info, "shift": None if np.isnan(value) else value, "shift_measure": measure}
+    return dataclasses.replace(split, shift=shift, info=info)

@@ -1,5 +1,13 @@
 """The shift of a split: how far its test cells are from its training cells, measured.
 
+**The shift** of a split (one number, ``split_shift``; ``Split.info["shift"]``): where the split
+holds out contexts, the mean over its test contexts of the ``nearest_context`` energy distance
+below: how far the nearest thing a model was trained on lies from the new context, measured on
+control cells, so the perturbation effect does not enter. A split that holds out no context
+(perturbation and cross-dataset splits) has no such distance (its test contexts are trained on),
+and its shift is the mean of its ``category`` rows. The two are never compared with each other:
+the strict-drop finding pairs splits of one scenario.
+
 Definitions (docs/scenarios.md, "Shift"). A PCA with 50 components (fewer when the
 training cells or genes are fewer) is fitted on the training cells (at most 5,000, seeded). In that
 space, with at most ``max_cells`` cells per sample (a seeded subsample), ``vcbench.distances.
@@ -28,6 +36,21 @@ from vcbench.scenarios.split import Split, cell_condition_index, condition_keys
 
 SHIFT_COLUMNS = ("measure", "test", "reference", "n_test", "n_reference", "energy_distance")
 TRAIN_PERTURBED = "train_perturbed"
+NEAREST_CONTEXT = "nearest_context"
+CATEGORY = "category"
+
+
+def split_shift(table: pd.DataFrame | None) -> tuple[float, str]:
+    """``(shift, measure)`` of a shift table (module doc): the mean ``nearest_context`` energy
+    distance where there are such rows, else the mean ``category`` one; ``(nan, "")`` without
+    rows."""
+    if table is None or table.empty:
+        return float("nan"), ""
+    for measure in (NEAREST_CONTEXT, CATEGORY):
+        rows = table.loc[table["measure"] == measure, "energy_distance"]
+        if len(rows):
+            return float(rows.mean()), measure
+    return float("nan"), ""
 
 
 def measure_shift(

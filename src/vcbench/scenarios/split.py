@@ -83,8 +83,7 @@ class Split:
 
 def condition_keys(split: Split) -> list[str]:
     """The columns that identify a test condition: context, perturbation (and dose when present)."""
-    keys = [c.CONTEXT, c.PERTURBATION]
-    return [*keys, c.DOSE] if c.DOSE in split.test_conditions.columns else keys
+    return c.condition_columns(split.test_conditions.columns)
 
 
 def cell_condition_index(adata: ad.AnnData, keys: list[str]) -> pd.MultiIndex:

@@ -52,7 +52,7 @@ import torch
 
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
-from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries
+from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries, query_obs
 from vcbench.models.cell_inputs import cell_embedding
 from vcbench.models.effects import TrainingEffects, query_control_means, training_control_mask
 from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures, training_smiles
@@ -437,12 +437,7 @@ class DeepModel(PerturbationModel):
                 with torch.no_grad():
                     cells = self._predict_cells(x0_t, inputs).cpu().numpy().astype(np.float32)
                 blocks.append(cells)
-                obs_blocks.append(
-                    pd.DataFrame(
-                        {c.CONTEXT: str(context), c.PERTURBATION: inputs.perturbation},
-                        index=range(cells.shape[0]),
-                    )
-                )
+                obs_blocks.append(query_obs(conditions, row, cells.shape[0]))
         obs = pd.concat(obs_blocks, ignore_index=True)
         obs.index = obs.index.astype(str)
         prediction = ad.AnnData(X=np.vstack(blocks), obs=obs, var=pd.DataFrame(index=self.genes_))
