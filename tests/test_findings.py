@@ -15,6 +15,7 @@ from vcbench.analysis.findings import (
     POOLED,
     analyse,
     context_variation,
+    findings_table,
     metric_disagreement,
     statements,
     strict_drop_test,
@@ -246,3 +247,10 @@ def test_analyse_writes_every_finding_in_the_csv_columns() -> None:
     assert list(table.columns) == FINDING_COLUMNS
     assert set(table["finding"]) == {"context_variation", "strict_drop", "metric_disagreement"}
     assert all(sentences[k] for k in ("context_variation", "strict_drop", "metric_disagreement"))
+
+
+def test_findings_table_without_any_finding_is_empty_with_the_csv_columns() -> None:
+    empty = pd.DataFrame()
+    table = findings_table(empty, empty, empty)  # a failed run or a single model
+    assert table.empty and list(table.columns) == FINDING_COLUMNS
+    assert statements(empty, empty, empty)["strict_drop"][0].startswith("Strict drop: no scenario")

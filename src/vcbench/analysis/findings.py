@@ -554,8 +554,10 @@ def findings_table(
         strict.assign(finding="strict_drop"),
         disagreement.assign(finding="metric_disagreement", model=""),
     ]
-    table = pd.concat([f for f in frames if not f.empty], ignore_index=True)
-    return table.reindex(columns=FINDING_COLUMNS)
+    frames = [f for f in frames if not f.empty]
+    if not frames:  # a failed run or a single model: no finding has data
+        return pd.DataFrame(columns=list(FINDING_COLUMNS))
+    return pd.concat(frames, ignore_index=True).reindex(columns=FINDING_COLUMNS)
 
 
 def statements(

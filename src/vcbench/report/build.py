@@ -708,8 +708,7 @@ def findings_of(
     strict = strict_drop_test(results, metrics, shifts)
     disagreement = metric_disagreement(results, metrics, n_boot, seed)
     parts = (context, strict, disagreement)
-    table = findings_table(*parts) if any(len(t) for t in parts) else empty
-    return table, statements(*parts)
+    return findings_table(*parts), statements(*parts)
 
 
 def _num(x: float) -> str:
