@@ -165,7 +165,8 @@ def run_and_report(chosen: Any, *, force: bool, metadata: dict[str, Any]) -> Non
     console.print(
         f"{result.n_tasks} tasks ({result.n_reused} reused), "
         f"{time.perf_counter() - start:.1f} s. Results in {result.out}/ "
-        "(results.parquet, summary.csv, records.parquet, run.json).",
+        "(results.parquet, summary.csv, leaderboard.csv, findings.csv, records.parquet, "
+        "run.json).",
         highlight=False,
     )
     console.print(f"Report: {report.html} (and {report.markdown.name})", highlight=False)
