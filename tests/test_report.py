@@ -134,7 +134,7 @@ def test_sections_without_their_data_say_why() -> None:
     # one model: agreement needs 5 models and 10 conditions; nothing calibrated: no guide
     assert "at least 5 models" in section(report, "agreement").unavailable
     assert "calibrated" in section(report, "guide").unavailable
-    assert page.count("Not available in this benchmark") == 7
+    assert page.count("Not available in this benchmark") == 8  # collapse: no records
     assert "Not available in this benchmark" in render_markdown(report)
 
 

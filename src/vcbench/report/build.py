@@ -17,6 +17,7 @@ from vcbench import analysis as an
 from vcbench.analysis.common import NEGATIVE, POSITIVE, RESULT_COLUMNS, TASK, family
 from vcbench.analysis.summary import OVERALL
 from vcbench.report import figures as fig
+from vcbench.report.collapse import collapse, collapse_warnings
 from vcbench.report.tables import DETAIL, fmt, percent
 
 
@@ -715,7 +716,7 @@ def _summary(ctx: _Context) -> list[str]:
         lines.append(
             f"{n_nan} of {len(results)} results are undefined (NaN; worst value when ranking)."
         )
-    return lines
+    return lines + collapse_warnings(records)
 
 
 SECTIONS = (
@@ -727,6 +728,7 @@ SECTIONS = (
     _merge,
     _paired,
     _cost,
+    collapse,
     _guide,
     _undefined,
 )
