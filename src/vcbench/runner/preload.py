@@ -1,0 +1,76 @@
+"""Serialised first imports: a task's heavy native modules are imported by one process at a time.
+
+torch, numba and the packages built on them (``gears`` compiles and caches numba code through
+``dcor`` when imported) load shared libraries, JIT-compile and write on-disk caches while they are
+first imported. Task processes that do this side by side (the ``processes`` and ``dask``
+executors) race on those caches; a half-written numba cache can abort a process with an LLVM
+"Symbol not found" error. So before a task runs, its process imports the modules that its model
+needs (``model_imports``) while it holds an exclusive lock on ``LOCK_FILE`` (one per user and
+machine, ``fcntl.flock``); a second task waits for the first to finish importing, then imports
+(mostly from the caches the first wrote). Modules the process already has cost nothing; a module
+that fails to import is left to the task, whose own import then reports the error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+# the optional extra a model needs -> native modules imported before the model's own module
+_NATIVE = {"torch": ("torch",), "gears": ("torch", "numba"), "biolord": ("torch",)}
+
+
+def lock_file() -> Path:
+    """The lock that serialises first imports on this machine (per user)."""
+    user = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    return Path(tempfile.gettempdir()) / f"vcbench-imports-{user}.lock"
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock
+        yield
+        return
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def model_imports(name: str) -> tuple[str, ...]:
+    """The modules to import before a task of model ``name`` runs: its extra's native modules and
+    the model's own module (none for the core numpy models)."""
+    from vcbench.models.registry import LAZY_MODELS
+
+    if name in LAZY_MODELS:
+        path, extra = LAZY_MODELS[name]
+        return (*_NATIVE.get(extra, ("torch",)), path.partition(":")[0])
+    if ":" in name:  # a user's model given as module:Class
+        return (name.partition(":")[0],)
+    return ()
+
+
+def import_serially(modules: Sequence[str]) -> list[str]:
+    """Import ``modules`` not yet imported in this process while holding ``lock_file()``; returns
+    the modules that were imported now."""
+    missing = [module for module in modules if module not in sys.modules]
+    if not missing:
+        return []
+    done = []
+    with _exclusive(lock_file()):
+        for module in missing:
+            try:
+                importlib.import_module(module)
+                done.append(module)
+            except Exception:  # the task's own import reports it
+                continue
+    return done
