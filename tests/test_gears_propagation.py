@@ -48,11 +48,11 @@ def test_neighbourhood_convolution_equals_the_whole_graph(n_layers: int) -> None
     w = weights.toarray() + np.diag((weights.diagonal() == 0).astype(float))
     d = 1.0 / np.sqrt(w.sum(axis=1))
     a = torch.tensor(d[:, None] * w * d[None, :], dtype=torch.float32)
-    x = net.pert_emb.weight.detach().clone()
-    for i, layer in enumerate(net.pert_layers):
-        x = torch.nn.functional.linear(
-            a @ x, layer.linear.weight.detach(), layer.linear.bias.detach()
-        )
+    leaves = [net.pert_emb.weight] + [p for layer in net.pert_layers for p in layer.parameters()]
+    copies = [leaf.detach().clone().requires_grad_() for leaf in leaves]
+    x, params = copies[0], iter(copies[1:])
+    for i, _ in enumerate(net.pert_layers):
+        x = torch.nn.functional.linear(a @ x, next(params), next(params))
         if i < n_layers - 1:
             x = torch.relu(x)
     table = torch.cat([x, torch.zeros(1, hidden)])
@@ -60,8 +60,12 @@ def test_neighbourhood_convolution_equals_the_whole_graph(n_layers: int) -> None
     assert torch.allclose(found, expected, atol=1e-5, rtol=1e-5)
     assert torch.all(found[2] == 0)  # no target: no embedding
 
-    # gradients reach the embedding rows the targets read, and only those
-    found.sum().backward()
+    # the same gradients, and they reach the embedding rows the targets read only
+    probe = torch.randn_like(found)
+    (found * probe).sum().backward()
+    (expected * probe).sum().backward()
+    for leaf, copy in zip(leaves, copies, strict=True):
+        assert torch.allclose(leaf.grad, copy.grad, atol=1e-5, rtol=1e-4)
     touched = np.flatnonzero(net.pert_emb.weight.grad.abs().sum(dim=1).numpy() > 0)
     reach = (np.linalg.matrix_power((w > 0).astype(int), n_layers) > 0)[[3, 17, 40, 79]]
     assert set(touched) <= set(np.flatnonzero(reach.any(axis=0)))
