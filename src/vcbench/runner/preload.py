@@ -3,8 +3,8 @@
 torch, numba and the packages built on them (``gears`` compiles and caches numba code through
 ``dcor`` when imported) load shared libraries, JIT-compile and write on-disk caches while they are
 first imported. Task processes that do this side by side (the ``processes`` and ``dask``
-executors) race on those caches; a half-written numba cache can abort a process with an LLVM
-"Symbol not found" error. So before a task runs, its process imports the modules that its model
+executors) race on those caches (the likely cause of the reported LLVM-symbol crash of parallel
+``gears`` imports). So before a task runs, its process imports the modules that its model
 needs (``model_imports``) while it holds an exclusive lock on ``LOCK_FILE`` (one per user and
 machine, ``fcntl.flock``); a second task waits for the first to finish importing, then imports
 (mostly from the caches the first wrote). Modules the process already has cost nothing; a module
