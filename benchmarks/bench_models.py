@@ -113,6 +113,8 @@ def main() -> None:
             table["pdcorr_vs_pm"] = table["pdcorr"] - (
                 floor.iloc[0] if len(floor) else float("nan")
             )
+        if "error" in table:  # last, so that the numbers stay readable
+            table = table[[c for c in table.columns if c != "error"] + ["error"]]
         print(f"\n{label}{' (--quick: scores mean nothing)' if args.quick else ''}")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         frames.append(table.assign(task=label))

@@ -64,6 +64,7 @@ models:
     assert result.failures.empty, result.failures[["model", "error"]]
     gears = result.records[result.records["model"] == "gears"]
     assert len(gears) == 2 and (gears["status"] == "ok").all()
+    assert gears[["effect_diversity", "effect_correlation"]].notna().all().all()  # recorded
     keys = ["seed", "model", "context", "perturbation", "metric"]
     return result.results.sort_values(keys).reset_index(drop=True)
 

@@ -89,3 +89,30 @@ def test_the_report_shows_the_section_and_the_warning() -> None:
     assert "## Collapse diagnostic" in render_markdown(report)
     without = section(build_report(synthetic(models), None, n_boot=20), "collapse")
     assert "effect_diversity" in without.unavailable
+
+
+def test_vcbench_run_prints_the_warning_in_the_terminal(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from vcbench.cli import app
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        """
+metrics: [pdcorr]
+calibration: false
+datasets: [{name: demo, source: demo}]
+scenarios:
+  - {name: perturbation, variant: combo, options: {context: k562}, seeds: [0]}
+models:
+  - {name: perturbed_mean}
+  - {name: 'runner_models:Warns', label: flat}
+  - {name: additive}
+"""
+    )
+    result = CliRunner().invoke(app, ["run", str(spec), "--out", str(tmp_path / "res")])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())  # the console may wrap the line
+    # a perturbed_mean in disguise predicts one effect for all; the real one is a control
+    assert "Collapse on demo/perturbation/combo: flat (diversity" in output
+    assert "perturbed_mean (diversity" not in output and "additive (diversity" not in output
