@@ -94,8 +94,8 @@ Deviations from the original:
   gives the same outputs, gradients and running statistics as GEARS's per-cell pass, because the
   predicted change depends only on the perturbation. The perturbation-graph convolution is
   computed only on the rows that the batch's targets read (their ``num_go_gnn_layers``-hop
-  in-neighbourhoods, ``propagation_rows``), which gives the same values and gradients (to float rounding) as
-  convolving every node of the GO graph (20,728 nodes for the shipped annotations), and the
+  in-neighbourhoods, ``propagation_rows``), which gives the same values and gradients (to float
+  rounding) as convolving every node of the GO graph (20,728 nodes for the shipped annotations), and the
   ``max_norm=1`` renormalisation of the embedding tables is one vectorised operation per forward
   pass (``renorm_rows_``) instead of torch's per-row loop; together they cut GEARS's CPU time on
   the demo's combination split from 131 s to 56 s (tests/test_gears_propagation.py).
