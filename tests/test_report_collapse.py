@@ -85,7 +85,12 @@ def test_the_report_shows_the_section_and_the_warning() -> None:
         "perturbed_mean": "by design",
         "no_change": "by design",
     }
-    assert any(line.startswith("Collapse on d/perturbation/combo") for line in report.summary)
+    (line,) = [line for line in report.summary if line.startswith("Collapse:")]
+    assert line.startswith("Collapse: flat, same predict(s)")  # by-design models not named
+    assert any(
+        b.kind == "text" and b.content.startswith("Collapse on d/perturbation/combo")
+        for b in shown.blocks
+    )
     assert "## Collapse diagnostic" in render_markdown(report)
     without = section(build_report(synthetic(models), None, n_boot=20), "collapse")
     assert "effect_diversity" in without.unavailable

@@ -17,7 +17,7 @@ from vcbench import analysis as an
 from vcbench.analysis.common import NEGATIVE, POSITIVE, RESULT_COLUMNS, TASK, family
 from vcbench.analysis.summary import OVERALL
 from vcbench.report import figures as fig
-from vcbench.report.collapse import collapse, collapse_warnings
+from vcbench.report.collapse import collapse, collapse_summary
 from vcbench.report.tables import DETAIL, fmt, percent
 
 
@@ -716,7 +716,7 @@ def _summary(ctx: _Context) -> list[str]:
         lines.append(
             f"{n_nan} of {len(results)} results are undefined (NaN; worst value when ranking)."
         )
-    return lines + collapse_warnings(records)
+    return lines + collapse_summary(records)
 
 
 SECTIONS = (

@@ -74,6 +74,21 @@ def collapse_warnings(records: pd.DataFrame | None) -> list[str]:
     return lines
 
 
+def collapse_summary(records: pd.DataFrame | None) -> list[str]:
+    """The report's findings line: the collapsed models (constant-by-design ones excepted), at
+    most one short line (the section and the terminal give the numbers per task)."""
+    table = collapse_table(records)
+    if table is None:
+        return []
+    models = table.loc[table["collapsed"] & ~table["by_design"], "model"].astype(str)
+    if models.empty:
+        return []
+    return [
+        f"Collapse: {', '.join(dict.fromkeys(models))} predict(s) nearly one effect for every "
+        "perturbation on some task (see the collapse diagnostic)."
+    ]
+
+
 def collapse(ctx: object) -> Section:
     """The report's "collapse" section from ``ctx.records`` (a ``report.build`` context)."""
     from vcbench.report.build import Block, Section
