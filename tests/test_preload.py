@@ -15,7 +15,7 @@ import runner_jobs as jobs_module
 
 from vcbench.runner import parse_spec, run_benchmark
 from vcbench.runner.executors import Job, execute
-from vcbench.runner.preload import import_serially, model_imports
+from vcbench.runner.preload import import_serially, metric_imports, model_imports
 
 
 def test_parallel_jobs_import_one_process_at_a_time(tmp_path: Path, monkeypatch) -> None:
@@ -40,6 +40,19 @@ def test_imports_of_a_model_and_failed_imports() -> None:
     # a module that cannot be imported is left to the task (its import reports the error)
     sys.modules.pop("colorsys", None)
     assert import_serially(["vcbench_no_such_module", "colorsys", "json"]) == ["colorsys"]
+
+
+def test_the_sinkhorn_kernel_is_warmed_once_under_the_lock() -> None:
+    warm = "vcbench.runner.preload:warm_sinkhorn_kernel"
+    assert metric_imports(["pdcorr", "rmse"]) == ()
+    assert metric_imports(["pdcorr", "pca_sinkhorn"]) == (warm,)
+    assert metric_imports("full") == (warm,)
+    assert metric_imports(["no_such_metric"]) == ()  # the task reports it
+    from vcbench.metrics.sinkhorn_kernel import row_logsumexp
+
+    assert import_serially([warm]) == [warm]
+    assert row_logsumexp.signatures  # compiled (or loaded from numba's cache)
+    assert import_serially([warm]) == []  # once per process
 
 
 def _two_gears_tasks(out: Path, executor: str) -> pd.DataFrame:

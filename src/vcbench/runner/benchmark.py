@@ -39,7 +39,7 @@ from vcbench.runner.failures import failure_table
 from vcbench.runner.grid import SplitJob, Task, split_jobs, tasks_for
 from vcbench.runner.isolation import Outcome, limit_memory
 from vcbench.runner.predictions import keep_prediction
-from vcbench.runner.preload import model_imports
+from vcbench.runner.preload import metric_imports, model_imports
 from vcbench.runner.replicate import SCORED_CONTROLS
 from vcbench.runner.spec import BenchmarkSpec, DatasetEntry
 from vcbench.runner.store import OutputLock, ResultStore
@@ -277,7 +277,7 @@ def _run_pending(
             task.task_id,
             execute_task,
             (task, spec.keep_predictions),
-            model_imports(task.model.name),
+            model_imports(task.model.name) + metric_imports(task.metrics),
         )
         for task in pending
     ]

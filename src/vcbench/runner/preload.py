@@ -7,8 +7,10 @@ executors) race on those caches (the likely cause of the reported LLVM-symbol cr
 ``gears`` imports). So before a task runs, its process imports the modules that its model
 needs (``model_imports``) while it holds an exclusive lock on ``LOCK_FILE`` (one per user and
 machine, ``fcntl.flock``); a second task waits for the first to finish importing, then imports
-(mostly from the caches the first wrote). Modules the process already has cost nothing; a module
-that fails to import is left to the task, whose own import then reports the error.
+(mostly from the caches the first wrote). The same lock serialises the first call of the Sinkhorn
+metrics' numba kernel (``metric_imports``), also cached on disk. Modules the process already has
+cost nothing; a module that fails to import is left to the task, whose own import then reports the
+error.
 """
 
 from __future__ import annotations
@@ -59,18 +61,46 @@ def model_imports(name: str) -> tuple[str, ...]:
     return ()
 
 
+def metric_imports(metrics: str | Sequence[str]) -> tuple[str, ...]:
+    """The warm-ups a task's ``metrics`` need: the Sinkhorn metrics' numba kernel (``cache=True``:
+    compiled or loaded from numba's cache on its first call)."""
+    from vcbench.metrics.registry import resolve_metrics
+
+    try:
+        names = [metric.name for metric in resolve_metrics(metrics)]
+    except Exception:  # the task reports unknown metrics itself
+        return ()
+    return (f"{__name__}:warm_sinkhorn_kernel",) if any("sinkhorn" in n for n in names) else ()
+
+
+def warm_sinkhorn_kernel() -> None:
+    """Compile (or load from numba's cache) the Sinkhorn kernel with one tiny call."""
+    import numpy as np
+
+    from vcbench.metrics.sinkhorn_kernel import row_logsumexp
+
+    row_logsumexp(np.zeros((1, 1)), 1.0, np.zeros(1), np.zeros(1))
+
+
+_warmed: set[str] = set()  # the "module:function" warm-ups already run in this process
+
+
 def import_serially(modules: Sequence[str]) -> list[str]:
-    """Import ``modules`` not yet imported in this process while holding ``lock_file()``; returns
-    the modules that were imported now."""
-    missing = [module for module in modules if module not in sys.modules]
+    """Import ``modules`` not yet imported in this process while holding ``lock_file()`` (an entry
+    ``module:function`` also calls the function once per process); returns the entries done now."""
+    missing = [m for m in modules if m not in sys.modules and m not in _warmed]
     if not missing:
         return []
     done = []
     with _exclusive(lock_file()):
-        for module in missing:
+        for entry in missing:
+            module, _, function = entry.partition(":")
             try:
-                importlib.import_module(module)
-                done.append(module)
+                imported = importlib.import_module(module)
+                if function:
+                    getattr(imported, function)()
+                    _warmed.add(entry)
+                done.append(entry)
             except Exception:  # the task's own import reports it
                 continue
     return done
