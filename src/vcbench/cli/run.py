@@ -143,6 +143,7 @@ def run(
 def run_and_report(chosen: Any, *, force: bool, metadata: dict[str, Any]) -> None:
     """Run the spec, print its summary tables and where the results are; exit 1 on failures."""
     from vcbench.report import leaderboard_tables, write_report
+    from vcbench.report.collapse import collapse_warnings
     from vcbench.runner import run_benchmark
     from vcbench.runner.failures import failure_text
 
@@ -161,6 +162,8 @@ def run_and_report(chosen: Any, *, force: bool, metadata: dict[str, Any]) -> Non
         errors.print(failures, style="bold red", highlight=False, markup=False)
     for table in leaderboard_tables(result.results, width=console.width):
         console.print(table)
+    for line in collapse_warnings(result.records):
+        console.print(line, style="bold yellow", highlight=False)
     report = write_report(result.out)
     console.print(
         f"{result.n_tasks} tasks ({result.n_reused} reused), "

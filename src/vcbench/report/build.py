@@ -28,6 +28,7 @@ from vcbench.analysis.findings import (
 )
 from vcbench.analysis.summary import OVERALL
 from vcbench.report import figures as fig
+from vcbench.report.collapse import collapse, collapse_summary
 from vcbench.report.tables import DETAIL, fmt, percent
 
 
@@ -977,7 +978,7 @@ def _summary(ctx: _Context) -> list[str]:
         lines.append(
             f"{n_nan} of {len(results)} results are undefined (NaN; worst value when ranking)."
         )
-    return lines
+    return lines + collapse_summary(records)
 
 
 SECTIONS = (
@@ -990,6 +991,7 @@ SECTIONS = (
     _merge,
     _paired,
     _cost,
+    collapse,
     _guide,
     _coverage,
     _undefined,

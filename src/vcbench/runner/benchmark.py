@@ -39,6 +39,7 @@ from vcbench.runner.failures import failure_table
 from vcbench.runner.grid import SplitJob, Task, split_jobs, tasks_for
 from vcbench.runner.isolation import Outcome, limit_memory
 from vcbench.runner.predictions import keep_prediction
+from vcbench.runner.preload import metric_imports, model_imports
 from vcbench.runner.replicate import SCORED_CONTROLS
 from vcbench.runner.spec import BenchmarkSpec, DatasetEntry
 from vcbench.runner.store import OutputLock, ResultStore
@@ -283,7 +284,15 @@ def spread_over_splits(tasks: list[Task]) -> list[Task]:
 def _run_pending(
     spec: BenchmarkSpec, pending: list[Task], store: ResultStore, console: Console
 ) -> Iterator[Task]:
-    jobs = [Job(task.task_id, execute_task, (task, spec.keep_predictions)) for task in pending]
+    jobs = [
+        Job(
+            task.task_id,
+            execute_task,
+            (task, spec.keep_predictions),
+            model_imports(task.model.name) + metric_imports(task.metrics),
+        )
+        for task in pending
+    ]
     by_key = {task.task_id: task for task in pending}
     with _progress(len(jobs), console) as progress:
         bar = progress.add_task(

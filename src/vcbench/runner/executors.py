@@ -4,19 +4,22 @@ Every executor runs each job through ``run_isolated`` (its own child process), s
 the per-task peak memory and failure isolation are the same everywhere, and so are the numbers.
 Each job's process gets ``cores // jobs`` compute threads (``vcbench.threads``), where ``jobs`` is
 the number of jobs that run side by side on its machine, so parallel jobs never oversubscribe the
-cores; no result depends on the thread count.
+cores; no result depends on the thread count. Before its function runs, each job's process imports
+the job's ``imports`` one process at a time (``vcbench.runner.preload``), so that parallel jobs
+never race on the first import of torch, numba or gears.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from vcbench.cluster import dask_client
 from vcbench.errors import VcbenchError
 from vcbench.runner.isolation import Outcome, run_isolated
+from vcbench.runner.preload import import_serially
 from vcbench.threads import task_threads, use_threads
 
 ExecutorName = Literal["serial", "processes", "dask"]
@@ -24,21 +27,29 @@ ExecutorName = Literal["serial", "processes", "dask"]
 
 @dataclass(frozen=True)
 class Job:
-    """One call to run: ``function(*args)``, identified by ``key``."""
+    """One call to run: ``function(*args)``, identified by ``key``; ``imports``: modules its
+    process imports first, one process at a time (``runner.preload``)."""
 
     key: str
     function: Callable[..., Any]
     args: tuple[Any, ...]
+    imports: tuple[str, ...] = field(default=())
 
 
-def _with_threads(side_by_side: int, function: Callable[..., Any], *args: Any) -> Any:
-    """``function(*args)`` with this process's share of the cores (it runs beside others)."""
+def _with_threads(
+    side_by_side: int, imports: tuple[str, ...], function: Callable[..., Any], *args: Any
+) -> Any:
+    """``function(*args)`` with this process's share of the cores (it runs beside others), after
+    importing ``imports`` one process at a time."""
     use_threads(task_threads(side_by_side))
+    import_serially(imports)
     return function(*args)
 
 
 def _run(job: Job, time_limit: float | None, side_by_side: int) -> Outcome:
-    return run_isolated(_with_threads, (side_by_side, job.function, *job.args), time_limit)
+    return run_isolated(
+        _with_threads, (side_by_side, job.imports, job.function, *job.args), time_limit
+    )
 
 
 def _serial(jobs: Sequence[Job], time_limit: float | None) -> Iterator[tuple[Job, Outcome]]:

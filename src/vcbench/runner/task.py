@@ -12,6 +12,7 @@ import pandas as pd
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
 from vcbench.metrics import evaluate
+from vcbench.metrics.collapse import effect_collapse
 from vcbench.metrics.truth_cache import TruthCache
 from vcbench.models.base import PerturbationModel, Queries
 from vcbench.runner.coverage import note_uncovered, uncovered_perturbations
@@ -93,7 +94,8 @@ def run_model_timed(
     ``truth_cache`` keeps the split's truth-side statistics for its next model (same scores);
     ``keep(prediction, truth)`` is called before scoring (the runner keeps predictions);
     ``held_out_seed``: score against half B (``truth_for``); negative predicted values are counted
-    (``negative_values``) and handled by ``negatives`` (``runner.negatives``).
+    (``negative_values``) and handled by ``negatives`` (``runner.negatives``); the collapse
+    diagnostic (``metrics.collapse``) is returned as ``effect_diversity`` and ``effect_correlation``.
     """
     train = adata[split.mask(adata, "train")].copy()
     queries = queries_for(adata, split)
@@ -129,6 +131,7 @@ def run_model_timed(
         truth_cache=truth_cache,
     )
     timings["evaluate_seconds"] = time.perf_counter() - start
+    timings.update(effect_collapse(prediction, truth, split.test_conditions).as_record())
     coverage = uncovered_perturbations(model, split.test_conditions[c.PERTURBATION])
     if coverage is not None:  # the share of test perturbations the model can represent
         timings["representation_coverage"] = coverage[0]

@@ -1,0 +1,126 @@
+"""Every model with its default settings on two tasks, beside `perturbed_mean` and `additive`.
+
+Tasks: the bundled demo's combination split (K562, seed 0) and unseen single perturbations of the
+GO-structured simulator (`simulate(targets="go")`, 200 genes, 80 GO targets, seed 0). For each
+model it prints the mean over test conditions of `pdcorr` and `de_overlap`, the collapse diagnostic
+(`effect_diversity`, `effect_correlation`, vcbench.metrics.collapse), the fit wall and CPU time and
+`pdcorr − perturbed_mean`. State the machine's load (`uptime`) beside the times you report.
+
+    python benchmarks/bench_models.py [--quick] [--tasks demo go] [--models cpa gears ...]
+        [--out models.csv]
+
+`--quick` trains every trainable model for 2 epochs (a smoke run; the scores mean nothing).
+A model that fails is reported with its error and the run goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import time
+import warnings
+
+import pandas as pd
+
+from vcbench.data.simulate import simulate
+from vcbench.datasets.demo import demo
+from vcbench.models import get_model
+from vcbench.models.registry import get_model_class
+from vcbench.runner.task import run_model_timed
+from vcbench.scenarios.registry import make_split
+from vcbench.scenarios.singles import single_split
+
+REFERENCES = ["perturbed_mean", "additive"]
+MODELS = [
+    "linear",
+    "genepert",
+    "linear_additive",
+    "latent_additive",
+    "decoder_only",
+    "cpa",
+    "biolord",
+    "sams_vae",
+    "sclambda",
+    "prnet",
+    "gears",
+    "state",
+]
+METRICS = ["pdcorr", "de_overlap"]
+QUICK_EPOCHS = 2
+
+
+def tasks(names: list[str]) -> dict[str, tuple]:
+    """(data, split) of each task asked for."""
+    found = {}
+    if "demo" in names:
+        data = demo()
+        found["demo combo (k562)"] = (
+            data,
+            make_split(data, "perturbation", "combo", seed=0, context="k562"),
+        )
+    if "go" in names:
+        sim = simulate(
+            n_contexts=1,
+            n_genes=200,
+            n_singles=80,
+            n_combinations=0,
+            cells_per_condition=30,
+            n_control_cells=200,
+            effect_rank=4,
+            systematic_shift=0.5,
+            targets="go",
+            seed=0,
+        )
+        found["GO simulator (unseen singles)"] = (sim.adata, single_split(sim.adata, seed=0))
+    return found
+
+
+def run_one(data, split, name: str, quick: bool) -> dict[str, object]:
+    params = {}
+    if quick and "n_epochs" in inspect.signature(get_model_class(name).__init__).parameters:
+        params["n_epochs"] = QUICK_EPOCHS
+    cpu = time.process_time()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scores, timings = run_model_timed(data, split, get_model(name, **params), METRICS)
+    except Exception as exc:  # report and go on
+        return {"model": name, "error": f"{type(exc).__name__}: {exc}"[:120]}
+    means = scores.groupby("metric")["value"].mean()
+    return {
+        "model": name,
+        **{metric: means.get(metric) for metric in METRICS},
+        "effect_diversity": timings.get("effect_diversity"),
+        "effect_correlation": timings.get("effect_correlation"),
+        "fit_s": timings.get("fit_seconds", 0.0),
+        "task_cpu_s": time.process_time() - cpu,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_EPOCHS} epochs per model")
+    parser.add_argument("--tasks", nargs="+", default=["demo", "go"], choices=["demo", "go"])
+    parser.add_argument("--models", nargs="+", default=MODELS)
+    parser.add_argument("--out", help="also write the table to this CSV file")
+    args = parser.parse_args()
+    frames = []
+    for label, (data, split) in tasks(args.tasks).items():
+        rows = [run_one(data, split, name, args.quick) for name in REFERENCES + args.models]
+        table = pd.DataFrame(rows)
+        if "pdcorr" in table:
+            floor = table.loc[table["model"] == "perturbed_mean", "pdcorr"]
+            table["pdcorr_vs_pm"] = table["pdcorr"] - (
+                floor.iloc[0] if len(floor) else float("nan")
+            )
+        if "error" in table:  # last, so that the numbers stay readable
+            table = table[[c for c in table.columns if c != "error"] + ["error"]]
+        print(f"\n{label}{' (--quick: scores mean nothing)' if args.quick else ''}")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        frames.append(table.assign(task=label))
+    if args.out:
+        pd.concat(frames).to_csv(args.out, index=False)
+
+
+if __name__ == "__main__":
+    main()
