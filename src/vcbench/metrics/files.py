@@ -12,7 +12,7 @@ import pandas as pd
 from vcbench.data import contract as c
 from vcbench.data.labels import check_labels_present, parse_labels
 from vcbench.data.loader import load_dataset, read_h5ad
-from vcbench.data.matrix_checks import check_plausible, stored_values
+from vcbench.data.matrix_checks import check_plausible, value_chunks
 from vcbench.errors import MetricError
 from vcbench.files import check_writable_folder, write_table_atomic
 from vcbench.metrics.aggregate import aggregate
@@ -90,14 +90,24 @@ def evaluate_files(
     """
     if out is not None:  # fail before the scoring, not after it
         check_writable_folder(out, "--out folder")
-    truth = load_dataset(truth_path, perturbation_key, context_key, control)
-    prediction = ad.read_h5ad(prediction_path, backed="r") if backed else read_h5ad(prediction_path)
-    if not backed:  # damaged bytes read as absurd values: say so rather than "NaN values"
-        check_plausible(stored_values(prediction.X))
+    # backed: X is read condition by condition, so memory does not grow with the truth's cells
+    truth = load_dataset(
+        truth_path, perturbation_key, context_key, control, backed=True, harmonize_targets=False
+    )
+    prediction = read_h5ad(prediction_path, backed=backed)
+    for chunk in value_chunks(prediction.X):  # damaged bytes: say so rather than "NaN values"
+        check_plausible(chunk)
     standardise_prediction(prediction, perturbation_key, context_key, control)
     reference = None
     if reference_path is not None:
-        reference = load_dataset(reference_path, perturbation_key, context_key, control)
+        reference = load_dataset(
+            reference_path,
+            perturbation_key,
+            context_key,
+            control,
+            backed=True,
+            harmonize_targets=False,
+        )
     with condition_map_for(executor, scheduler) as condition_map:
         scores = evaluate(
             prediction,
