@@ -12,12 +12,14 @@ import scipy.stats
 from scipy import sparse
 
 import vcbench.data.matrix_checks as checks
+import vcbench.metrics.wilcoxon as wilcoxon
 from vcbench.data.loader import load_dataset
 from vcbench.data.normalization import detect_x_kind
 from vcbench.errors import DataContractError
 from vcbench.metrics.definitions import average_ranks
 from vcbench.metrics.evaluate import evaluate
 from vcbench.metrics.files import evaluate_files, standardise_prediction
+from vcbench.metrics.wilcoxon import ControlRanks
 
 KEY, CONTROL = "target_gene", "non-targeting"
 PERTURBATIONS = ("G0", "G1", "G2+G3", "G4")
@@ -152,3 +154,17 @@ def test_average_ranks_equal_scipy() -> None:
         np.empty((2, 0)),
     ):
         np.testing.assert_array_equal(average_ranks(values), scipy.stats.rankdata(values, axis=1))
+
+
+def test_wilcoxon_gene_blocks_give_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(2)
+    controls = np.round(rng.gamma(1.0, 1.0, (60, 23)), 1)  # ties within and across the samples
+    cells = np.round(rng.gamma(1.2, 1.0, (45, 23)), 1)
+    whole = ControlRanks(controls).u_statistic_and_pvalue(cells)
+    monkeypatch.setattr(wilcoxon, "_BLOCK_VALUES", 100)  # blocks of 2 genes, a ragged last one
+    blocked = ControlRanks(controls).u_statistic_and_pvalue(cells)
+    for a, b in zip(whole, blocked, strict=True):
+        np.testing.assert_array_equal(a, b)
+    expected = scipy.stats.mannwhitneyu(cells, controls, method="asymptotic", axis=0)
+    np.testing.assert_allclose(blocked[0], expected.statistic, rtol=0, atol=0)
+    np.testing.assert_allclose(blocked[1], expected.pvalue, rtol=1e-12)

@@ -19,7 +19,7 @@ def stored_values(matrix: np.ndarray | sparse.spmatrix | sparse.sparray) -> np.n
     return np.asarray(matrix).ravel()
 
 
-CHUNK_VALUES = 1 << 22  # values per chunk of a check: temporaries of a few MB, not of X's size
+CHUNK_VALUES = 1 << 20  # values per chunk of a check: temporaries of a few MB, not of X's size
 
 
 def value_chunks(matrix: object) -> Iterator[np.ndarray]:

@@ -143,7 +143,7 @@ def pdcorr(arrays: ContextArrays) -> np.ndarray:
 
 
 def masked_l1_distances(
-    predicted: np.ndarray, observed: np.ndarray, excluded: np.ndarray, chunk_bytes: float = 64e6
+    predicted: np.ndarray, observed: np.ndarray, excluded: np.ndarray, chunk_bytes: float = 8e6
 ) -> np.ndarray:
     """``D[c, q] = Σ_g (1 − excluded[c, g]) · |predicted[c, g] − observed[q, g]|`` (P × P)."""
     n = predicted.shape[0]
@@ -344,7 +344,7 @@ def rank_lfc_cosine(arrays: ContextArrays) -> np.ndarray:
 
 
 def pairwise_squared_euclidean(
-    a: np.ndarray, b: np.ndarray, chunk_bytes: float = 64e6
+    a: np.ndarray, b: np.ndarray, chunk_bytes: float = 8e6
 ) -> np.ndarray:
     """``D[c, q] = ‖a_c − b_q‖²`` computed from differences (exact ties stay exact), in chunks."""
     out = np.empty((a.shape[0], b.shape[0]))
