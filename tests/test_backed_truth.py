@@ -15,6 +15,7 @@ import vcbench.data.matrix_checks as checks
 import vcbench.metrics.wilcoxon as wilcoxon
 from vcbench.data.loader import load_dataset
 from vcbench.data.normalization import detect_x_kind
+from vcbench.data.rows import RowReader
 from vcbench.errors import DataContractError
 from vcbench.metrics.definitions import average_ranks
 from vcbench.metrics.evaluate import evaluate
@@ -168,3 +169,28 @@ def test_wilcoxon_gene_blocks_give_the_same_bits(monkeypatch: pytest.MonkeyPatch
     expected = scipy.stats.mannwhitneyu(cells, controls, method="asymptotic", axis=0)
     np.testing.assert_allclose(blocked[0], expected.statistic, rtol=0, atol=0)
     np.testing.assert_allclose(blocked[1], expected.pvalue, rtol=1e-12)
+
+
+@pytest.mark.parametrize("as_sparse", [False, True])
+def test_row_reader_equals_indexing(tmp_path: Path, as_sparse: bool) -> None:
+    truth_path, _ = _pair(tmp_path, as_sparse=as_sparse)
+    memory, backed = ad.read_h5ad(truth_path), ad.read_h5ad(truth_path, backed="r")
+    rng = np.random.default_rng(3)
+    n = memory.n_obs
+    cases = [
+        np.arange(40, 70),  # one condition: one contiguous range
+        np.sort(rng.choice(n, 50, replace=False)),  # a wide span: one read per run
+        np.sort(rng.choice(np.arange(10, 60), 20, replace=False)),  # a narrow span, subselected
+        np.array([0, 1, 2, n - 2, n - 1]),
+        np.array([], dtype=np.int64),
+    ]
+    for adata in (memory, backed):
+        reader = RowReader(adata)
+        for index in cases:
+            got = reader.rows(index)
+            expected = memory.X[index]
+            if as_sparse:
+                assert sparse.issparse(got) and got.dtype == expected.dtype
+                got, expected = got.toarray(), expected.toarray()
+            assert got.dtype == expected.dtype
+            np.testing.assert_array_equal(got, expected)
