@@ -81,9 +81,11 @@ def evaluate_files(
     """Load both files, score them with ``evaluate`` and write the tables under ``out``.
 
     The truth (real test cells and the real controls of their contexts) is read with
-    ``load_dataset``; the prediction's obs columns are mapped with ``standardise_prediction`` and its
-    control cells are ignored. ``backed=True`` opens the prediction in backed mode (read one
-    condition at a time). Writes ``scores.parquet``/``.csv`` (one row per context × perturbation ×
+    ``load_dataset(..., backed=True)``: its X stays in the file, is checked in chunks and read
+    condition by condition, so memory does not grow with its number of cells (a truth of raw counts
+    is read into memory to be normalised). The prediction's obs columns are mapped with
+    ``standardise_prediction`` and its control cells are ignored; ``backed=True`` opens the
+    prediction in backed mode too. The scores are the same bits either way. Writes ``scores.parquet``/``.csv`` (one row per context × perturbation ×
     metric) and ``summary.parquet``/``.csv`` (per context and metric: mean, sd, n, n_nan, bootstrap
     95 % interval). ``executor="dask"`` scores the conditions on the Dask cluster at ``scheduler``
     (default: a local cluster), with the same values.
