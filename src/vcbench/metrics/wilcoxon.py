@@ -19,7 +19,7 @@ from scipy.special import ndtr
 
 _GENE_STRIDE = np.int64(1) << np.int64(33)
 _GENE_BLOCK = 128
-_BLOCK_VALUES = 1 << 20  # values of cells per gene block of a test (8 MB of float64)
+_BLOCK_VALUES = 1 << 18  # values of cells per gene block of a test (2 MB of float64)
 
 
 def _float32_exact(values: np.ndarray) -> bool:
@@ -87,7 +87,7 @@ class ControlRanks:
     def u_statistic_and_pvalue(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """U of ``cells`` (n × genes) against the controls and the two-sided p-value, per gene.
 
-        Computed in blocks of genes (about ``_BLOCK_VALUES`` values each), so the temporaries stay
+        Computed in blocks of genes (about ``_BLOCK_VALUES`` values of ``cells`` each), so the temporaries stay
         a few MB for any number of cells; each gene's sums are formed in the same order either way.
         """
         cells = np.asarray(cells, dtype=np.float64)
