@@ -30,7 +30,9 @@ def main() -> None:
     print(f"vcbench run (built-in demo spec), jobs={args.jobs}")
     for executor in args.executors:
         with tempfile.TemporaryDirectory() as out:
-            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+            before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+            load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
             start = time.perf_counter()
             done = subprocess.run(
                 [executable, "run", "--out", out, "--executor", executor, "--jobs", str(args.jobs)],
@@ -38,13 +40,16 @@ def main() -> None:
                 text=True,
             )
             wall = time.perf_counter() - start
-            peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+            peak = max(before, usage.ru_maxrss) / 1024
+            cpu = usage.ru_utime + usage.ru_stime - cpu_before
             records = pd.read_parquet(Path(out) / "records.parquet")
             ok = int((records["status"] == "ok").sum())
             task_peak = records["peak_memory_mib"].astype(float).max()
             print(
-                f"  {executor:9s}: {wall:6.1f} s wall, exit {done.returncode}, {ok}/{len(records)} tasks ok, "
-                f"peak memory {peak:.0f} MiB (largest child so far), largest task {task_peak:.0f} MiB"
+                f"  {executor:9s}: {wall:6.1f} s wall, {cpu:6.1f} s CPU (process tree), exit "
+                f"{done.returncode}, {ok}/{len(records)} tasks ok, peak memory {peak:.0f} MiB "
+                f"(largest child so far), largest task {task_peak:.0f} MiB (load before: {load})"
             )
 
 

@@ -3,7 +3,8 @@
 Builds a synthetic prediction/truth pair (log-normalised, sparse CSR, float32): ``--cells`` perturbed
 cells spread over ``--perturbations`` perturbations (perturbation ``Gi`` targets gene ``Gi``) plus
 ``--controls`` control cells, ``--genes`` genes, one context. The prediction's control cells are the
-real controls (so both tools use the same reference). Each tool runs in its own process with 2
+real controls (so both tools use the same reference). vcbench reads both files backed
+(``--no-backed``: the prediction in memory). Each tool runs in its own process with 2
 threads, alternately (A B A B, ``--repeats``), and the best run of each is kept; the script prints
 wall time, CPU time (user + system of the tool's process tree) and peak memory (max RSS of the
 tool's largest process), their ratios, and the load average beside each run.
@@ -124,7 +125,9 @@ def _load() -> str:
     )
 
 
-def _commands(directory: Path, truth: Path, prediction: Path) -> dict[str, list[str]]:
+def _commands(
+    directory: Path, truth: Path, prediction: Path, backed: bool = True
+) -> dict[str, list[str]]:
     vcbench = shutil.which("vcbench") or str(Path(sys.executable).with_name("vcbench"))
     cell_eval = shutil.which("cell-eval") or str(Path(sys.executable).with_name("cell-eval"))
     return {
@@ -143,6 +146,7 @@ def _commands(directory: Path, truth: Path, prediction: Path) -> dict[str, list[
             "full",
             "--out",
             str(directory / "vcbench"),
+            *(["--backed"] if backed else []),
         ],
         "cell-eval": [
             cell_eval,
@@ -179,7 +183,11 @@ def compare(args: argparse.Namespace) -> None:
         f"data: {args.cells} perturbed + {args.controls} control cells × {args.genes} genes × "
         f"{args.perturbations} perturbations, one context (ready in {time.perf_counter() - start:.0f} s)"
     )
-    commands = _commands(directory, truth, prediction)
+    commands = _commands(directory, truth, prediction, args.backed)
+    print(
+        "vcbench reads the truth backed (always) and the prediction "
+        + ("backed (--backed)" if args.backed else "into memory (no --backed)")
+    )
     tools = ["vcbench"] if args.skip_cell_eval else ["vcbench", "cell-eval"]
     best: dict[str, tuple[float, float, float]] = {}
     for repeat in range(args.repeats):
@@ -284,6 +292,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--skip-cell-eval", action="store_true")
+    parser.add_argument(
+        "--backed",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="vcbench evaluate --backed (the prediction read condition by condition)",
+    )
     parser.add_argument("--no-compare", action="store_true", help="skip the cell-eval comparison")
     parser.add_argument("--scaling", action="store_true", help="P-scaling exponents")
     parser.add_argument("--scaling-min", type=int, default=100)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import anndata as ad
+import h5py
 import numpy as np
 from scipy import sparse
 
@@ -18,12 +19,27 @@ def stored_values(matrix: np.ndarray | sparse.spmatrix | sparse.sparray) -> np.n
     return np.asarray(matrix).ravel()
 
 
-CHUNK_VALUES = 1 << 22  # values per chunk of a check: temporaries of a few MB, not of X's size
+CHUNK_VALUES = 1 << 20  # values per chunk of a check: temporaries of a few MB, not of X's size
 
 
-def value_chunks(matrix: np.ndarray | sparse.spmatrix | sparse.sparray) -> Iterator[np.ndarray]:
-    """The stored values of a matrix in consecutive flat chunks (views where possible)."""
-    values = stored_values(matrix)
+def value_chunks(matrix: object) -> Iterator[np.ndarray]:
+    """The stored values of a matrix in consecutive flat chunks (views where possible).
+
+    A backed matrix (an AnnData opened with ``backed="r"``: an ``h5py.Dataset`` or a backed
+    sparse dataset) is read chunk by chunk from the file, never whole.
+    """
+    if isinstance(matrix, h5py.Dataset):  # backed dense X: blocks of whole rows
+        n_rows, n_columns = matrix.shape
+        step = max(1, CHUNK_VALUES // max(n_columns, 1))
+        for start in range(0, n_rows, step):
+            yield np.asarray(matrix[start : start + step]).ravel()
+        return
+    if isinstance(matrix, ad.abc.CSRDataset | ad.abc.CSCDataset):  # backed sparse X
+        data = matrix.group["data"]  # type: ignore[attr-defined]
+        for start in range(0, data.shape[0], CHUNK_VALUES):
+            yield np.asarray(data[start : start + CHUNK_VALUES])
+        return
+    values = stored_values(matrix)  # type: ignore[arg-type]
     for start in range(0, values.size, CHUNK_VALUES):
         yield values[start : start + CHUNK_VALUES]
 

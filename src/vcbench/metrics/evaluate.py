@@ -13,7 +13,7 @@ import hashlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal, TypeVar
 
 import anndata as ad
@@ -23,6 +23,7 @@ from scipy import sparse
 from scipy.linalg import eigh
 
 from vcbench.data import contract as c
+from vcbench.data.rows import RowReader
 from vcbench.errors import MetricError
 from vcbench.metrics.cells import (
     CELL_METRICS,
@@ -53,10 +54,14 @@ class _Matrix:
 
     adata: ad.AnnData
     columns: np.ndarray | None  # indexer into adata.var_names, or None when already in order
+    reader: RowReader = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reader", RowReader(self.adata))
 
     def rows(self, index: np.ndarray) -> np.ndarray:
         index = np.sort(np.asarray(index, dtype=np.int64))
-        block = self.adata.X[index]
+        block = self.reader.rows(index)
         if self.columns is not None:
             block = block[:, self.columns]
         block = block.toarray() if sparse.issparse(block) else np.asarray(block)

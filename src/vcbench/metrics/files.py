@@ -12,7 +12,7 @@ import pandas as pd
 from vcbench.data import contract as c
 from vcbench.data.labels import check_labels_present, parse_labels
 from vcbench.data.loader import load_dataset, read_h5ad
-from vcbench.data.matrix_checks import check_plausible, stored_values
+from vcbench.data.matrix_checks import check_plausible, value_chunks
 from vcbench.errors import MetricError
 from vcbench.files import check_writable_folder, write_table_atomic
 from vcbench.metrics.aggregate import aggregate
@@ -82,9 +82,11 @@ def evaluate_files(
     """Load both files, score them with ``evaluate`` and write the tables under ``out``.
 
     The truth (real test cells and the real controls of their contexts) is read with
-    ``load_dataset``; the prediction's obs columns are mapped with ``standardise_prediction`` and its
-    control cells are ignored. ``backed=True`` opens the prediction in backed mode (read one
-    condition at a time). Writes ``scores.parquet``/``.csv`` (one row per context × perturbation ×
+    ``load_dataset(..., backed=True)``: its X stays in the file, is checked in chunks and read
+    condition by condition, so memory does not grow with its number of cells (a truth of raw counts
+    is read into memory to be normalised). The prediction's obs columns are mapped with
+    ``standardise_prediction`` and its control cells are ignored; ``backed=True`` opens the
+    prediction in backed mode too. The scores are the same bits either way. Writes ``scores.parquet``/``.csv`` (one row per context × perturbation ×
     metric) and ``summary.parquet``/``.csv`` (per context and metric: mean, sd, n, n_nan, bootstrap
     95 % interval). ``executor="dask"`` scores the conditions on the Dask cluster at ``scheduler``
     (default: a local cluster), with the same values. ``pds_normalisation="p"`` normalises ``pds``
@@ -99,14 +101,24 @@ def evaluate_files(
         )
     if out is not None:  # fail before the scoring, not after it
         check_writable_folder(out, "--out folder")
-    truth = load_dataset(truth_path, perturbation_key, context_key, control)
-    prediction = ad.read_h5ad(prediction_path, backed="r") if backed else read_h5ad(prediction_path)
-    if not backed:  # damaged bytes read as absurd values: say so rather than "NaN values"
-        check_plausible(stored_values(prediction.X))
+    # backed: X is read condition by condition, so memory does not grow with the truth's cells
+    truth = load_dataset(
+        truth_path, perturbation_key, context_key, control, backed=True, harmonize_targets=False
+    )
+    prediction = read_h5ad(prediction_path, backed=backed)
+    for chunk in value_chunks(prediction.X):  # damaged bytes: say so rather than "NaN values"
+        check_plausible(chunk)
     standardise_prediction(prediction, perturbation_key, context_key, control)
     reference = None
     if reference_path is not None:
-        reference = load_dataset(reference_path, perturbation_key, context_key, control)
+        reference = load_dataset(
+            reference_path,
+            perturbation_key,
+            context_key,
+            control,
+            backed=True,
+            harmonize_targets=False,
+        )
     with condition_map_for(executor, scheduler) as condition_map:
         scores = evaluate(
             prediction,

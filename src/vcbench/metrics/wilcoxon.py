@@ -19,6 +19,7 @@ from scipy.special import ndtr
 
 _GENE_STRIDE = np.int64(1) << np.int64(33)
 _GENE_BLOCK = 128
+_BLOCK_VALUES = 1 << 18  # values of cells per gene block of a test (2 MB of float64)
 
 
 def _float32_exact(values: np.ndarray) -> bool:
@@ -84,23 +85,35 @@ class ControlRanks:
             return self._keys[exact32]
 
     def u_statistic_and_pvalue(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """U of ``cells`` (n × genes) against the controls and the two-sided p-value, per gene."""
+        """U of ``cells`` (n × genes) against the controls and the two-sided p-value, per gene.
+
+        Computed in blocks of genes (about ``_BLOCK_VALUES`` values of ``cells`` each), so the temporaries stay
+        a few MB for any number of cells; each gene's sums are formed in the same order either way.
+        """
         cells = np.asarray(cells, dtype=np.float64)
         m = cells.shape[0]
-        rows = np.ascontiguousarray(cells.T)  # genes × cells, each row then sorted in place
-        rows.sort(axis=1)
-        exact32 = self._exact32 and _float32_exact(rows)
+        step = max(1, _BLOCK_VALUES // max(m, 1))
+        blocks = [slice(first, first + step) for first in range(0, self.n_genes, step)]
+        exact32 = self._exact32 and all(_float32_exact(cells[:, block]) for block in blocks)
         control_keys = self._control_keys(exact32)
-        starts, a = _runs(rows)  # each run of tied values is placed among the controls once
-        gene = starts // m
-        keys = _keys(gene, rows.ravel()[starts], exact32)
-        left = np.searchsorted(control_keys, keys, side="left")
-        b = (np.searchsorted(control_keys, keys, side="right") - left).astype(np.float64)
-        less = (left - gene * self.n).astype(np.float64)
-        u = np.bincount(gene, weights=a * (less + 0.5 * b), minlength=self.n_genes)
-        pooled = a + b
-        added = (pooled**3 - pooled) - (b**3 - b)
-        tie_term = self._tie_term + np.bincount(gene, weights=added, minlength=self.n_genes)
+        u, added = np.empty(self.n_genes), np.empty(self.n_genes)
+        for block in blocks:
+            rows = np.ascontiguousarray(cells[:, block].T)  # genes × cells, rows sorted in place
+            rows.sort(axis=1)
+            starts, a = _runs(rows)  # each run of tied values is placed among the controls once
+            local = starts // m
+            gene = local + block.start
+            keys = _keys(gene, rows.ravel()[starts], exact32)
+            left = np.searchsorted(control_keys, keys, side="left")
+            b = (np.searchsorted(control_keys, keys, side="right") - left).astype(np.float64)
+            less = (left - gene * self.n).astype(np.float64)
+            size = rows.shape[0]
+            u[block] = np.bincount(local, weights=a * (less + 0.5 * b), minlength=size)
+            pooled = a + b
+            added[block] = np.bincount(
+                local, weights=(pooled**3 - pooled) - (b**3 - b), minlength=size
+            )
+        tie_term = self._tie_term + added
         total = m + self.n
         mu = m * self.n / 2.0
         variance = m * self.n / 12.0 * ((total + 1) - tie_term / (total * (total - 1)))
