@@ -12,6 +12,7 @@ import time
 import pandas as pd
 import pytest
 
+from vcbench.files import file_mode
 from vcbench.runner import store
 from vcbench.runner.store import LOCK_FILE, FolderBusyError, OutputLock, ResultStore, task_id
 
@@ -78,7 +79,9 @@ def test_a_second_lock_refuses_at_once_without_wait(tmp_path) -> None:
 
 def test_the_lock_file_holds_pid_host_and_start_and_release_removes_it(tmp_path) -> None:
     lock = OutputLock(tmp_path / "new")  # the folder is created
+    lock.release()  # releasing a lock never taken does nothing
     assert lock.acquire() is lock
+    assert (tmp_path / "new" / LOCK_FILE).stat().st_mode & 0o777 == file_mode()
     holder = json.loads((tmp_path / "new" / LOCK_FILE).read_text())
     assert holder["pid"] == os.getpid() and holder["host"] == socket.gethostname()
     assert holder["started"].endswith("+00:00") and "T" in holder["started"]
@@ -129,6 +132,11 @@ def test_a_dead_holder_that_still_has_the_flock_is_waited_for_then_refused(
         with pytest.raises(FolderBusyError, match=r"PID 1 on host another-host, since then"):
             OutputLock(tmp_path, poll=0.05).acquire()
         assert time.monotonic() - start < 0.25
+        # a lock file that names no holder: "?" for each part
+        os.ftruncate(held._handle, 0)
+        os.pwrite(held._handle, b"{}", 0)
+        with pytest.raises(FolderBusyError, match=r"\(PID \? on host \?, since \?, running\)"):
+            OutputLock(tmp_path, poll=0.05).acquire()
 
 
 def test_pid_alive_and_the_forked_child_closes_the_lock(tmp_path) -> None:
