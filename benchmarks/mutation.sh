@@ -4,8 +4,8 @@
 # The core (metrics/, scenarios/, runner/store.py, runner/grid.py) is mutated in groups, each
 # against the fast in-process tests that pin it (GROUPS below), so that mutmut's two passes over
 # the test selection (coverage, then which test calls which function) stay short. Each group runs
-# in its own scratch copy, .mutation/GROUP/ (git-ignored; a copy of src/ and tests/ with the
-# group's [tool.mutmut]), and prints its score per module: killed / all mutants, timeouts counted
+# in its own scratch copy, .mutation/GROUP/ (git-ignored; $MUTATION_DIR/GROUP when set; a copy of
+# src/ and tests/ with the group's [tool.mutmut]), and prints its score per module: killed / all mutants, timeouts counted
 # as killed and mutants that no selected test reaches ("no tests") as survivors.
 #
 #     benchmarks/mutation.sh [-j N] [GROUP ...]     # default: every group; -j: mutmut workers (2)
@@ -26,6 +26,7 @@ OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
 
 import collections
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -96,7 +97,7 @@ timings = []
 for group in wanted or list(GROUPS):
     files, suite, added = GROUPS[group]
     tests = suite if before else suite + [t for t in added if (ROOT / t).exists()]
-    work = ROOT / ".mutation" / group
+    work = ROOT / os.environ.get("MUTATION_DIR", ".mutation") / group
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     shutil.copytree(ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__"))
