@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 
 import pandas as pd
@@ -139,9 +141,25 @@ def test_a_dead_holder_that_still_has_the_flock_is_waited_for_then_refused(
             OutputLock(tmp_path, poll=0.05).acquire()
 
 
-def test_pid_alive_and_the_forked_child_closes_the_lock(tmp_path) -> None:
-    assert store._pid_alive(os.getpid())
-    assert store._pid_alive(1)  # another user's process (PermissionError) or init: alive
+def test_pid_alive_only_probes_and_counts_other_users_processes_as_alive(monkeypatch) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert store._pid_alive(child.pid)
+        time.sleep(0.2)
+        assert child.poll() is None  # signal 0: the process is not disturbed
+    finally:
+        child.kill()
+        child.wait()
+    assert not store._pid_alive(child.pid)
+
+    def not_yours(pid: int, signal: int) -> None:
+        raise PermissionError(pid)
+
+    monkeypatch.setattr(store.os, "kill", not_yours)
+    assert store._pid_alive(12345)  # alive, owned by another user
+
+
+def test_the_forked_child_closes_the_lock(tmp_path) -> None:
     lock = OutputLock(tmp_path).acquire()
     handle = lock._handle
     pid = os.fork()
