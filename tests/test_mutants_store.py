@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -93,6 +94,9 @@ def test_the_lock_file_holds_pid_host_and_start_and_release_removes_it(tmp_path)
     assert handle not in store._HELD and lock._handle is None
     assert not (tmp_path / "new" / LOCK_FILE).exists()
     lock.release()  # twice is harmless
+    with OutputLock(tmp_path / "new") as removed:  # a lock file removed meanwhile: no error
+        (tmp_path / "new" / LOCK_FILE).unlink()
+    assert removed._handle is None
     with OutputLock(tmp_path / "new") as again:  # free again
         assert again.took_over is None
 
@@ -123,7 +127,10 @@ def test_a_dead_holder_that_still_has_the_flock_is_waited_for_then_refused(
         dead = {"pid": 2**22 + 12345, "host": socket.gethostname(), "started": "then"}
         os.pwrite(held._handle, json.dumps(dead).encode().ljust(200), 0)
         start = time.monotonic()
-        with pytest.raises(FolderBusyError, match=r"holding it \(a task process of a killed run"):
+        with pytest.raises(
+            FolderBusyError,
+            match=r"since then, holding it \(a task process of a killed run\?\)\)\. Wait for",
+        ):
             OutputLock(tmp_path, poll=0.05).acquire()
         assert 0.25 < time.monotonic() - start < 2.0  # the grace, not the wait of 0
         # a holder on another host is taken as alive: no grace
@@ -131,7 +138,12 @@ def test_a_dead_holder_that_still_has_the_flock_is_waited_for_then_refused(
         os.ftruncate(held._handle, 0)
         os.pwrite(held._handle, json.dumps(other).encode(), 0)
         start = time.monotonic()
-        with pytest.raises(FolderBusyError, match=r"PID 1 on host another-host, since then"):
+        message = (
+            f"The output folder {tmp_path} is in use by another vcbench run (PID 1 on host "
+            "another-host, since then, running). Wait for it to finish, stop it, or choose "
+            "another output folder (--out)."
+        )
+        with pytest.raises(FolderBusyError, match=f"^{re.escape(message)}$"):
             OutputLock(tmp_path, poll=0.05).acquire()
         assert time.monotonic() - start < 0.25
         # a lock file that names no holder: "?" for each part
