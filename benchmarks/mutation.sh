@@ -103,12 +103,12 @@ for group in wanted or list(GROUPS):
     shutil.copytree(ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     (work / "pyproject.toml").write_text(config(files, tests))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     with open(work / "mutmut.log", "w") as log:
         subprocess.run([mutmut, "run", "--max-children", jobs], cwd=work, stdout=log, stderr=log)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
     timings.append((group, time.monotonic() - start, cpu))
     out = subprocess.run(
         [mutmut, "results", "--all", "true"], cwd=work, capture_output=True, text=True
