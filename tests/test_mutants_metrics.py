@@ -3,6 +3,8 @@ bootstrap interval, against numpy computed here. Fast, in-process."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,7 +23,8 @@ def _reference_interval(values, n_boot, level, seed) -> tuple[float, float]:
 
 
 def test_bootstrap_interval_is_the_percentile_interval_of_resampled_means() -> None:
-    values = np.array([0.1, 0.5, np.nan, 0.9, 0.3, 2.0])
+    # continuous values: the interval's bounds change with the seed and the number of resamples
+    values = np.append(np.random.default_rng(5).normal(size=25), np.nan)
     for n_boot, level, seed in [(1000, 0.95, 0), (200, 0.8, 7)]:
         got = bootstrap_interval(values, n_boot=n_boot, level=level, seed=seed)
         assert got == pytest.approx(_reference_interval(values, n_boot, level, seed), abs=1e-12)
@@ -32,19 +35,24 @@ def test_bootstrap_interval_is_the_percentile_interval_of_resampled_means() -> N
     low80, high80 = bootstrap_interval(values, level=0.8)
     assert low < low80 < high80 < high
     assert (low, high) == bootstrap_interval(values, n_boot=1000, level=0.95, seed=0)
+    assert (low, high) != bootstrap_interval(values, n_boot=1000, level=0.95, seed=1)
+    assert (low, high) != bootstrap_interval(values, n_boot=1001, level=0.95, seed=0)
     assert np.isnan(bootstrap_interval(np.array([np.nan, np.nan]))).all()
     assert bootstrap_interval(np.array([2.0])) == (2.0, 2.0)
 
 
 def test_aggregate_summarises_each_group_over_its_defined_values() -> None:
+    many = np.random.default_rng(1).normal(size=12)
     scores = pd.DataFrame(
         {
-            "context": ["k2", "k2", "k2", "k1", "k1", "k2"],
-            "metric": ["rmse", "rmse", "rmse", "rmse", "pdcorr", "pdcorr"],
-            "value": [1.0, 3.0, np.nan, 4.0, 0.5, np.nan],
+            "context": ["k2"] * 15 + ["k1", "k1", "k2"],
+            "metric": ["rmse"] * 16 + ["pdcorr", "pdcorr"],
+            "value": [1.0, 3.0, np.nan, *many, 4.0, 0.5, np.nan],
         }
     )
-    out = aggregate(scores, n_boot=300, seed=2)
+    with warnings.catch_warnings():  # no "mean of empty slice" for the undefined groups
+        warnings.simplefilter("error", RuntimeWarning)
+        out = aggregate(scores, n_boot=300, seed=2)
     # groups in order of first appearance
     assert out[["context", "metric"]].values.tolist() == [
         ["k2", "rmse"],
@@ -53,11 +61,15 @@ def test_aggregate_summarises_each_group_over_its_defined_values() -> None:
         ["k2", "pdcorr"],
     ]
     first = out.iloc[0]
-    assert first["mean"] == 2.0 and first["sd"] == pytest.approx(np.sqrt(2.0))  # ddof = 1
-    assert first["n"] == 3 and first["n_nan"] == 1
-    assert (first["ci_low"], first["ci_high"]) == pytest.approx(
-        _reference_interval([1.0, 3.0, np.nan], 300, 0.95, 2)
-    )
+    defined = np.array([1.0, 3.0, *many])
+    assert first["mean"] == pytest.approx(defined.sum() / 14)
+    assert first["sd"] == pytest.approx(np.sqrt(((defined - defined.mean()) ** 2).sum() / 13))
+    assert first["n"] == 15 and first["n_nan"] == 1
+    reference = _reference_interval([1.0, 3.0, np.nan, *many], 300, 0.95, 2)
+    assert (first["ci_low"], first["ci_high"]) == pytest.approx(reference, abs=1e-12)
+    assert aggregate(scores, n_boot=300, seed=3).iloc[0]["ci_low"] != first["ci_low"]
+    pair = aggregate(scores.iloc[[0, 1]], n_boot=50).iloc[0]
+    assert pair["sd"] == pytest.approx(np.sqrt(2.0))  # two values: ddof = 1
     single = out.iloc[1]
     assert single["mean"] == 4.0 and np.isnan(single["sd"]) and single["n"] == 1
     assert single["n_nan"] == 0 and single["ci_low"] == single["ci_high"] == 4.0
@@ -82,18 +94,20 @@ def test_aggregate_summarises_each_group_over_its_defined_values() -> None:
 
 
 def test_aggregate_by_one_column_and_unknown_metrics() -> None:
-    scores = pd.DataFrame({"metric": ["mine", "mine", "rmse"], "value": [1.0, 2.0, 3.0]})
+    scores = pd.DataFrame(
+        {"metric": ["mine"] * 8 + ["rmse"], "value": [1.0, 2.0, 0.3, 7.0, 2.2, 5.1, 0.4, 3.3, 3.0]}
+    )
     out = aggregate(scores, by=("metric",), n_boot=50)
     assert out["metric"].tolist() == ["mine", "rmse"]
-    assert out["mean"].tolist() == [1.5, 3.0]
+    assert out["mean"].tolist() == pytest.approx([21.3 / 8, 3.0])
     assert out.loc[0, "family"] == "" and np.isnan(out.loc[0, "best"])
     without_metric = aggregate(scores.rename(columns={"metric": "model"}), by=("model",))
     assert "family" not in without_metric and "best" not in without_metric
     # the default seed and n_boot are those of bootstrap_interval's defaults
     default = aggregate(scores, by=("metric",))
-    assert (default.loc[0, "ci_low"], default.loc[0, "ci_high"]) == bootstrap_interval(
-        np.array([1.0, 2.0])
-    )
+    expected = bootstrap_interval(scores["value"].to_numpy()[:8])
+    assert (default.loc[0, "ci_low"], default.loc[0, "ci_high"]) == expected
+    assert expected != bootstrap_interval(scores["value"].to_numpy()[:8], seed=1)
     # a categorical grouping column keeps only the observed categories
     scores["metric"] = pd.Categorical(scores["metric"], categories=["mine", "rmse", "unused"])
     assert aggregate(scores, by=("metric",), n_boot=50)["metric"].tolist() == ["mine", "rmse"]
