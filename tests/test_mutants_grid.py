@@ -83,10 +83,16 @@ def test_unsafe_names_are_refused_in_folders() -> None:
     jobs = split_jobs(_spec(), FINGERPRINTS)
     job = jobs[0]
     bad = type(job)(job.split_id, job.dataset.model_copy(update={"name": "../x"}), job.scenario, 0)
-    with pytest.raises(UnsafeNameError, match="dataset name"):
+    with pytest.raises(UnsafeNameError, match=r"^The dataset name '\.\./x' cannot be used"):
         _ = bad.folder
-    with pytest.raises(UnsafeNameError, match="dataset name"):
+    with pytest.raises(UnsafeNameError, match=r"^The dataset name '\.\./x' cannot be used"):
         bad.predictions_path("{dataset}")
+    # a variant that is safe inside the folder name but not alone
+    scenario = job.scenario.model_copy(update={"variant": ".."})
+    odd = type(job)(job.split_id, job.dataset, scenario, 0)
+    assert odd.folder == "d1/perturbation-../seed0"
+    with pytest.raises(UnsafeNameError, match=r"^The scenario variant '\.\.' cannot be used"):
+        odd.predictions_path("{variant}")
 
 
 def test_calibration_adds_the_missing_controls_only() -> None:
