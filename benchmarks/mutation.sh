@@ -1,35 +1,135 @@
 #!/usr/bin/env bash
-# Mutation testing of the core modules (config: [tool.mutmut] in pyproject.toml; not run by CI).
-# Mutates metrics/, scenarios/, runner/store.py and runner/grid.py, runs the tests that cover each
-# mutant, and prints the score per module. About 20 min on 2 idle cores with -j 2; a pattern limits
-# the run to some modules, e.g.  benchmarks/mutation.sh 'vcbench.runner.store*'
-#     benchmarks/mutation.sh [-j N] [mutant-name-pattern ...]
+# Mutation testing of the core modules with mutmut (not run by CI).
+#
+# The core (metrics/, scenarios/, runner/store.py, runner/grid.py) is mutated in groups, each
+# against the fast in-process tests that pin it (GROUPS below), so that mutmut's two passes over
+# the test selection (coverage, then which test calls which function) stay short. Each group runs
+# in its own scratch copy, .mutation/GROUP/ (git-ignored; $MUTATION_DIR/GROUP when set; a copy of
+# src/ and tests/ with the group's [tool.mutmut]), and prints its score per module: killed / all mutants, timeouts counted
+# as killed and mutants that no selected test reaches ("no tests") as survivors.
+#
+#     benchmarks/mutation.sh [-j N] [GROUP ...]     # default: every group; -j: mutmut workers (2)
+#     benchmarks/mutation.sh store grid             # some groups
+#     benchmarks/mutation.sh --before store         # without the tests/test_mutants_*.py files
+#     cd .mutation/store && mutmut results          # a group's survivors; mutmut show NAME: a diff
+#
+# Measured: see docs/testing.md (the whole set, and the time per group).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=2
 if [[ "${1:-}" == "-j" ]]; then jobs="$2"; shift 2; fi
 python=${PYTHON:-python}
 mutmut=$(dirname "$(command -v "$python")")/mutmut
-# one BLAS/OpenMP thread per worker: the workers already use the cores
-OMP_NUM_THREADS=1 "$mutmut" run --max-children "$jobs" "$@" || true
-"$python" - <<'PY'
-"""Score per module from mutmut's results: killed / (killed + survived), timeouts as killed."""
-import collections
-import subprocess
+OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+    "$python" - "$mutmut" "$jobs" "$@" <<'PY'
+"""Run each group in .mutation/GROUP with its own [tool.mutmut]; print the score per module."""
 
-out = subprocess.run(["mutmut", "results", "--all", "true"], capture_output=True, text=True).stdout
+import collections
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+mutmut, jobs, *wanted = sys.argv[1:]
+ROOT = Path.cwd()
+# group: (files to mutate, the suite's tests of them, the tests written to kill its mutants);
+# every test here is fast and runs the code in-process (where the mutant is active)
+SCENARIO_TESTS = [
+    "tests/test_scenarios.py",
+    "tests/test_scenarios_splits.py",
+    "tests/test_single_labels.py",
+]
+METRIC_TESTS = [
+    "tests/test_metrics.py",
+    "tests/test_metrics_families.py",
+    "tests/test_distances.py",
+    "tests/test_nan_notes.py",
+]
+GROUPS = {
+    "store": (
+        ["src/vcbench/runner/store.py"],
+        ["tests/test_output_lock.py"],
+        ["tests/test_mutants_store.py"],
+    ),
+    "grid": (
+        ["src/vcbench/runner/grid.py"],
+        [
+            "tests/test_runner.py::test_changed_model_params_recompute_the_task_and_unchanged_params_reuse_it",
+            "tests/test_negative_policy.py",
+        ],
+        ["tests/test_mutants_grid.py"],
+    ),
+    "leakage": (["src/vcbench/scenarios/leakage.py"], SCENARIO_TESTS, ["tests/test_mutants_scenarios.py"]),
+    "combo": (["src/vcbench/scenarios/combo.py"], SCENARIO_TESTS, ["tests/test_mutants_scenarios.py"]),
+    "singles": (["src/vcbench/scenarios/singles.py"], SCENARIO_TESTS, ["tests/test_mutants_scenarios.py"]),
+    "definitions": (["src/vcbench/metrics/definitions.py"], METRIC_TESTS, ["tests/test_mutants_metrics.py"]),
+    "aggregate": (["src/vcbench/metrics/aggregate.py"], METRIC_TESTS, ["tests/test_mutants_metrics.py"]),
+}
+before = "--before" in wanted  # the suite's tests only: the score before the mutant tests
+wanted = [w for w in wanted if w != "--before"]
+unknown = sorted(set(wanted) - set(GROUPS))
+if unknown:
+    sys.exit(f"unknown group(s) {unknown}; groups: {', '.join(GROUPS)}")
+base = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+head = (ROOT / "pyproject.toml").read_text().split("[tool.mutmut]")[0]
+
+
+def config(files: list[str], tests: list[str]) -> str:
+    """The group's [tool.mutmut] (JSON arrays are TOML arrays)."""
+    return (
+        head
+        + "[tool.mutmut]\n"
+        + 'source_paths = ["src"]\n'
+        + f"only_mutate = {json.dumps(files)}\n"
+        + f"pytest_add_cli_args = {json.dumps(base['pytest_add_cli_args'])}\n"
+        + f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
+        + "mutate_only_covered_lines = false\n"
+    )
+
+
 counts = collections.defaultdict(collections.Counter)
-for line in out.splitlines():
-    if ":" not in line:
-        continue
-    name, status = (s.strip() for s in line.rsplit(":", 1))
-    module = name.split("__mutmut_")[0].rsplit(".", 1)[0]
-    counts[module][status] += 1
-print(f"{'module':45s} {'killed':>6s} {'survived':>8s} {'other':>5s} {'score':>6s}")
+timings = []
+for group in wanted or list(GROUPS):
+    files, suite, added = GROUPS[group]
+    tests = suite if before else suite + [t for t in added if (ROOT / t).exists()]
+    work = ROOT / os.environ.get("MUTATION_DIR", ".mutation") / group
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    shutil.copytree(ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    (work / "pyproject.toml").write_text(config(files, tests))
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.monotonic()
+    with open(work / "mutmut.log", "w") as log:
+        subprocess.run([mutmut, "run", "--max-children", jobs], cwd=work, stdout=log, stderr=log)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
+    timings.append((group, time.monotonic() - start, cpu))
+    out = subprocess.run(
+        [mutmut, "results", "--all", "true"], cwd=work, capture_output=True, text=True
+    ).stdout
+    for line in out.splitlines():
+        if "__mutmut_" not in line:
+            continue
+        name, status = (s.strip() for s in line.rsplit(":", 1))
+        module = name.split("__mutmut_")[0].rsplit(".", 1)[0]
+        counts[module][status] += 1
+
+print(f"\n{'module':34s} {'mutants':>7s} {'killed':>6s} {'survived':>8s} {'no tests':>8s} {'score':>6s}")
 for module, c in sorted(counts.items()):
     killed = c["killed"] + c["timeout"]
-    other = sum(c.values()) - killed - c["survived"]
-    judged = killed + c["survived"]
-    score = f"{killed / judged:.0%}" if judged else "-"
-    print(f"{module:45s} {killed:6d} {c['survived']:8d} {other:5d} {score:>6s}")
+    total = sum(c.values())
+    score = f"{killed / total:.0%}" if total else "-"
+    print(
+        f"{module:34s} {total:7d} {killed:6d} {c['survived']:8d} {c['no tests']:8d} {score:>6s}"
+    )
+print(f"\n{'group':12s} {'wall s':>7s} {'cpu s':>7s}")
+for group, wall, cpu in timings:
+    print(f"{group:12s} {wall:7.0f} {cpu:7.0f}")
+print(f"{'all':12s} {sum(t[1] for t in timings):7.0f} {sum(t[2] for t in timings):7.0f}")
 PY

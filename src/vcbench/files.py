@@ -84,11 +84,6 @@ def write_text_atomic(text: str, path: str | Path) -> Path:
     return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def write_bytes_atomic(data: bytes, path: str | Path) -> Path:
-    """Write ``data`` to ``path`` atomically."""
-    return write_atomic(path, lambda tmp: tmp.write_bytes(data))
-
-
 def write_json_atomic(data: dict[str, Any], path: str | Path) -> Path:
     """Write ``data`` as indented, key-sorted JSON, atomically."""
     text = json.dumps(data, indent=2, sort_keys=True, default=str)

@@ -102,8 +102,3 @@ def role(model: str) -> str:
     if name in CONTROLS or name.startswith(COLLAPSE_PREFIX):
         return "control"
     return "baseline" if name in SIMPLE_BASELINES else "model"
-
-
-def is_simple_baseline(model: str) -> bool:
-    """Whether ``model`` is one of the numpy baselines (:data:`SIMPLE_BASELINES`)."""
-    return simple_name(model) in SIMPLE_BASELINES

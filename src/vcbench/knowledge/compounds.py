@@ -8,7 +8,6 @@ count-free bit vector, as ECFP4), from its SMILES. RDKit is an optional extra
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,6 @@ from vcbench.errors import KnowledgeError
 
 RADIUS = 2
 N_BITS = 2048
-SMILES_COLUMNS = ("smiles", "canonical_smiles", "SMILES", "canonical_SMILES")
 
 
 def _rdkit():
@@ -57,38 +55,3 @@ def morgan_fingerprints(
     return pd.DataFrame(
         out, index=pd.Index(names, dtype=str), columns=[f"fp{i}" for i in range(n_bits)]
     )
-
-
-def load_smiles(source: Mapping[str, str] | pd.DataFrame | str | Path) -> dict[str, str]:
-    """A compound → SMILES mapping from a dict, a DataFrame or a ``.csv``/``.parquet`` file with a
-    name column (the first column, or the index) and a SMILES column (named ``smiles`` or
-    ``canonical_smiles``, any case)."""
-    if isinstance(source, Mapping):
-        table = pd.Series(dict(source), dtype=object)
-    else:
-        if isinstance(source, pd.DataFrame):
-            frame = source
-        else:
-            path = Path(source)
-            if not path.exists():
-                raise KnowledgeError(f"SMILES file {path} does not exist.")
-            frame = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-        column = next(
-            (c for c in frame.columns if str(c).lower() in {"smiles", "canonical_smiles"}), None
-        )
-        if column is None:
-            raise KnowledgeError(
-                f"The SMILES table needs a column named 'smiles' (it has {list(frame.columns)[:10]})."
-            )
-        if isinstance(frame.index, pd.RangeIndex):
-            names = [c for c in frame.columns if c != column]
-            if not names:
-                raise KnowledgeError("The SMILES table needs a column of compound names.")
-            frame = frame.set_index(names[0])
-        table = frame[column]
-    table = table.dropna().astype(str)
-    table.index = table.index.astype(str)
-    duplicated = table.index[table.index.duplicated()].unique().tolist()
-    if duplicated:
-        raise KnowledgeError(f"The SMILES table names some compounds twice: {duplicated[:5]}.")
-    return table.to_dict()

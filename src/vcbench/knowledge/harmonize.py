@@ -66,15 +66,6 @@ class GeneHarmonisation:
             f"to one current human gene symbol ({'; '.join(parts)}); they are not guessed."
         )
 
-    def to_record(self) -> dict[str, object]:
-        """A JSON-serialisable record (for ``uns`` or a task record)."""
-        return {
-            "renamed": self.renamed,
-            "n_resolved": len(self.mapping),
-            "ambiguous": {n: list(s) for n, s in self.ambiguous.items()},
-            "unknown": list(self.unknown),
-        }
-
 
 @cache
 def _lookup(kind: str) -> dict[str, set[str]]:

@@ -38,10 +38,6 @@ CELL_EVAL_NAMES: dict[str, str] = {
 }
 """vcbench metric -> the cell-eval metric with the same definition (``pds`` after ``pds_over_p``)."""
 
-CONDITION_KEYS = ("context", "perturbation")
-# cell-eval's aggregate table: polars ``describe`` statistics per metric
-STATISTICS = ("count", "null_count", "mean", "std", "min", "25%", "50%", "75%", "max")
-
 
 def _group_keys(scores: pd.DataFrame) -> list[str]:
     """The columns that identify one scoring of one context (all label columns but the

@@ -180,14 +180,3 @@ def entropic_ot(
         if step >= final and moved < threshold:
             break
     return float(f.mean() + g.mean())
-
-
-def sinkhorn_divergence_from_costs(
-    cost_yx: np.ndarray, cost_yy: np.ndarray, cost_xx: np.ndarray, eps: float
-) -> float:
-    """``OT_ε(Y, X) − ½·OT_ε(Y, Y) − ½·OT_ε(X, X)`` from the three cost matrices."""
-    return (
-        entropic_ot(cost_yx, eps)
-        - 0.5 * entropic_ot(cost_yy, eps, symmetric=True, scaling=SYMMETRIC_SCALING)
-        - 0.5 * entropic_ot(cost_xx, eps, symmetric=True, scaling=SYMMETRIC_SCALING)
-    )

@@ -83,63 +83,6 @@ def _grid(n: int, ncols: int, width: float, height: float):
     return figure, axes.ravel()
 
 
-def category_bars(board: pd.DataFrame, palette: dict[str, str], title: str) -> str:
-    """One panel per metric: the mean per split category and model with its bootstrap 95 %
-    interval as an error bar (one task's leaderboard rows)."""
-    metrics = list(dict.fromkeys(board["metric"]))
-    categories = sorted(set(board["split_category"]) - {"all"})
-    categories = [*categories, "all"] if len(categories) > 1 else categories
-    models = [m for m in palette if m in set(board["model"])]
-    figure, axes = _grid(len(metrics), 3, 4.6, 3.2)
-    width = 0.8 / max(len(models), 1)
-    x = np.arange(len(categories))
-    for ax, metric in zip(axes, metrics, strict=False):
-        rows = board[board["metric"] == metric].set_index(["split_category", "model"])
-        for k, model in enumerate(models):
-            keys = [(c, model) for c in categories]
-            part = rows.reindex(keys)
-            mean = part["mean"].to_numpy(dtype=float)
-            low = np.clip(mean - part["ci_low"].to_numpy(dtype=float), 0, None)
-            high = np.clip(part["ci_high"].to_numpy(dtype=float) - mean, 0, None)
-            offset = x + (k - (len(models) - 1) / 2) * width
-            for position in offset[np.isnan(mean) & part["n_nan"].fillna(0).gt(0).to_numpy()]:
-                ax.text(  # undefined here (e.g. PDCorr of a prediction without effect)
-                    position,
-                    0,
-                    "NaN",
-                    rotation=90,
-                    ha="center",
-                    va="bottom",
-                    fontsize=7,
-                    color=palette[model],
-                )
-            ax.bar(
-                offset,
-                np.nan_to_num(mean),
-                width,
-                yerr=np.nan_to_num(np.vstack([low, high])),
-                color=palette[model],
-                label=model,
-                error_kw={"elinewidth": 0.8, "capsize": 2},
-            )
-        turn = {"rotation": 30, "ha": "right"} if len(categories) > 2 else {}
-        ax.set_xticks(x, categories, **turn)
-        ax.set_title(arrow(metric))
-        ax.set_ylabel(f"{metric} (mean over conditions)", fontsize=8)
-    handles, labels = axes[0].get_legend_handles_labels()
-    # constrained layout keeps the legend (titled) just above the panels, however tall the grid
-    legend = figure.legend(
-        handles,
-        labels,
-        loc="outside upper center",
-        ncol=min(len(models), 6),
-        frameon=False,
-        title=title,
-    )
-    legend.get_title().set_fontweight("bold")
-    return to_data_uri(figure)
-
-
 ANNOTATE_UP_TO = 12  # heatmaps with more metrics show colours only
 
 

@@ -12,7 +12,6 @@ cell; ``none`` keeps nothing. Re-score::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import anndata as ad
 import numpy as np
@@ -22,7 +21,6 @@ import scipy.sparse as sp
 from vcbench.data import contract as c
 from vcbench.files import write_atomic
 
-KeepMode = Literal["pseudobulk", "cells", "none"]
 KEEP_MODES: tuple[str, ...] = ("pseudobulk", "cells", "none")
 PREDICTION_FILE, TRUTH_FILE = "prediction.h5ad", "truth.h5ad"
 

@@ -75,29 +75,25 @@ from typing import Literal, Self
 import anndata as ad
 import biolord
 import numpy as np
-import pandas as pd
 import torch
 
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
+from vcbench.models.adapters.biolord_format import (
+    FEATURES_KEY,
+    biolord_frame,
+    safe_batch_size,
+    training_rows,
+)
+from vcbench.models.adapters.conversion import CONTEXT_KEY, cells_prediction, subsample_controls
 from vcbench.models.adapters.scvi_runtime import LIGHTNING_LOGGERS, quiet_and_seeded
-from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries
+from vcbench.models.base import PerturbationModel, Queries
 from vcbench.models.effects import TrainingEffects, query_control_means, training_control_mask
 from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures, training_smiles
-from vcbench.models.torch_utils import dense_float32 as _dense
 from vcbench.models.torch_utils import torch_threads as _threads
 
-CONTEXT_KEY = "vcb_context"
-FEATURES_KEY = "vcb_perturbation_features"  # no "_rep" in the name: biolord gives it a meaning
+__all__ = ["CONTEXT_KEY", "FEATURES_KEY", "BiolordOfficial"]
 _QUIET_LOGGERS = ("biolord", *LIGHTNING_LOGGERS)
-
-
-def _safe_batch_size(n_cells: int, batch_size: int) -> int:
-    """The smallest batch size ≥ ``batch_size`` whose last mini-batch has 0 or at least 3 cells."""
-    size = batch_size
-    while 0 < n_cells % size < 3 and size < n_cells:
-        size += 1
-    return size
 
 
 class BiolordOfficial(PerturbationModel):
@@ -244,17 +240,8 @@ class BiolordOfficial(PerturbationModel):
         )
         feature_table = self.features_.transform(targets).astype(np.float32)
 
-        context = obs[c.CONTEXT].astype(str).to_numpy()
-        data = ad.AnnData(
-            X=_dense(train.X),
-            obs=pd.DataFrame(
-                {CONTEXT_KEY: pd.Categorical(context), c.IS_CONTROL: is_control},
-                index=train.obs_names.astype(str),
-            ),
-            var=pd.DataFrame(index=self.genes_.astype(str)),
-        )
-        data.obsm[FEATURES_KEY] = feature_table[codes]
-        batch_size = _safe_batch_size(data.n_obs, self.batch_size)
+        data = biolord_frame(train, is_control, feature_table[codes], self.genes_)
+        batch_size = safe_batch_size(data.n_obs, self.batch_size)
 
         with (
             _threads(self.n_threads),
@@ -295,32 +282,6 @@ class BiolordOfficial(PerturbationModel):
         self.batch_size_ = batch_size
         return self
 
-    def _training_rows(self, controls: ad.AnnData, context: str) -> np.ndarray:
-        """The training cell whose unknown attributes each query control cell uses: itself when it
-        is a training cell, else its nearest training control cell (same context if possible)."""
-        data = self.data_
-        x = _dense(controls[:, self.genes_].X)
-        position = pd.Index(data.obs_names).get_indexer(controls.obs_names.astype(str))
-        rows = position.copy()
-        known = position >= 0
-        if known.any():  # the same name must also be the same cell
-            same = np.all(np.isclose(_dense(data.X[position[known]]), x[known]), axis=1)
-            rows[np.flatnonzero(known)[~same]] = -1
-        missing = rows < 0
-        if missing.any():
-            is_control = data.obs[c.IS_CONTROL].to_numpy(dtype=bool)
-            pool = np.flatnonzero(is_control & (data.obs[CONTEXT_KEY].astype(str) == context))
-            if pool.size == 0:
-                pool = np.flatnonzero(is_control)
-            reference = _dense(data.X[pool])
-            distances = (
-                (x[missing] ** 2).sum(axis=1)[:, None]
-                - 2.0 * x[missing] @ reference.T
-                + (reference**2).sum(axis=1)[None, :]
-            )
-            rows[missing] = pool[np.argmin(distances, axis=1)]
-        return rows
-
     def predict(self, queries: Queries) -> ad.AnnData:
         if not hasattr(self, "model_"):
             raise ModelError(f"{self.name}: call fit() before predict().")
@@ -334,39 +295,22 @@ class BiolordOfficial(PerturbationModel):
         model = self.model_
         model.module.eval()
         rng = np.random.default_rng(self.seed)
-        blocks = [np.zeros((0, len(self.genes_)), dtype=np.float32)]
-        obs_blocks = [pd.DataFrame({c.CONTEXT: [], c.PERTURBATION: []}, dtype=str)]
+        blocks = []
         groups = conditions.groupby(c.CONTEXT, observed=True, sort=False).groups
         for context, rows in groups.items():
-            controls = queries.controls_of(str(context))
-            if self.max_cells is not None and controls.n_obs > self.max_cells:
-                keep = np.sort(rng.choice(controls.n_obs, self.max_cells, replace=False))
-                controls = controls[keep]
-            cells = self._training_rows(controls, str(context))
+            controls = subsample_controls(queries.controls_of(str(context)), self.max_cells, rng)
+            cells = training_rows(self.data_, controls, str(context))
             dataset = model.get_dataset(self.data_, indices=cells)
             n_obs = len(cells)
             for row in rows:
                 tensors = dict(dataset)
                 tensors[FEATURES_KEY] = torch.from_numpy(features[row]).view(1, -1).repeat(n_obs, 1)
                 means, _ = model.module.get_expression(tensors)
-                blocks.append(means.cpu().numpy().astype(np.float32))
-                obs_blocks.append(
-                    pd.DataFrame(
-                        {
-                            c.CONTEXT: str(context),
-                            c.PERTURBATION: conditions.at[row, c.PERTURBATION],
-                        },
-                        index=range(n_obs),
-                    )
-                )
-        obs = pd.concat(obs_blocks, ignore_index=True)
-        obs.index = obs.index.astype(str)
-        prediction = ad.AnnData(X=np.vstack(blocks), obs=obs, var=pd.DataFrame(index=self.genes_))
-        prediction.uns[PREDICTION_KEY] = {
-            "level": "cells",
-            "method": (
-                "biolord (official package): the query's control cells decoded by "
-                "BiolordModule.get_expression with the perturbation attribute swapped"
-            ),
-        }
-        return prediction
+                label = conditions.at[row, c.PERTURBATION]
+                blocks.append((str(context), label, means.cpu().numpy().astype(np.float32)))
+        return cells_prediction(
+            blocks,
+            self.genes_,
+            "biolord (official package): the query's control cells decoded by "
+            "BiolordModule.get_expression with the perturbation attribute swapped",
+        )

@@ -116,13 +116,18 @@ import torch
 
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
-from vcbench.knowledge.go_graph import (
-    GoTermSource,
-    graph_edges,
-    jaccard_graph,
-    shipped_if_it_covers,
+from vcbench.knowledge.go_graph import GoTermSource, shipped_if_it_covers
+from vcbench.models.adapters.gears_format import (
+    GEARS_CONTROL,
+    JACCARD_THRESHOLD,
+    TrainingConditions,
+    coexpression_go_terms,
+    custom_split,
+    gears_frame,
+    go_graph_edges,
+    load_go_terms,
+    training_conditions,
 )
-from vcbench.knowledge.go_graph import load_go_terms as load_go_table
 from vcbench.models.base import PerturbationModel, Queries, predict_by_shift
 from vcbench.models.torch_utils import torch_threads
 
@@ -144,53 +149,15 @@ except ModuleNotFoundError as exc:  # pragma: no cover - exercised without the e
         'pip install "vcbench[gears]".'
     ) from exc
 
-GEARS_CONTROL = "ctrl"
-JACCARD_THRESHOLD = 0.1  # GEARS's get_GO_edge_list keeps edges with a Jaccard index above this
+__all__ = [
+    "GEARS_CONTROL",
+    "JACCARD_THRESHOLD",
+    "GEARSOfficial",
+    "coexpression_go_terms",
+    "go_graph_edges",
+    "load_go_terms",
+]
 _DATASET_NAME = "vcbench"
-_CELL_TYPE = "pooled"
-
-
-# --------------------------------------------------------------------------- gene → GO table
-
-
-def load_go_terms(source: GoTermSource) -> dict[str, set[str]]:
-    """The gene → GO-term sets of a table with columns ``gene`` and ``go_term`` (one row per
-    pair): a DataFrame or a ``.csv``/``.parquet`` file (``vcbench.models.go_terms``)."""
-    table = load_go_table(source)
-    return {gene: set(terms) for gene, terms in table.groupby("gene", sort=False)["go_term"]}
-
-
-def coexpression_go_terms(
-    x: np.ndarray, genes: list[str], k: int, threshold: float
-) -> dict[str, set[str]]:
-    """Co-expression "GO terms" of each gene: the ``k + 1`` genes of largest absolute Pearson
-    correlation with it over the rows of ``x`` (cells × genes; itself included, as GEARS's
-    co-expression graph) whose ``|r|`` exceeds ``threshold``; the Jaccard index of two genes' sets
-    is then the overlap of their co-expression neighbourhoods."""
-    x = np.asarray(x, dtype=np.float64)
-    centred = x - x.mean(axis=0)
-    norms = np.sqrt((centred**2).sum(axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (centred.T @ centred) / np.outer(norms, norms)
-    r = np.nan_to_num(np.abs(r), nan=0.0)
-    np.fill_diagonal(r, 1.0)
-    out: dict[str, set[str]] = {}
-    for i, gene in enumerate(genes):
-        order = np.argsort(-r[i], kind="stable")[: k + 1]
-        out[gene] = {f"coexpr:{genes[j]}" for j in order if j == i or r[i, j] > threshold}
-    return out
-
-
-def go_graph_edges(gene2go: dict[str, set[str]], genes: list[str], k: int) -> pd.DataFrame:
-    """GEARS's GO graph over ``genes`` (each must be in ``gene2go``): the edges ``source →
-    target`` of Jaccard index above 0.1 (``get_GO_edge_list``), each target keeping its ``k + 1``
-    largest (``nlargest`` in ``get_similarity_network``; ties to the earlier source), computed by
-    ``vcbench.knowledge.go_graph.jaccard_graph``. Columns ``source``, ``target``, ``importance``."""
-    table = pd.DataFrame(
-        [(g, t) for g in genes for t in sorted(gene2go[g])], columns=["gene", "go_term"]
-    )
-    nodes, weights = jaccard_graph(table, k, JACCARD_THRESHOLD, genes=genes)
-    return graph_edges(nodes, weights)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -233,14 +200,6 @@ def _quiet(verbose: bool) -> Iterator[io.StringIO]:
         warnings.filterwarnings("ignore", module=r"gears(\..*)?$")
         warnings.filterwarnings("ignore", category=ad.ImplicitModificationWarning)
         yield log
-
-
-def _gears_condition(targets: tuple[str, ...]) -> str:
-    if not targets:
-        return GEARS_CONTROL
-    if len(targets) == 1:
-        return f"{targets[0]}+{GEARS_CONTROL}"
-    return "+".join(targets)
 
 
 def _summary(items: list[str], n: int = 8) -> str:
@@ -323,20 +282,14 @@ class GEARSOfficial(PerturbationModel):
         )
 
         gene2go = self._gene2go(x, genes, labels, is_control)
-        keep, conditions = self._training_conditions(labels, is_control, gene2go)
+        kept = self._training_conditions(labels, is_control, gene2go)
         # the perturbable genes: every gene with terms (GEARS keeps those of its gene set that the
         # gene→GO file knows)
         gene_set = sorted(set(gene2go))
-
-        data = ad.AnnData(
-            X=x[keep],
-            obs=pd.DataFrame(
-                {"condition": conditions[keep], "cell_type": _CELL_TYPE},
-                index=[f"cell{i}" for i in range(int(keep.sum()))],
-            ),
-            var=pd.DataFrame({"gene_name": genes}, index=genes),
+        data = gears_frame(x, genes, kept)
+        set2conditions = custom_split(
+            data.obs["condition"], self.val_fraction, self.seed, self.name
         )
-        set2conditions = self._split(data.obs["condition"])
 
         with (
             tempfile.TemporaryDirectory(prefix="vcbench-gears-") as workdir,
@@ -386,21 +339,16 @@ class GEARSOfficial(PerturbationModel):
 
     def _training_conditions(
         self, labels: np.ndarray, is_control: np.ndarray, gene2go: dict[str, set[str]]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Which training cells GEARS can use, and their GEARS condition labels."""
-        unique = sorted(set(labels[~is_control]))
-        parts = {p: c.split_combination(p) for p in unique}
-        too_many = [p for p in unique if len(parts[p]) > 2]
-        not_in_graph = [
-            p for p in unique if len(parts[p]) <= 2 and any(t not in gene2go for t in parts[p])
-        ]
-        usable = [p for p in unique if p not in too_many and p not in not_in_graph]
-        if not usable:
-            missing = sorted({t for p in not_in_graph for t in parts[p] if t not in gene2go})
+    ) -> TrainingConditions:
+        """Which training cells GEARS can use, and their GEARS condition labels; a warning names
+        the perturbations dropped, an error says when none is left."""
+        kept = training_conditions(labels, is_control, gene2go)
+        if not kept.usable:
+            n_unique = len(kept.not_in_graph) + len(kept.too_many)
             raise ModelError(
-                f"{self.name}: GEARS can embed none of the {len(unique)} training perturbations: "
+                f"{self.name}: GEARS can embed none of the {n_unique} training perturbations: "
                 f"their targets are not in its gene/GO graph ({self.go_source_}): "
-                f"{_summary(missing)}."
+                f"{_summary(kept.missing)}."
                 + (
                     " Without go_terms only measured genes can be targets; pass go_terms= "
                     "(a table with columns gene, go_term) that covers the targets."
@@ -408,46 +356,21 @@ class GEARSOfficial(PerturbationModel):
                     else " Use a go_terms table that covers the targets."
                 )
             )
-        if not_in_graph or too_many:
+        if kept.not_in_graph or kept.too_many:
             message = [f"{self.name}: GEARS cannot train on every training perturbation;"]
-            if not_in_graph:
-                missing = sorted({t for p in not_in_graph for t in parts[p] if t not in gene2go})
+            if kept.not_in_graph:
                 message.append(
-                    f"{len(not_in_graph)} are dropped because their targets are not in the gene/GO "
-                    f"graph ({self.go_source_}): {_summary(missing)}."
+                    f"{len(kept.not_in_graph)} are dropped because their targets are not in the "
+                    f"gene/GO graph ({self.go_source_}): {_summary(kept.missing)}."
                 )
-            if too_many:
+            if kept.too_many:
                 message.append(
-                    f"{len(too_many)} with more than two targets are dropped: {_summary(too_many)}."
+                    f"{len(kept.too_many)} with more than two targets are dropped: "
+                    f"{_summary(kept.too_many)}."
                 )
             warnings.warn(" ".join(message), UserWarning, stacklevel=3)
-        self.dropped_perturbations_ = sorted(not_in_graph + too_many)
-        mapping = {p: _gears_condition(parts[p]) for p in usable}
-        keep = is_control | np.isin(labels, usable)
-        conditions = np.array(
-            [
-                GEARS_CONTROL if ctrl else mapping.get(p, "")
-                for p, ctrl in zip(labels, is_control, strict=True)
-            ],
-            dtype=object,
-        )
-        return keep, conditions
-
-    def _split(self, conditions: pd.Series) -> dict[str, list[str]]:
-        """GEARS's custom split: every training condition trains; see ``val_fraction``."""
-        perturbations = sorted(set(conditions) - {GEARS_CONTROL})
-        if self.val_fraction == 0:
-            return {"train": [GEARS_CONTROL, *perturbations], "val": perturbations}
-        n_val = max(1, round(self.val_fraction * len(perturbations)))
-        if n_val >= len(perturbations):
-            raise ModelError(
-                f"{self.name}: val_fraction={self.val_fraction} leaves no training perturbation "
-                f"({len(perturbations)} in all)."
-            )
-        rng = np.random.default_rng(self.seed)
-        val = sorted(rng.choice(perturbations, n_val, replace=False).tolist())
-        train = [p for p in perturbations if p not in val]
-        return {"train": [GEARS_CONTROL, *train], "val": val}
+        self.dropped_perturbations_ = sorted(kept.not_in_graph + kept.too_many)
+        return kept
 
     def _fit_in(
         self,

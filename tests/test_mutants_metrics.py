@@ -1,0 +1,113 @@
+"""metrics/aggregate.py pinned (mutants the metric tests let survive): the summary per group and the
+bootstrap interval, against numpy computed here. Fast, in-process."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vcbench.metrics.aggregate import aggregate, bootstrap_interval
+from vcbench.metrics.registry import METRICS
+
+
+def _reference_interval(values, n_boot, level, seed) -> tuple[float, float]:
+    """The percentile bootstrap of the mean, written out: one resample per row."""
+    defined = np.asarray([v for v in values if not np.isnan(v)], dtype=np.float64)
+    draws = np.random.default_rng(seed).integers(0, defined.size, size=(n_boot, defined.size))
+    means = np.array([defined[row].sum() / defined.size for row in draws])
+    tail = (1 - level) / 2
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
+def test_bootstrap_interval_is_the_percentile_interval_of_resampled_means() -> None:
+    # continuous values: the interval's bounds change with the seed and the number of resamples
+    values = np.append(np.random.default_rng(5).normal(size=25), np.nan)
+    for n_boot, level, seed in [(1000, 0.95, 0), (200, 0.8, 7)]:
+        got = bootstrap_interval(values, n_boot=n_boot, level=level, seed=seed)
+        assert got == pytest.approx(_reference_interval(values, n_boot, level, seed), abs=1e-12)
+    low, high = bootstrap_interval(values)
+    mean = np.nanmean(values)
+    assert low < mean < high and isinstance(low, float)
+    # a wider level gives a wider interval; the default is 95 %
+    low80, high80 = bootstrap_interval(values, level=0.8)
+    assert low < low80 < high80 < high
+    assert (low, high) == bootstrap_interval(values, n_boot=1000, level=0.95, seed=0)
+    assert (low, high) != bootstrap_interval(values, n_boot=1000, level=0.95, seed=1)
+    assert (low, high) != bootstrap_interval(values, n_boot=1001, level=0.95, seed=0)
+    assert np.isnan(bootstrap_interval(np.array([np.nan, np.nan]))).all()
+    assert bootstrap_interval(np.array([2.0])) == (2.0, 2.0)
+
+
+def test_aggregate_summarises_each_group_over_its_defined_values() -> None:
+    many = np.random.default_rng(1).normal(size=12)
+    scores = pd.DataFrame(
+        {
+            "context": ["k2"] * 15 + ["k1", "k1", "k2"],
+            "metric": ["rmse"] * 16 + ["pdcorr", "pdcorr"],
+            "value": [1.0, 3.0, np.nan, *many, 4.0, 0.5, np.nan],
+        }
+    )
+    with warnings.catch_warnings():  # no "mean of empty slice" for the undefined groups
+        warnings.simplefilter("error", RuntimeWarning)
+        out = aggregate(scores, n_boot=300, seed=2)
+    # groups in order of first appearance
+    assert out[["context", "metric"]].values.tolist() == [
+        ["k2", "rmse"],
+        ["k1", "rmse"],
+        ["k1", "pdcorr"],
+        ["k2", "pdcorr"],
+    ]
+    first = out.iloc[0]
+    defined = np.array([1.0, 3.0, *many])
+    assert first["mean"] == pytest.approx(defined.sum() / 14)
+    assert first["sd"] == pytest.approx(np.sqrt(((defined - defined.mean()) ** 2).sum() / 13))
+    assert first["n"] == 15 and first["n_nan"] == 1
+    reference = _reference_interval([1.0, 3.0, np.nan, *many], 300, 0.95, 2)
+    assert (first["ci_low"], first["ci_high"]) == pytest.approx(reference, abs=1e-12)
+    assert aggregate(scores, n_boot=300, seed=3).iloc[0]["ci_low"] != first["ci_low"]
+    pair = aggregate(scores.iloc[[0, 1]], n_boot=50).iloc[0]
+    assert pair["sd"] == pytest.approx(np.sqrt(2.0))  # two values: ddof = 1
+    single = out.iloc[1]
+    assert single["mean"] == 4.0 and np.isnan(single["sd"]) and single["n"] == 1
+    assert single["n_nan"] == 0 and single["ci_low"] == single["ci_high"] == 4.0
+    undefined = out.iloc[3]
+    assert np.isnan(undefined["mean"]) and np.isnan(undefined["sd"]) and undefined["n_nan"] == 1
+    assert undefined["n"] == 1
+    assert out["family"].tolist() == [METRICS[m].family for m in out["metric"]]
+    assert out["best"].tolist() == [METRICS[m].best for m in out["metric"]]
+    assert out["n"].dtype.kind == "i" and out["n_nan"].dtype.kind == "i"
+    assert list(out.columns) == [
+        "context",
+        "metric",
+        "mean",
+        "sd",
+        "n",
+        "n_nan",
+        "ci_low",
+        "ci_high",
+        "family",
+        "best",
+    ]
+
+
+def test_aggregate_by_one_column_and_unknown_metrics() -> None:
+    scores = pd.DataFrame(
+        {"metric": ["mine"] * 8 + ["rmse"], "value": [1.0, 2.0, 0.3, 7.0, 2.2, 5.1, 0.4, 3.3, 3.0]}
+    )
+    out = aggregate(scores, by=("metric",), n_boot=50)
+    assert out["metric"].tolist() == ["mine", "rmse"]
+    assert out["mean"].tolist() == pytest.approx([21.3 / 8, 3.0])
+    assert out.loc[0, "family"] == "" and np.isnan(out.loc[0, "best"])
+    without_metric = aggregate(scores.rename(columns={"metric": "model"}), by=("model",))
+    assert "family" not in without_metric and "best" not in without_metric
+    # the default seed and n_boot are those of bootstrap_interval's defaults
+    default = aggregate(scores, by=("metric",))
+    expected = bootstrap_interval(scores["value"].to_numpy()[:8])
+    assert (default.loc[0, "ci_low"], default.loc[0, "ci_high"]) == expected
+    assert expected != bootstrap_interval(scores["value"].to_numpy()[:8], seed=1)
+    # a categorical grouping column keeps only the observed categories
+    scores["metric"] = pd.Categorical(scores["metric"], categories=["mine", "rmse", "unused"])
+    assert aggregate(scores, by=("metric",), n_boot=50)["metric"].tolist() == ["mine", "rmse"]

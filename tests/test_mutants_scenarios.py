@@ -1,0 +1,174 @@
+"""scenarios/leakage.py, combo.py and singles.py pinned (mutants the scenario tests let survive): the
+leakage checks on hand-made splits of a 14-cell dataset, each rule broken once. Fast, in-process."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+
+from vcbench.data import contract as c
+from vcbench.data.loader import load_dataset
+from vcbench.errors import ScenarioError
+from vcbench.scenarios.combo import check_combo_rules
+from vcbench.scenarios.leakage import (
+    check_split,
+    check_targets_unseen,
+    check_test_cells,
+    seen_targets,
+)
+from vcbench.scenarios.split import SET_DTYPE, Split
+
+#            0          1          2    3    4    5    6      7      8          9          10   11   12   13
+LABELS = (
+    ["control"] * 2 + ["A"] * 2 + ["B"] * 2 + ["A+B"] * 2 + ["control"] * 2 + ["A"] * 2 + ["C"] * 2
+)
+CONTEXTS = ["k1"] * 8 + ["k2"] * 6
+
+
+@pytest.fixture(scope="module")
+def data() -> ad.AnnData:
+    x = np.random.default_rng(0).poisson(5.0, size=(len(LABELS), 3)).astype(np.float32) + 1
+    obs = pd.DataFrame(
+        {"condition": LABELS, "cell_type": CONTEXTS}, index=[f"c{i}" for i in range(len(LABELS))]
+    )
+    return load_dataset(
+        ad.AnnData(sparse.csr_matrix(x), obs, pd.DataFrame(index=["g0", "g1", "g2"]))
+    )
+
+
+def _split(
+    roles: list[str], tests: list[tuple[str, str, str, int]], variant: str = "single"
+) -> Split:
+    """A perturbation split with the given role per cell and (context, label, category, n_cells)."""
+    return Split(
+        scenario="perturbation",
+        params={},
+        seed=0,
+        fingerprint="",
+        assignment=pd.Series(roles, index=[f"c{i}" for i in range(len(LABELS))]).astype(SET_DTYPE),
+        test_conditions=pd.DataFrame(
+            tests, columns=[c.CONTEXT, c.PERTURBATION, "split_category", "n_cells"]
+        ),
+        variant=variant,
+    )
+
+
+T, V, X, U = "train", "val", "test", "unused"
+
+
+def test_seen_targets_are_the_context_gene_pairs_of_perturbed_cells(data) -> None:
+    everything = np.ones(data.n_obs, dtype=bool)
+    pairs = seen_targets(data, everything)
+    assert sorted(map(tuple, pairs.to_numpy().tolist())) == [
+        ("k1", "A"),
+        ("k1", "B"),
+        ("k2", "A"),
+        ("k2", "C"),
+    ]
+    assert list(pairs.columns) == [c.CONTEXT, "target"]
+    only_combo = np.zeros(data.n_obs, dtype=bool)
+    only_combo[[0, 6]] = True  # a control and an A+B cell: the combination's two genes
+    assert sorted(map(tuple, seen_targets(data, only_combo).to_numpy().tolist())) == [
+        ("k1", "A"),
+        ("k1", "B"),
+    ]
+
+
+def test_test_cells_must_all_be_in_test_and_counted(data) -> None:
+    roles = [T, T, T, T, X, X, U, U, T, T, T, T, U, U]
+    good = _split(roles, [("k1", "B", "single_unseen", 2)])
+    check_test_cells(data, good)
+    check_split(data, good)
+    with pytest.raises(ScenarioError, match="cell counts do not match"):
+        check_test_cells(data, _split(roles, [("k1", "B", "single_unseen", 3)]))
+    # one B cell unused, the count lowered to match: still an error, naming the cell
+    half = [T, T, T, T, X, U, U, U, T, T, T, T, U, U]
+    with pytest.raises(
+        ScenarioError,
+        match=r"^1 perturbed cells of test conditions are not in test \(e\.g\. \['c5'\]\)",
+    ):
+        check_test_cells(data, _split(half, [("k1", "B", "single_unseen", 1)]))
+    # a test cell of no test condition is a miscount too
+    extra = [T, T, T, T, X, X, X, U, T, T, T, T, U, U]
+    with pytest.raises(ScenarioError, match="cell counts do not match"):
+        check_test_cells(data, _split(extra, [("k1", "B", "single_unseen", 2)]))
+
+
+def test_held_out_targets_are_checked_in_their_context_or_everywhere(data) -> None:
+    # A tested in k1 (cells 2, 3), trained in k2 (cells 10, 11)
+    roles = [T, T, X, X, T, T, U, U, T, T, T, T, U, U]
+    split = _split(roles, [("k1", "A", "single_unseen_in_context", 2)])
+    check_targets_unseen(data, split, ["A"], per_context=True, what="gene")
+    with pytest.raises(
+        ScenarioError,
+        match=r"^Leakage: held-out gene 'A' occurs in a training/validation perturbation "
+        r"\(context 'k2'\); 1 such case\(s\)\.$",
+    ):
+        check_targets_unseen(data, split, ["A"], per_context=False, what="gene")
+    # validation counts as seen, and so does a combination holding the gene
+    in_val = [T, T, X, X, T, T, U, U, T, T, V, V, U, U]
+    with pytest.raises(ScenarioError, match="context 'k2'"):
+        check_targets_unseen(data, _split(in_val, []), ["A"], per_context=False, what="gene")
+    in_combo = [T, T, X, X, T, T, T, T, T, T, U, U, U, U]
+    with pytest.raises(ScenarioError, match=r"held-out gene 'A' .*context 'k1'"):
+        check_targets_unseen(
+            data,
+            _split(in_combo, [("k1", "A", "single_unseen", 2)]),
+            ["A"],
+            per_context=True,
+            what="gene",
+        )
+    # two cases are counted
+    both = [T, T, X, X, T, T, T, T, T, T, T, T, U, U]
+    with pytest.raises(ScenarioError, match=r"2 such case\(s\)"):
+        check_targets_unseen(data, _split(both, []), ["A"], per_context=False, what="gene")
+    # a gene not held out is not checked
+    check_targets_unseen(data, _split(both, []), ["C"], per_context=False, what="gene")
+
+
+def test_check_split_runs_the_variants_rules(data) -> None:
+    # single: A held out of k1 but trained in k1's combination A+B
+    roles = [T, T, X, X, T, T, T, T, T, T, U, U, U, U]
+    split = _split(roles, [("k1", "A", "single_unseen", 2)], variant="single")
+    with pytest.raises(ScenarioError, match="held-out perturbation 'A'"):
+        check_split(data, split)
+    # strict: trained in another context is leakage too, in-context category or not
+    other = [T, T, X, X, T, T, U, U, T, T, T, T, U, U]
+    check_split(data, _split(other, [("k1", "A", "single_unseen_in_context", 2)], "single"))
+    with pytest.raises(ScenarioError, match="held-out perturbation 'A'"):
+        check_split(data, _split(other, [("k1", "A", "single_unseen_in_context", 2)], "strict"))
+    # single_unseen is checked in every context even for the single variant
+    with pytest.raises(ScenarioError, match="context 'k2'"):
+        check_split(data, _split(other, [("k1", "A", "single_unseen", 2)], "single"))
+    # combo: the combination rules run
+    combo = [T, T, T, T, T, T, X, X, U, U, U, U, U, U]
+    check_split(data, _split(combo, [("k1", "A+B", "combo_unseen0", 2)], "combo"))
+    with pytest.raises(
+        ScenarioError, match="'A\\+B' breaks the rule of its category 'combo_unseen1'"
+    ):
+        check_split(data, _split(combo, [("k1", "A+B", "combo_unseen1", 2)], "combo"))
+    # a leak is found before any rule
+    leaked = dataclasses.replace(split, assignment=split.assignment.where(split.assignment != X, T))
+    with pytest.raises(ScenarioError, match="Leakage: 2 perturbed cells"):
+        check_split(data, leaked)
+
+
+def test_combo_categories_count_the_genes_not_trained_alone(data) -> None:
+    # A alone trains, B does not: A+B has 1 unseen gene; with neither, 2; with both, 0
+    one = [T, T, T, T, U, U, X, X, U, U, U, U, U, U]
+    check_combo_rules(data, _split(one, [("k1", "A+B", "combo_unseen1", 2)], "combo"))
+    for category in ("combo_unseen0", "combo_unseen2"):
+        with pytest.raises(ScenarioError, match=f"category '{category}'"):
+            check_combo_rules(data, _split(one, [("k1", "A+B", category, 2)], "combo"))
+    none = [T, T, U, U, U, U, X, X, U, U, U, U, U, U]
+    check_combo_rules(data, _split(none, [("k1", "A+B", "combo_unseen2", 2)], "combo"))
+    # single_unseen: B trained nowhere passes; trained in a combination fails
+    check_combo_rules(data, _split(one, [("k1", "B", "single_unseen", 2)], "combo"))
+    in_combo = [T, T, T, T, X, X, T, T, U, U, U, U, U, U]
+    with pytest.raises(ScenarioError, match="'B' breaks the rule of its category 'single_unseen'"):
+        check_combo_rules(data, _split(in_combo, [("k1", "B", "single_unseen", 2)], "combo"))
