@@ -13,7 +13,8 @@
 #     benchmarks/mutation.sh --before store         # without the tests/test_mutants_*.py files
 #     cd .mutation/store && mutmut results          # a group's survivors; mutmut show NAME: a diff
 #
-# Measured: see docs/testing.md (the whole set, and the time per group).
+# Measured (stop 25, loaded machine): store 94 %, grid 94 %, aggregate 94 % killed; the scenario
+# groups report "suspicious" mutants (worker exits) and have no valid score yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=2
