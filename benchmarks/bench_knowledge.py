@@ -89,24 +89,13 @@ def main() -> None:
         )
         print(f"GO embedding build (uncached): {built.stdout.strip()}")
 
-    from vcbench.data.simulate import simulate
+    from vcbench.data.simulate import go_screen
     from vcbench.datasets.demo import demo
     from vcbench.scenarios.singles import single_split
 
     tables = []
     for seed in args.seeds:
-        sim = simulate(
-            n_contexts=1,
-            n_genes=200,
-            n_singles=args.n_singles,
-            n_combinations=0,
-            cells_per_condition=30,
-            n_control_cells=200,
-            effect_rank=4,
-            systematic_shift=0.5,
-            targets="go",
-            seed=seed,
-        )
+        sim = go_screen(n_singles=args.n_singles, seed=seed)
         split = single_split(sim.adata, "single", seed=0)
         tables.append(scores_of(sim.adata, split, models(sim.target_programmes)).assign(seed=seed))
     sim_table = pd.concat(tables).groupby(level=0, sort=False).mean(numeric_only=True)

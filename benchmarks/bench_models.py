@@ -22,7 +22,7 @@ import warnings
 
 import pandas as pd
 
-from vcbench.data.simulate import simulate
+from vcbench.data.simulate import go_screen
 from vcbench.datasets.demo import demo
 from vcbench.models import get_model
 from vcbench.models.registry import get_model_class
@@ -59,18 +59,7 @@ def tasks(names: list[str]) -> dict[str, tuple]:
             make_split(data, "perturbation", "combo", seed=0, context="k562"),
         )
     if "go" in names:
-        sim = simulate(
-            n_contexts=1,
-            n_genes=200,
-            n_singles=80,
-            n_combinations=0,
-            cells_per_condition=30,
-            n_control_cells=200,
-            effect_rank=4,
-            systematic_shift=0.5,
-            targets="go",
-            seed=0,
-        )
+        sim = go_screen(seed=0)
         found["GO simulator (unseen singles)"] = (sim.adata, single_split(sim.adata, seed=0))
     return found
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vcbench.data.simulate import simulate
+from vcbench.data.simulate import go_screen, simulate
 from vcbench.knowledge import go_embedding
 from vcbench.knowledge.annotations import gene_term_matrix, go_parents
 from vcbench.models import GenePert, Linear, PerturbedMean
@@ -30,18 +30,7 @@ def _cache(tmp_path_factory):
 
 
 def go_simulation(seed: int):
-    return simulate(
-        n_contexts=1,
-        n_genes=200,
-        n_singles=80,
-        n_combinations=0,
-        cells_per_condition=30,
-        n_control_cells=200,
-        effect_rank=4,
-        systematic_shift=0.5,
-        targets="go",
-        seed=seed,
-    )
+    return go_screen(seed=seed)
 
 
 @pytest.fixture(scope="module")

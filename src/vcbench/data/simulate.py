@@ -234,6 +234,25 @@ def simulate(
     )
 
 
+def go_screen(*, n_singles: int = 80, seed: int = 0) -> Simulation:
+    """The GO-structured known-answer screen of vcbench's tests and benchmarks: one context,
+    200 genes, ``n_singles`` single perturbations of real human genes whose effects follow their GO
+    programmes (``targets="go"``), 30 cells per condition, 200 control cells, effect rank 4,
+    systematic shift 0.5."""
+    return simulate(
+        n_contexts=1,
+        n_genes=200,
+        n_singles=n_singles,
+        n_combinations=0,
+        cells_per_condition=30,
+        n_control_cells=200,
+        effect_rank=4,
+        systematic_shift=0.5,
+        targets="go",
+        seed=seed,
+    )
+
+
 GO_PROGRAMME_SIZE = (30, 300)  # protein-coding members of a GO term that can be a programme
 
 

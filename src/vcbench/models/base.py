@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import anndata as ad
 import numpy as np
@@ -23,6 +23,9 @@ import pandas as pd
 
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
+
+if TYPE_CHECKING:
+    from vcbench.scenarios.split import Split
 
 PREDICTION_KEY = "vcbench_prediction"
 
@@ -43,6 +46,24 @@ class Queries:
     def controls_of(self, context: str) -> ad.AnnData:
         """The control cells of one context."""
         return self.controls[self.controls.obs[c.CONTEXT].astype(str) == context]
+
+
+def queries_for(adata: ad.AnnData, split: Split) -> Queries:
+    """The split's test conditions with the real control cells of their contexts (what a model
+    is asked; the runner and the contract checks build it the same way)."""
+    keys = c.condition_columns(split.test_conditions.columns)
+    conditions = split.test_conditions[keys].reset_index(drop=True)
+    return Queries(conditions=conditions, controls=controls_of_test_contexts(adata, split))
+
+
+def controls_of_test_contexts(adata: ad.AnnData, split: Split) -> ad.AnnData:
+    """The control cells of the contexts that ``split`` tests (a copy)."""
+    contexts = split.test_conditions[c.CONTEXT].astype(str).unique()
+    mask = (
+        adata.obs[c.IS_CONTROL].to_numpy()
+        & adata.obs[c.CONTEXT].astype(str).isin(contexts).to_numpy()
+    )
+    return adata[mask].copy()
 
 
 class PerturbationModel(ABC):

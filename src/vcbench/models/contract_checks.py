@@ -23,7 +23,7 @@ import numpy as np
 
 from vcbench.data import contract as c
 from vcbench.errors import ModelError
-from vcbench.models.base import PREDICTION_KEY, PerturbationModel
+from vcbench.models.base import PREDICTION_KEY, PerturbationModel, queries_for
 from vcbench.scenarios.split import Split
 
 
@@ -41,8 +41,6 @@ def check_model_contract(
     model: PerturbationModel, adata: ad.AnnData, split: Split, *, check_determinism: bool = True
 ) -> ad.AnnData:
     """Check ``model`` against the contract on ``adata`` split by ``split``; returns its prediction."""
-    from vcbench.runner.task import queries_for  # the runner builds the queries the same way
-
     if not isinstance(model, PerturbationModel):
         raise _fail(model, "it is not a vcbench.models.PerturbationModel.")
     params = model.get_params()

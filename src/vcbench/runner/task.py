@@ -14,27 +14,15 @@ from vcbench.errors import ModelError
 from vcbench.metrics import evaluate
 from vcbench.metrics.collapse import effect_collapse
 from vcbench.metrics.truth_cache import TruthCache
-from vcbench.models.base import PerturbationModel, Queries
+from vcbench.models.base import (
+    PerturbationModel,
+    controls_of_test_contexts,
+    queries_for,
+)
 from vcbench.runner.coverage import note_uncovered, uncovered_perturbations
 from vcbench.runner.halves import half_a_mask
 from vcbench.runner.negatives import NegativePolicy, handle_negatives
 from vcbench.scenarios.split import Split
-
-
-def queries_for(adata: ad.AnnData, split: Split) -> Queries:
-    """The split's test conditions with the real control cells of their contexts."""
-    keys = c.condition_columns(split.test_conditions.columns)
-    conditions = split.test_conditions[keys].reset_index(drop=True)
-    return Queries(conditions=conditions, controls=_controls_of_test_contexts(adata, split))
-
-
-def _controls_of_test_contexts(adata: ad.AnnData, split: Split) -> ad.AnnData:
-    contexts = split.test_conditions[c.CONTEXT].astype(str).unique()
-    mask = (
-        adata.obs[c.IS_CONTROL].to_numpy()
-        & adata.obs[c.CONTEXT].astype(str).isin(contexts).to_numpy()
-    )
-    return adata[mask].copy()
 
 
 def truth_for(adata: ad.AnnData, split: Split, held_out_seed: int | None = None) -> ad.AnnData:
@@ -43,7 +31,7 @@ def truth_for(adata: ad.AnnData, split: Split, held_out_seed: int | None = None)
     test = split.mask(adata, "test") & ~adata.obs[c.IS_CONTROL].to_numpy()
     if held_out_seed is not None:
         test &= ~half_a_mask(adata, split, held_out_seed)
-    controls = adata.obs_names.isin(_controls_of_test_contexts(adata, split).obs_names)
+    controls = adata.obs_names.isin(controls_of_test_contexts(adata, split).obs_names)
     return adata[test | controls].copy()
 
 
