@@ -14,6 +14,9 @@ import argparse
 import shutil
 from pathlib import Path
 
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+# Headless, offline (no update, sync or background requests), 1280 × 900; the browser test uses them too.
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -22,26 +25,31 @@ FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
-    "--hide-scrollbars",
     "--window-size=1280,900",
 )
 
 
-def screenshot(results_dir: Path, out: Path) -> Path:
-    """Write the report of ``results_dir`` and save the top of its page as PNG to ``out``."""
+def chromium(extra_flags: tuple[str, ...] = (), log_console: bool = False):
+    """A selenium driver of Debian's chromium with ``FLAGS`` plus ``extra_flags``; with
+    ``log_console`` the page's console messages are kept (``driver.get_log("browser")``)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*FLAGS, *extra_flags):
+        options.add_argument(flag)
+    if log_console:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(DRIVER), options=options)
+
+
+def screenshot(results_dir: Path, out: Path) -> Path:
+    """Write the report of ``results_dir`` and save the top of its page as PNG to ``out``."""
     from vcbench.report import write_report
 
     page = write_report(results_dir).html
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(
-        service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options
-    )
+    driver = chromium(("--hide-scrollbars",))
     try:
         driver.get(page.resolve().as_uri())
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@ chromium-driver; skipped, saying why, where they are absent)."""
 
 from __future__ import annotations
 
-import shutil
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -11,18 +11,18 @@ import pytest
 from vcbench.report import write_report
 from vcbench.runner import parse_spec, run_benchmark
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1280,900",
-)
+
+def _screenshot_script():
+    """scripts/report_screenshot.py (its Chromium flags and driver), loaded by path."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / "report_screenshot.py"
+    spec = importlib.util.spec_from_file_location("report_screenshot", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SCRIPT = _screenshot_script()
+CHROMIUM, DRIVER = SCRIPT.CHROMIUM, SCRIPT.DRIVER
 WIDTH = 1280
 
 
@@ -59,15 +59,7 @@ models: [{{name: no_change}}, {{name: perturbation_mean}}, {{name: additive}}, {
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver = SCRIPT.chromium(log_console=True)
     yield driver
     driver.quit()
 
