@@ -14,9 +14,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
-import anndata as ad
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -38,8 +37,10 @@ from vcbench.metrics.notes import MIN_TRUTH_CELLS, annotate
 from vcbench.metrics.registry import resolve_metrics
 from vcbench.metrics.truth_cache import TruthCache, cached, cached_all, truth_identity
 from vcbench.metrics.wilcoxon import ControlRanks
-from vcbench.models.base import PREDICTION_KEY
 from vcbench.threads import condition_threads, deterministic_blas, single_threaded_blas
+
+if TYPE_CHECKING:
+    import anndata as ad
 
 KEYS = [c.CONTEXT, c.PERTURBATION]  # the prediction's required columns; doses: condition_columns
 N_PCS = 50
@@ -59,13 +60,21 @@ class _Matrix:
     def __post_init__(self) -> None:
         object.__setattr__(self, "reader", RowReader(self.adata))
 
-    def rows(self, index: np.ndarray) -> np.ndarray:
+    def stored_rows(self, index: np.ndarray) -> np.ndarray | sparse.csr_matrix:
+        """The rows ``index`` (sorted here), columns in the truth's order, as stored (a sparse
+        X stays sparse, in its dtype): what a condition in flight holds until it is scored."""
         index = np.sort(np.asarray(index, dtype=np.int64))
         block = self.reader.rows(index)
-        if self.columns is not None:
-            block = block[:, self.columns]
-        block = block.toarray() if sparse.issparse(block) else np.asarray(block)
-        return block.astype(np.float64, copy=False)
+        return block if self.columns is None else block[:, self.columns]
+
+    def rows(self, index: np.ndarray) -> np.ndarray:
+        """The rows ``index`` (sorted here) as a dense float64 array."""
+        return _dense(self.stored_rows(index))
+
+
+def _dense(block: np.ndarray | sparse.csr_matrix) -> np.ndarray:
+    block = block.toarray() if sparse.issparse(block) else np.asarray(block)
+    return block.astype(np.float64, copy=False)
 
 
 def _gene_columns(
@@ -133,7 +142,7 @@ def _prediction_rows(
 def _level(prediction: ad.AnnData, rows: dict[tuple[str, ...], np.ndarray], level: Level) -> str:
     if level != "auto":
         return level
-    marked = prediction.uns.get(PREDICTION_KEY, {}).get("level")
+    marked = prediction.uns.get(c.PREDICTION_KEY, {}).get("level")
     if marked in ("cells", "mean"):
         return str(marked)
     return "mean" if all(len(r) == 1 for r in rows.values()) else "cells"
@@ -388,10 +397,10 @@ def evaluate(
                     lambda context=context: ControlRanks(truth_matrix.rows(control_rows[context])),
                 )
             values: dict[str, list[float]] = {name: [] for name in cell_wanted}
-            condition_rows = (
+            condition_rows = (  # stored form (sparse, float32) until scored: less in flight
                 (
-                    prediction_matrix.rows(predicted_rows[key]),
-                    truth_matrix.rows(truth_rows[key]),
+                    prediction_matrix.stored_rows(predicted_rows[key]),
+                    truth_matrix.stored_rows(truth_rows[key]),
                     None
                     if condition_map is not None  # the cache lives in this process
                     else _condition_memo(truth_cache, (*key, max_cells, seed, n_pcs, k)),
@@ -400,8 +409,8 @@ def evaluate(
             )
             for found in (condition_map or _map_conditions)(
                 lambda rows, ranks=ranks, arrays=arrays: cell_metric_values(
-                    rows[0],
-                    rows[1],
+                    _dense(rows[0]),
+                    _dense(rows[1]),
                     cell_wanted,
                     controls=ranks,
                     components=arrays.components,
