@@ -1,7 +1,8 @@
 """Two-sided Wilcoxon rank-sum tests of a group of cells against a context's controls, all genes at once.
 
-The controls are sorted once per context; each tested group is then placed among them with one
-vectorised ``searchsorted`` over all (gene, value) keys, so no test re-ranks the controls.
+The controls are sorted once per context, and their distinct (gene, value) keys tabled with their
+counts; each tested group is then placed among them with one vectorised ``searchsorted`` over all
+(gene, value) keys, so no test re-ranks the controls.
 
 Definitions (identical to ``scipy.stats.mannwhitneyu(x, controls, method="asymptotic")``):
 ``U = #{(i, j) : x_i > c_j} + ½·#{(i, j) : x_i = c_j}``; ``μ = n·n₀/2``;
@@ -58,7 +59,7 @@ class ControlRanks:
         self._sorted = np.ascontiguousarray(controls.T)  # genes × controls, rows sorted in place
         self._sorted.sort(axis=1)
         self._exact32 = _float32_exact(self._sorted)
-        self._keys: dict[bool, np.ndarray] = {}
+        self._keys: dict[bool, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._lock = threading.Lock()  # groups may be tested from several threads
         self._tie_term = np.empty(self.n_genes)
         for first in range(0, self.n_genes, _GENE_BLOCK):  # blocks of genes bound the temporaries
@@ -77,11 +78,21 @@ class ControlRanks:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
-    def _control_keys(self, exact32: bool) -> np.ndarray:
+    def _control_table(self, exact32: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The distinct (gene, value) keys of the controls, sorted, with the number of control
+        keys below each (a final entry: all of them) and each one's multiplicity (final: 0).
+
+        A search among the distinct keys (a third of the controls' keys on sparse data) gives
+        both ends of a key's run of equal control values, so one search replaces two."""
         with self._lock:
             if exact32 not in self._keys:
                 genes = np.arange(self.n_genes, dtype=np.int64)[:, None]
-                self._keys[exact32] = _keys(genes, self._sorted, exact32).ravel()
+                keys = _keys(genes, self._sorted, exact32).ravel()
+                new = np.ones(keys.size, dtype=bool)
+                new[1:] = keys[1:] != keys[:-1]
+                first = np.flatnonzero(new)
+                below = np.append(first, keys.size)
+                self._keys[exact32] = (keys[first], below, np.append(np.diff(below), 0))
             return self._keys[exact32]
 
     def u_statistic_and_pvalue(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +106,7 @@ class ControlRanks:
         step = max(1, _BLOCK_VALUES // max(m, 1))
         blocks = [slice(first, first + step) for first in range(0, self.n_genes, step)]
         exact32 = self._exact32 and all(_float32_exact(cells[:, block]) for block in blocks)
-        control_keys = self._control_keys(exact32)
+        distinct, below, multiplicity = self._control_table(exact32)
         u, added = np.empty(self.n_genes), np.empty(self.n_genes)
         for block in blocks:
             rows = np.ascontiguousarray(cells[:, block].T)  # genes × cells, rows sorted in place
@@ -104,9 +115,14 @@ class ControlRanks:
             local = starts // m
             gene = local + block.start
             keys = _keys(gene, rows.ravel()[starts], exact32)
-            left = np.searchsorted(control_keys, keys, side="left")
-            b = (np.searchsorted(control_keys, keys, side="right") - left).astype(np.float64)
-            less = (left - gene * self.n).astype(np.float64)
+            at = np.searchsorted(distinct, keys, side="left")  # first distinct key ≥ key
+            equal = (
+                distinct[np.minimum(at, distinct.size - 1)] == keys
+                if distinct.size
+                else np.zeros(keys.shape, dtype=bool)
+            )
+            b = np.where(equal, multiplicity[at], 0).astype(np.float64)  # controls tied with it
+            less = (below[at] - gene * self.n).astype(np.float64)  # this gene's controls below
             size = rows.shape[0]
             u[block] = np.bincount(local, weights=a * (less + 0.5 * b), minlength=size)
             pooled = a + b
