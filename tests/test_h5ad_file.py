@@ -106,7 +106,7 @@ def test_other_layouts_are_declined_and_read_by_anndata(tmp_path: Path) -> None:
 
 def test_unreadable_files_give_one_line_errors(tmp_path: Path) -> None:
     (tmp_path / "text.h5ad").write_text("not hdf5")
-    with pytest.raises(DatasetFileError, match="could not be read as an .h5ad"):
+    with pytest.raises(DatasetFileError, match=r"could not be read as an \.h5ad"):
         read_h5ad_light(tmp_path / "text.h5ad")
     with pytest.raises(DatasetFileError, match="Dataset file not found"):
         read_h5ad_light(tmp_path / "missing.h5ad")
