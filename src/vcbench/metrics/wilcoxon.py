@@ -51,23 +51,36 @@ def _runs(sorted_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class ControlRanks:
-    """The sorted control cells of one context, ready to test many groups of cells against."""
+    """The sorted control cells of one context, ready to test many groups of cells against.
+
+    Kept as a table of the controls' distinct (gene, value) pairs, in (gene, value) order: each
+    one's value, the number of control values before it (a final entry: all of them) and its
+    multiplicity (final entry: 0); on sparse log-normalised data about a third of the values.
+    """
 
     def __init__(self, controls: np.ndarray) -> None:
         controls = np.asarray(controls, dtype=np.float64)
         self.n, self.n_genes = controls.shape
-        self._sorted = np.ascontiguousarray(controls.T)  # genes × controls, rows sorted in place
-        self._sorted.sort(axis=1)
-        self._exact32 = _float32_exact(self._sorted)
-        self._keys: dict[bool, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._lock = threading.Lock()  # groups may be tested from several threads
+        self._exact32 = _float32_exact(controls)
         self._tie_term = np.empty(self.n_genes)
+        values, below, multiplicity = [], [], []
         for first in range(0, self.n_genes, _GENE_BLOCK):  # blocks of genes bound the temporaries
-            block = self._sorted[first : first + _GENE_BLOCK]
-            starts, lengths = _runs(block)
+            block = np.ascontiguousarray(controls[:, first : first + _GENE_BLOCK].T)
+            block.sort(axis=1)  # genes × controls
+            starts, lengths = _runs(block)  # the distinct values of each gene, in order
             self._tie_term[first : first + len(block)] = np.bincount(
                 starts // self.n, weights=lengths**3 - lengths, minlength=len(block)
             )
+            distinct = block.ravel()[starts]
+            values.append(distinct.astype(np.float32) if self._exact32 else distinct)
+            below.append(starts + first * self.n)
+            multiplicity.append(lengths.astype(np.int64))
+        total = np.array([self.n * self.n_genes], dtype=np.int64)
+        self._values = np.concatenate(values) if values else np.empty(0)
+        self._below = np.concatenate([*below, total])
+        self._multiplicity = np.concatenate([*multiplicity, np.zeros(1, dtype=np.int64)])
+        self._keys: dict[bool, np.ndarray] = {}
+        self._lock = threading.Lock()  # groups may be tested from several threads
 
     def __getstate__(self) -> dict[str, object]:  # picklable (e.g. sent to a Dask worker)
         state = dict(self.__dict__)
@@ -79,21 +92,17 @@ class ControlRanks:
         self._lock = threading.Lock()
 
     def _control_table(self, exact32: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The distinct (gene, value) keys of the controls, sorted, with the number of control
-        keys below each (a final entry: all of them) and each one's multiplicity (final: 0).
+        """The sorted keys of the controls' distinct (gene, value) pairs, the number of control
+        values below each and each one's multiplicity (both with a final entry).
 
-        A search among the distinct keys (a third of the controls' keys on sparse data) gives
-        both ends of a key's run of equal control values, so one search replaces two."""
+        A search among the distinct keys gives both ends of a key's run of equal control values,
+        so one search replaces two."""
         with self._lock:
             if exact32 not in self._keys:
-                genes = np.arange(self.n_genes, dtype=np.int64)[:, None]
-                keys = _keys(genes, self._sorted, exact32).ravel()
-                new = np.ones(keys.size, dtype=bool)
-                new[1:] = keys[1:] != keys[:-1]
-                first = np.flatnonzero(new)
-                below = np.append(first, keys.size)
-                self._keys[exact32] = (keys[first], below, np.append(np.diff(below), 0))
-            return self._keys[exact32]
+                genes = self._below[:-1] // self.n
+                values = self._values.astype(np.float64)
+                self._keys[exact32] = _keys(genes, values, exact32)
+            return self._keys[exact32], self._below, self._multiplicity
 
     def u_statistic_and_pvalue(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """U of ``cells`` (n × genes) against the controls and the two-sided p-value, per gene.
