@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 KEYS = [c.CONTEXT, c.PERTURBATION]  # the prediction's required columns; doses: condition_columns
 N_PCS = 50
+PASS1_POOL_BYTES = 1 << 25  # pass 1 runs on the pool where one G × G product is ≤ 32 MB (G ≤ 2048)
 Level = Literal["auto", "cells", "mean"]
 T = TypeVar("T")
 R = TypeVar("R")
@@ -217,19 +218,27 @@ def _context_truth(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """A context's real means (P × G), control mean and PCA components (with ``n_pcs``)."""
 
+    def one(rows: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, int] | None]:
+        cells = matrix.rows(rows)
+        sums = (cells.sum(axis=0), cells.T @ cells, cells.shape[0]) if n_pcs is not None else None
+        return cells.mean(axis=0), sums
+
     def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         controls = matrix.rows(control_rows)
-        observed = np.empty((len(condition_rows), controls.shape[1]))
+        genes = controls.shape[1]
+        observed = np.empty((len(condition_rows), genes))
         total, cross, n = controls.sum(axis=0), None, controls.shape[0]
         if n_pcs is not None:
             cross = controls.T @ controls
-        for i, rows in enumerate(condition_rows):
-            cells = matrix.rows(rows)
-            observed[i] = cells.mean(axis=0)
-            if n_pcs is not None:
-                total += cells.sum(axis=0)
-                cross += cells.T @ cells
-                n += cells.shape[0]
+        # the conditions' products on the pool, added here in order: the same bits as a loop;
+        # serial where a G × G product in flight would be large
+        small = n_pcs is None or genes * genes * 8 <= PASS1_POOL_BYTES
+        for i, (mean, sums) in enumerate((_map_conditions if small else map)(one, condition_rows)):
+            observed[i] = mean
+            if sums is not None:
+                total += sums[0]
+                cross += sums[1]
+                n += sums[2]
         components = _pca_components(total, cross, n, n_pcs) if n_pcs is not None else None
         return observed, controls.mean(axis=0), components
 
