@@ -210,3 +210,17 @@ def test_wilcoxon_table_of_distinct_control_values_equals_scipy(cells_exact32: b
     expected = scipy.stats.mannwhitneyu(cells, controls, method="asymptotic", axis=0)
     np.testing.assert_array_equal(u, expected.statistic)
     np.testing.assert_allclose(p, expected.pvalue, rtol=1e-12)
+
+
+def test_pass_one_on_the_pool_gives_the_same_bits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vcbench.metrics.evaluate as evaluate_module
+    import vcbench.threads as threads
+
+    truth_path, prediction_path = _pair(tmp_path, as_sparse=True)
+    truth = load_dataset(truth_path, KEY, None, CONTROL, backed=True, harmonize_targets=False)
+    monkeypatch.setattr(threads, "_budget", 2)  # a pool of 2 threads, whatever the machine
+    pooled = _scores(prediction_path, truth)
+    monkeypatch.setattr(evaluate_module, "PASS1_POOL_BYTES", 0)  # pass 1 serial
+    pd.testing.assert_frame_equal(_scores(prediction_path, truth), pooled, check_exact=True)
