@@ -12,12 +12,14 @@ Targets (issue #19): ≥ 5× less wall and CPU time than cell-eval, ≤ 0.35× i
 
 Also, with ``--scaling``: the exponent ``b`` of ``time ∝ P^b`` of each metric family (in-process
 ``evaluate`` at a fixed number of cells per condition, P doubling up to ``--scaling-max``); with
-``--demo``: the wall time of the demo ``vcbench run`` per executor (``bench_demo_run.py``).
+``--demo``: the wall time of the demo ``vcbench run`` per executor (``bench_demo_run.py``); with
+``--imports``: the RSS after each import stage of the evaluate process (what sets its floor).
 
     python benchmarks/bench_metrics.py                       # 29k × 1k genes × 60 perturbations
     python benchmarks/bench_metrics.py --large               # 100k × 2k genes × 200 perturbations
     python benchmarks/bench_metrics.py --skip-cell-eval      # vcbench only
     python benchmarks/bench_metrics.py --no-compare --scaling [--scaling-max 10000] --demo
+    python benchmarks/bench_metrics.py --no-compare --imports
 """
 
 from __future__ import annotations
@@ -276,6 +278,61 @@ def scaling(args: argparse.Namespace) -> None:
         print(f"  {family:32s} exponent {slope:4.2f}  (CPU s: {shown})")
 
 
+# Imported one after another in a fresh process; RSS (MiB) printed after each (``--imports``).
+_IMPORT_STAGES = (
+    ("numpy", "import numpy"),
+    ("pandas (imports pyarrow)", "import pandas"),
+    (
+        "scipy.sparse, scipy.linalg, scipy.special",
+        "import scipy.sparse, scipy.linalg, scipy.special",
+    ),
+    ("h5py", "import h5py"),
+    ("numba", "import numba"),
+    (
+        "vcbench evaluate path",
+        "import vcbench.cli.app, vcbench.cli.evaluate, vcbench.metrics.files",
+    ),
+    (
+        "first Sinkhorn kernel call (numba cache)",
+        "import numpy as np; from vcbench.metrics.sinkhorn_kernel import row_logsumexp; "
+        "row_logsumexp(np.ones((4, 4)), 1.0, np.zeros(4), np.zeros(4))",
+    ),
+    ("anndata (not imported by evaluate)", "import anndata"),
+)
+_RSS = (
+    "def _rss():\n"
+    "    fields = dict(l.split(':') for l in open('/proc/self/status') if l.startswith('Rss'))\n"
+    "    return sum(int(v.split()[0]) for v in fields.values()) / 1024\n"
+)
+
+
+def imports(args: argparse.Namespace) -> None:
+    """RSS after each import stage of ``vcbench evaluate``'s process, and whether anndata loads."""
+    lines = [_RSS, "import sys, time", "print('start', _rss(), 0.0)"]
+    for name, statement in _IMPORT_STAGES:
+        lines += [
+            "t = time.process_time()",
+            statement,
+            f"print({name!r}, _rss(), time.process_time() - t)",
+        ]
+    done = subprocess.run(
+        [sys.executable, "-c", "\n".join(lines)], capture_output=True, text=True, check=True
+    )
+    print(f"RSS after each import (fresh process, load {_load()}):")
+    previous = 0.0
+    for line in done.stdout.strip().splitlines():
+        name, rss, cpu = line.rsplit(" ", 2)
+        print(
+            f"  {name:45s} {float(rss):6.0f} MiB (+{float(rss) - previous:4.0f}), {float(cpu):.2f} s CPU"
+        )
+        previous = float(rss)
+    check = (
+        "import sys, vcbench.metrics.files; print('anndata' in sys.modules, 'dask' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    print(f"  the evaluate path imports anndata, dask: {done.stdout.strip()}")
+
+
 def demo(args: argparse.Namespace) -> None:
     """The demo ``vcbench run``'s wall time per executor (bench_demo_run.py)."""
     script = Path(__file__).with_name("bench_demo_run.py")
@@ -305,6 +362,7 @@ def main() -> None:
     parser.add_argument("--scaling-cells", type=int, default=10)
     parser.add_argument("--scaling-genes", type=int, default=200)
     parser.add_argument("--demo", action="store_true", help="demo run's wall time per executor")
+    parser.add_argument("--imports", action="store_true", help="RSS after each import stage")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument(
         "--keep",
@@ -323,6 +381,8 @@ def main() -> None:
         scaling(args)
     if args.demo:
         demo(args)
+    if args.imports:
+        imports(args)
 
 
 if __name__ == "__main__":

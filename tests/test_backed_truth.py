@@ -194,3 +194,36 @@ def test_row_reader_equals_indexing(tmp_path: Path, as_sparse: bool) -> None:
                 got, expected = got.toarray(), expected.toarray()
             assert got.dtype == expected.dtype
             np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("cells_exact32", [True, False])
+def test_wilcoxon_table_of_distinct_control_values_equals_scipy(cells_exact32: bool) -> None:
+    rng = np.random.default_rng(4)
+    # float32 log-normalised-like values, many zeros and repeated values (integer-key path)
+    controls = np.log1p(rng.poisson(0.8, (70, 31))).astype(np.float32).astype(np.float64)
+    cells = np.log1p(rng.poisson(1.1, (40, 31))).astype(np.float32).astype(np.float64)
+    if not cells_exact32:  # not float32 values: the table's keys become (gene, value) complex keys
+        cells = cells + 1e-12 * (cells > 0)
+    ranks = ControlRanks(controls)
+    assert ranks._values.size < controls.size  # the table holds each distinct value once
+    u, p = ranks.u_statistic_and_pvalue(cells)
+    expected = scipy.stats.mannwhitneyu(cells, controls, method="asymptotic", axis=0)
+    np.testing.assert_array_equal(u, expected.statistic)
+    np.testing.assert_allclose(p, expected.pvalue, rtol=1e-12)
+
+
+def test_pass_one_on_the_pool_gives_the_same_bits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    import vcbench.threads as threads
+
+    evaluate_module = importlib.import_module("vcbench.metrics.evaluate")  # not the function
+
+    truth_path, prediction_path = _pair(tmp_path, as_sparse=True)
+    truth = load_dataset(truth_path, KEY, None, CONTROL, backed=True, harmonize_targets=False)
+    monkeypatch.setattr(threads, "_budget", 2)  # a pool of 2 threads, whatever the machine
+    pooled = _scores(prediction_path, truth)
+    monkeypatch.setattr(evaluate_module, "PASS1_POOL_BYTES", 0)  # pass 1 serial
+    pd.testing.assert_frame_equal(_scores(prediction_path, truth), pooled, check_exact=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.distance import cdist
 
 
 def subsample_rows(x: np.ndarray, max_rows: int | None, seed: int = 0) -> np.ndarray:
@@ -24,6 +23,8 @@ def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
     n, m = x.shape[0], y.shape[0]
     if n < 2 or m < 2:
         return float("nan")
+    from scipy.spatial.distance import cdist  # here: scipy.spatial costs ~0.3 s and 7 MiB
+
     between = cdist(x, y).mean()
     within_x = cdist(x, x).sum() / (n * (n - 1))
     within_y = cdist(y, y).sum() / (m * (m - 1))

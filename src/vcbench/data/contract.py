@@ -22,10 +22,12 @@ user's keys, the control label(s), what ``X`` held on input and what was done to
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import anndata as ad
 import pandas as pd
+
+if TYPE_CHECKING:
+    import anndata as ad
 
 PERTURBATION: Final = "vcb_perturbation"
 CONTEXT: Final = "vcb_context"
@@ -42,6 +44,9 @@ COMBINATION_DELIMITER: Final = "+"
 COUNTS_LAYER: Final = "counts"
 UNS_KEY: Final = "vcbench"
 TARGET_SUM: Final = 1e4
+# uns key of a model's prediction record (``level``: "cells" or "mean"); the same name as
+# ``vcbench.models.base.PREDICTION_KEY``, here so that scoring needs no import of the models
+PREDICTION_KEY: Final = "vcbench_prediction"
 
 
 def is_standardised(adata: ad.AnnData) -> bool:

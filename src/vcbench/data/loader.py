@@ -9,12 +9,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import anndata as ad
 import numpy as np
 import pandas as pd
 
 from vcbench.data import contract as c
+from vcbench.data.h5ad_file import H5adFile, is_anndata, open_h5ad
 from vcbench.data.labels import check_labels_present, control_suggestions, parse_labels
 from vcbench.data.matrix_checks import (
     check_finite_non_negative,
@@ -26,14 +27,11 @@ from vcbench.data.normalization import XKind, detect_x_kind, to_standard_form
 from vcbench.data.target_names import smiles_record, target_gene_record
 from vcbench.errors import DataContractError, DatasetFileError
 
+if TYPE_CHECKING:
+    import anndata as ad
 
-def read_h5ad(path: str | Path, *, backed: bool = False) -> ad.AnnData:
-    """Read an ``.h5ad`` file, with clear errors for a missing file or one that is not h5ad.
 
-    ``backed=True`` opens it read-only in backed mode: obs, var and uns are read, X stays in the
-    file and is read where it is indexed.
-    """
-    path = Path(path)
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise DatasetFileError(
             f"Dataset file not found: {path}. Check the path (it is relative to {Path.cwd()})."
@@ -42,6 +40,26 @@ def read_h5ad(path: str | Path, *, backed: bool = False) -> ad.AnnData:
         raise DatasetFileError(
             f"{path} is a directory, not an .h5ad file. Give the path of the .h5ad file inside it."
         )
+
+
+def _unreadable(path: Path, exc: Exception) -> DatasetFileError:
+    return DatasetFileError(
+        f"{path} could not be read as an .h5ad (AnnData/HDF5) file (it is another format, or "
+        f"it is damaged or truncated): {type(exc).__name__}: {exc}. Give an intact .h5ad file "
+        "written by anndata (convert other formats with anndata or scanpy first)."
+    )
+
+
+def read_h5ad(path: str | Path, *, backed: bool = False) -> ad.AnnData:
+    """Read an ``.h5ad`` file, with clear errors for a missing file or one that is not h5ad.
+
+    ``backed=True`` opens it read-only in backed mode: obs, var and uns are read, X stays in the
+    file and is read where it is indexed.
+    """
+    import anndata as ad
+
+    path = Path(path)
+    _check_file(path)
     try:
         with warnings.catch_warnings():
             # old files (e.g. the Kang scGen file) warn about their legacy encoding; harmless here
@@ -49,11 +67,25 @@ def read_h5ad(path: str | Path, *, backed: bool = False) -> ad.AnnData:
             warnings.simplefilter("ignore", ad.OldFormatWarning)
             return ad.read_h5ad(path, backed="r") if backed else ad.read_h5ad(path)
     except Exception as exc:  # h5py/anndata raise many types for a wrong format
-        raise DatasetFileError(
-            f"{path} could not be read as an .h5ad (AnnData/HDF5) file (it is another format, or "
-            f"it is damaged or truncated): {type(exc).__name__}: {exc}. Give an intact .h5ad file "
-            "written by anndata (convert other formats with anndata or scanpy first)."
-        ) from exc
+        raise _unreadable(path, exc) from exc
+
+
+def read_h5ad_light(
+    path: str | Path, *, backed: bool = True, uns_keys: Sequence[str] = ()
+) -> H5adFile | ad.AnnData:
+    """``read_h5ad`` without importing anndata where the file's layout allows it.
+
+    An ``H5adFile`` (``vcbench.data.h5ad_file``: obs, var, the ``uns_keys`` entries of uns, and
+    X, left in the file when ``backed``); an AnnData (``read_h5ad``) for a layout that reader does
+    not read (e.g. an old anndata format or a CSC X). The same errors as ``read_h5ad``.
+    """
+    path = Path(path)
+    _check_file(path)
+    try:
+        light = open_h5ad(path, backed=backed, uns_keys=uns_keys)
+    except Exception as exc:  # h5py raises OSError for a file that is not HDF5
+        raise _unreadable(path, exc) from exc
+    return light if light is not None else read_h5ad(path, backed=backed)
 
 
 def _require_columns(obs: pd.DataFrame, keys: dict[str, str | None]) -> None:
@@ -130,22 +162,25 @@ def load_dataset(
         backed: open a path in backed mode: X stays in the file, its checks read it in chunks, and
             it is read where it is indexed (``evaluate`` reads it condition by condition), so memory
             does not grow with the number of cells. X must then be log-normalised already; a file
-            of raw counts is read into memory to be normalised.
+            of raw counts is read into memory to be normalised. The result is then an
+            ``H5adFile`` (obs, var and X read with h5py, without importing anndata) where the
+            file's layout allows (``vcbench.data.h5ad_file``), else a backed AnnData.
         harmonize_targets: record (and warn about) the perturbation targets' current gene symbols
             in ``uns["vcbench"]["target_genes"]``; False skips it (building the symbol tables costs
             ~190 MiB and ~1 s, which scoring does not need).
     """
-    if backed and (isinstance(path_or_adata, ad.AnnData) or layer is not None):
+    if backed and (is_anndata(path_or_adata) or layer is not None):
         raise DataContractError(
             "backed=True reads X from an .h5ad path; it cannot be combined with an AnnData object "
             "or with layer=. Pass the file's path and no layer, or backed=False."
         )
-    if isinstance(path_or_adata, ad.AnnData):
-        adata = path_or_adata.copy()
+    if is_anndata(path_or_adata):
+        adata = path_or_adata.copy()  # type: ignore[union-attr]
         source = "AnnData object"
         default_name = dataset_name or "dataset"
     else:
-        adata = read_h5ad(path_or_adata, backed=backed)
+        # backed: obs and var read with h5py alone where the layout allows (no anndata import)
+        adata = read_h5ad_light(path_or_adata) if backed else read_h5ad(path_or_adata)
         source = str(path_or_adata)
         default_name = dataset_name or Path(path_or_adata).stem
     if layer is not None:
@@ -189,8 +224,8 @@ def load_dataset(
     _check_controls_per_context(standard)
 
     detected = detect_x_kind(adata.X)  # one chunked pass over X, backed or not
-    if adata.isbacked and detected == "counts" and x_kind != "log":
-        adata = adata.to_memory()  # counts are normalised in memory
+    if adata.isbacked and detected == "counts" and x_kind != "log":  # normalised in memory
+        adata = read_h5ad(path_or_adata) if isinstance(adata, H5adFile) else adata.to_memory()
     record = to_standard_form(adata, x_kind, detected=detected)
     for column in standard.columns:
         adata.obs[column] = standard[column]

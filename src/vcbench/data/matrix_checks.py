@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import anndata as ad
 import h5py
 import numpy as np
 from scipy import sparse
 
+from vcbench.data.h5ad_file import CSRFile, is_anndata_backed_sparse
 from vcbench.errors import DataContractError
+
+if TYPE_CHECKING:
+    import anndata as ad
 
 
 def stored_values(matrix: np.ndarray | sparse.spmatrix | sparse.sparray) -> np.ndarray:
@@ -19,14 +23,14 @@ def stored_values(matrix: np.ndarray | sparse.spmatrix | sparse.sparray) -> np.n
     return np.asarray(matrix).ravel()
 
 
-CHUNK_VALUES = 1 << 20  # values per chunk of a check: temporaries of a few MB, not of X's size
+CHUNK_VALUES = 1 << 18  # values per chunk of a check: temporaries of about 1 MB, not of X's size
 
 
 def value_chunks(matrix: object) -> Iterator[np.ndarray]:
     """The stored values of a matrix in consecutive flat chunks (views where possible).
 
-    A backed matrix (an AnnData opened with ``backed="r"``: an ``h5py.Dataset`` or a backed
-    sparse dataset) is read chunk by chunk from the file, never whole.
+    A backed matrix (an ``h5py.Dataset``, a ``CSRFile`` of ``open_h5ad``, or the sparse X of an
+    AnnData opened with ``backed="r"``) is read chunk by chunk from the file, never whole.
     """
     if isinstance(matrix, h5py.Dataset):  # backed dense X: blocks of whole rows
         n_rows, n_columns = matrix.shape
@@ -34,8 +38,8 @@ def value_chunks(matrix: object) -> Iterator[np.ndarray]:
         for start in range(0, n_rows, step):
             yield np.asarray(matrix[start : start + step]).ravel()
         return
-    if isinstance(matrix, ad.abc.CSRDataset | ad.abc.CSCDataset):  # backed sparse X
-        data = matrix.group["data"]  # type: ignore[attr-defined]
+    if isinstance(matrix, CSRFile) or is_anndata_backed_sparse(matrix):  # backed sparse X
+        data = matrix.data if isinstance(matrix, CSRFile) else matrix.group["data"]  # type: ignore[attr-defined]
         for start in range(0, data.shape[0], CHUNK_VALUES):
             yield np.asarray(data[start : start + CHUNK_VALUES])
         return

@@ -8,15 +8,17 @@ an error (log1p of 1e4-normalised data stays below log1p(1e4) ≈ 9.2; even a 1e
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import anndata as ad
 import numpy as np
 from scipy import sparse
 
 from vcbench.data.contract import COUNTS_LAYER, TARGET_SUM
 from vcbench.data.matrix_checks import value_chunks
 from vcbench.errors import DataContractError
+
+if TYPE_CHECKING:
+    import anndata as ad
 
 XKind = Literal["auto", "counts", "log"]
 MAX_LOG_VALUE = 50.0

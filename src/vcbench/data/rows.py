@@ -4,54 +4,42 @@ anndata's backed indexing with an array of rows reads the file row by row (and c
 versions on every call); a condition's cells are usually one contiguous range of the file. A
 ``RowReader`` reads each run of consecutive rows as one slice of the file's CSR arrays (or of the
 dense dataset), so a condition costs a few reads whatever its size. The values are the same as
-``X[rows]``.
+``X[rows]``. It reads an AnnData or an ``H5adFile`` (``vcbench.data.h5ad_file.open_h5ad``).
 """
 
 from __future__ import annotations
 
-import anndata as ad
+from typing import Any
+
 import h5py
 import numpy as np
 from scipy import sparse
 
-Block = np.ndarray | sparse.csr_matrix
+from vcbench.data.h5ad_file import SPAN_FACTOR, CSRFile, is_anndata_backed_sparse, rows_by_runs
 
-# a backed read covers the whole span min(rows) … max(rows) when it holds at most this many
-# times the rows asked for; otherwise one read per run of consecutive rows (scattered samples)
-SPAN_FACTOR = 4
+Block = np.ndarray | sparse.csr_matrix
+__all__ = ["SPAN_FACTOR", "Block", "RowReader"]
 
 
 class RowReader:
-    """``rows(index)`` = ``X[sorted(index)]`` of an AnnData (backed or not), as read from X."""
+    """``rows(index)`` = ``X[sorted(index)]`` of an AnnData or H5adFile (backed or not)."""
 
-    def __init__(self, adata: ad.AnnData) -> None:
+    def __init__(self, adata: Any) -> None:
         self._x = adata.X
-        self._csr: tuple[h5py.Dataset, h5py.Dataset, np.ndarray] | None = None
-        if adata.isbacked and isinstance(self._x, ad.abc.CSRDataset):
-            group = self._x.group  # type: ignore[attr-defined]
-            self._csr = (group["data"], group["indices"], np.asarray(group["indptr"][...]))
+        self._csr: CSRFile | None = None
+        if isinstance(self._x, CSRFile):
+            self._csr = self._x
+        elif adata.isbacked and is_anndata_backed_sparse(self._x) and self._x.format == "csr":
+            self._csr = CSRFile(self._x.group)
 
     def _span(self, start: int, stop: int) -> Block:
         if self._csr is None:
             return self._x[start:stop]
-        data, indices, indptr = self._csr
-        first, last = int(indptr[start]), int(indptr[stop])
-        return sparse.csr_matrix(
-            (data[first:last], indices[first:last], indptr[start : stop + 1] - first),
-            shape=(stop - start, self._x.shape[1]),
-        )
+        return self._csr.span(start, stop)
 
     def rows(self, index: np.ndarray) -> Block:
         """The rows ``index`` (sorted ascending, no repeats) of X, in that order."""
         index = np.asarray(index, dtype=np.int64)
         if not isinstance(self._x, h5py.Dataset) and self._csr is None:
             return self._x[index]  # in memory (or a backed format read by anndata)
-        if index.size == 0:
-            return self._span(0, 0)
-        low, high = int(index[0]), int(index[-1]) + 1
-        if high - low <= SPAN_FACTOR * index.size:
-            block = self._span(low, high)
-            return block if high - low == index.size else block[index - low]
-        breaks = np.flatnonzero(np.diff(index) != 1) + 1
-        parts = [self._span(int(run[0]), int(run[-1]) + 1) for run in np.split(index, breaks)]
-        return sparse.vstack(parts, format="csr") if self._csr is not None else np.vstack(parts)
+        return rows_by_runs(self._span, index, sparse_rows=self._csr is not None)

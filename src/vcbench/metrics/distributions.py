@@ -96,7 +96,8 @@ class SamplePair:
                 self.sq_xx[np.triu_indices(m, 1)],
             ]
         )
-        sigma2 = float(np.median(pooled))  # median of squared = square of median distance
+        # median of squared = square of median distance; pooled is ours: partitioned in place
+        sigma2 = float(np.median(pooled, overwrite_input=True))
         if sigma2 <= 0:
             return float("nan")
         scale = -0.5 / sigma2

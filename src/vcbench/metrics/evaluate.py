@@ -14,9 +14,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
-import anndata as ad
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -38,11 +37,14 @@ from vcbench.metrics.notes import MIN_TRUTH_CELLS, annotate
 from vcbench.metrics.registry import resolve_metrics
 from vcbench.metrics.truth_cache import TruthCache, cached, cached_all, truth_identity
 from vcbench.metrics.wilcoxon import ControlRanks
-from vcbench.models.base import PREDICTION_KEY
 from vcbench.threads import condition_threads, deterministic_blas, single_threaded_blas
+
+if TYPE_CHECKING:
+    import anndata as ad
 
 KEYS = [c.CONTEXT, c.PERTURBATION]  # the prediction's required columns; doses: condition_columns
 N_PCS = 50
+PASS1_POOL_BYTES = 1 << 25  # pass 1 runs on the pool where one G × G product is ≤ 32 MB (G ≤ 2048)
 Level = Literal["auto", "cells", "mean"]
 T = TypeVar("T")
 R = TypeVar("R")
@@ -59,13 +61,21 @@ class _Matrix:
     def __post_init__(self) -> None:
         object.__setattr__(self, "reader", RowReader(self.adata))
 
-    def rows(self, index: np.ndarray) -> np.ndarray:
+    def stored_rows(self, index: np.ndarray) -> np.ndarray | sparse.csr_matrix:
+        """The rows ``index`` (sorted here), columns in the truth's order, as stored (a sparse
+        X stays sparse, in its dtype): what a condition in flight holds until it is scored."""
         index = np.sort(np.asarray(index, dtype=np.int64))
         block = self.reader.rows(index)
-        if self.columns is not None:
-            block = block[:, self.columns]
-        block = block.toarray() if sparse.issparse(block) else np.asarray(block)
-        return block.astype(np.float64, copy=False)
+        return block if self.columns is None else block[:, self.columns]
+
+    def rows(self, index: np.ndarray) -> np.ndarray:
+        """The rows ``index`` (sorted here) as a dense float64 array."""
+        return _dense(self.stored_rows(index))
+
+
+def _dense(block: np.ndarray | sparse.csr_matrix) -> np.ndarray:
+    block = block.toarray() if sparse.issparse(block) else np.asarray(block)
+    return block.astype(np.float64, copy=False)
 
 
 def _gene_columns(
@@ -133,7 +143,7 @@ def _prediction_rows(
 def _level(prediction: ad.AnnData, rows: dict[tuple[str, ...], np.ndarray], level: Level) -> str:
     if level != "auto":
         return level
-    marked = prediction.uns.get(PREDICTION_KEY, {}).get("level")
+    marked = prediction.uns.get(c.PREDICTION_KEY, {}).get("level")
     if marked in ("cells", "mean"):
         return str(marked)
     return "mean" if all(len(r) == 1 for r in rows.values()) else "cells"
@@ -208,19 +218,27 @@ def _context_truth(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """A context's real means (P × G), control mean and PCA components (with ``n_pcs``)."""
 
+    def one(rows: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, int] | None]:
+        cells = matrix.rows(rows)
+        sums = (cells.sum(axis=0), cells.T @ cells, cells.shape[0]) if n_pcs is not None else None
+        return cells.mean(axis=0), sums
+
     def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         controls = matrix.rows(control_rows)
-        observed = np.empty((len(condition_rows), controls.shape[1]))
+        genes = controls.shape[1]
+        observed = np.empty((len(condition_rows), genes))
         total, cross, n = controls.sum(axis=0), None, controls.shape[0]
         if n_pcs is not None:
             cross = controls.T @ controls
-        for i, rows in enumerate(condition_rows):
-            cells = matrix.rows(rows)
-            observed[i] = cells.mean(axis=0)
-            if n_pcs is not None:
-                total += cells.sum(axis=0)
-                cross += cells.T @ cells
-                n += cells.shape[0]
+        # the conditions' products on the pool, added here in order: the same bits as a loop;
+        # serial where a G × G product in flight would be large
+        small = n_pcs is None or genes * genes * 8 <= PASS1_POOL_BYTES
+        for i, (mean, sums) in enumerate((_map_conditions if small else map)(one, condition_rows)):
+            observed[i] = mean
+            if sums is not None:
+                total += sums[0]
+                cross += sums[1]
+                n += sums[2]
         components = _pca_components(total, cross, n, n_pcs) if n_pcs is not None else None
         return observed, controls.mean(axis=0), components
 
@@ -388,10 +406,10 @@ def evaluate(
                     lambda context=context: ControlRanks(truth_matrix.rows(control_rows[context])),
                 )
             values: dict[str, list[float]] = {name: [] for name in cell_wanted}
-            condition_rows = (
+            condition_rows = (  # stored form (sparse, float32) until scored: less in flight
                 (
-                    prediction_matrix.rows(predicted_rows[key]),
-                    truth_matrix.rows(truth_rows[key]),
+                    prediction_matrix.stored_rows(predicted_rows[key]),
+                    truth_matrix.stored_rows(truth_rows[key]),
                     None
                     if condition_map is not None  # the cache lives in this process
                     else _condition_memo(truth_cache, (*key, max_cells, seed, n_pcs, k)),
@@ -400,8 +418,8 @@ def evaluate(
             )
             for found in (condition_map or _map_conditions)(
                 lambda rows, ranks=ranks, arrays=arrays: cell_metric_values(
-                    rows[0],
-                    rows[1],
+                    _dense(rows[0]),
+                    _dense(rows[1]),
                     cell_wanted,
                     controls=ranks,
                     components=arrays.components,

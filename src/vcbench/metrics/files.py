@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
-import anndata as ad
 import pandas as pd
 
 from vcbench.data import contract as c
 from vcbench.data.labels import check_labels_present, parse_labels
-from vcbench.data.loader import load_dataset, read_h5ad
+from vcbench.data.loader import load_dataset, read_h5ad_light
 from vcbench.data.matrix_checks import check_plausible, value_chunks
 from vcbench.errors import MetricError
 from vcbench.files import check_writable_folder, write_table_atomic
@@ -19,14 +19,21 @@ from vcbench.metrics.aggregate import aggregate
 from vcbench.metrics.dask_conditions import condition_map_for
 from vcbench.metrics.evaluate import evaluate
 
+if TYPE_CHECKING:
+    import anndata as ad
+
+    from vcbench.data.h5ad_file import H5adFile
+
+Prediction = TypeVar("Prediction", "ad.AnnData", "H5adFile")
+
 
 def standardise_prediction(
-    prediction: ad.AnnData,
+    prediction: Prediction,
     perturbation_key: str,
     context_key: str | None,
     control: str | Sequence[str],
     combination_delimiter: str | None = c.COMBINATION_DELIMITER,
-) -> ad.AnnData:
+) -> Prediction:
     """Add the standard obs columns to a prediction (in place; X is not read or changed).
 
     Labels are parsed as ``load_dataset`` parses the truth's (controls become ``control``,
@@ -105,7 +112,8 @@ def evaluate_files(
     truth = load_dataset(
         truth_path, perturbation_key, context_key, control, backed=True, harmonize_targets=False
     )
-    prediction = read_h5ad(prediction_path, backed=backed)
+    # with h5py alone where the layout allows: no anndata import (vcbench.data.h5ad_file)
+    prediction = read_h5ad_light(prediction_path, backed=backed, uns_keys=[c.PREDICTION_KEY])
     for chunk in value_chunks(prediction.X):  # damaged bytes: say so rather than "NaN values"
         check_plausible(chunk)
     standardise_prediction(prediction, perturbation_key, context_key, control)

@@ -25,14 +25,18 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import anndata as ad
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
 from vcbench.data import contract as c
+from vcbench.data.h5ad_file import H5adFile, is_anndata
 from vcbench.errors import MetricError
+
+if TYPE_CHECKING:
+    import anndata as ad
 
 SAMPLE_ROWS = 500
 COUNTS_RATIO = 8.0
@@ -62,8 +66,8 @@ class ScaleStats:
 
 
 def check_anndata(value: object, what: str) -> None:
-    """Error unless ``value`` is an AnnData."""
-    if not isinstance(value, ad.AnnData):
+    """Error unless ``value`` is an AnnData (or an ``H5adFile``, an .h5ad opened by ``open_h5ad``)."""
+    if not (is_anndata(value) or isinstance(value, H5adFile)):
         raise MetricError(
             f"The {what} must be an AnnData, got {type(value).__name__}. "
             "Pass the AnnData (cells × genes) itself."
@@ -185,7 +189,8 @@ def check_inputs(prediction: object, truth: object) -> None:
     """The checks that need no scoring state, in order: types, gene names, a perturbed truth."""
     check_anndata(prediction, "prediction")
     check_anndata(truth, "truth")
-    assert isinstance(prediction, ad.AnnData) and isinstance(truth, ad.AnnData)
-    check_unique_gene_names(prediction.var_names, "prediction")
-    check_unique_gene_names(truth.var_names, "truth")
-    check_truth_has_perturbed_cells(truth)
+    prediction_: Any = prediction
+    truth_: Any = truth
+    check_unique_gene_names(prediction_.var_names, "prediction")
+    check_unique_gene_names(truth_.var_names, "truth")
+    check_truth_has_perturbed_cells(truth_)

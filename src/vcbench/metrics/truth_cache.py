@@ -20,13 +20,15 @@ import hashlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import anndata as ad
 import numpy as np
 
 from vcbench.data import contract as c
 from vcbench.files import write_atomic
+
+if TYPE_CHECKING:
+    import anndata as ad
 
 T = TypeVar("T")
 _IDENTITY = "__identity__"
