@@ -90,6 +90,7 @@ def config(files: list[str], tests: list[str]) -> str:
         + f"pytest_add_cli_args = {json.dumps(base['pytest_add_cli_args'])}\n"
         + f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
         + "mutate_only_covered_lines = false\n"
+        + f"process_isolation = {json.dumps(base['process_isolation'])}\n"
     )
 
 
