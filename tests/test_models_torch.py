@@ -57,3 +57,22 @@ def test_embedding_features_and_parameters(seen) -> None:
     assert params["features"] == "onehot+embedding" and params["n_epochs"] == 2
     with pytest.raises(Exception, match="n_epochs and batch_size must be at least 1"):
         get_model("decoder_only", n_epochs=0).fit(adata[split.mask(adata, "train")].copy())
+
+
+def test_linear_additive_keeps_an_unexpressed_gene_at_zero(seen) -> None:
+    """A gene that no training cell expresses is predicted 0, not softplus(0) = 0.69 (the
+    softplus output turned every unexpressed gene into an expressed one, and the scale check
+    refused the demo's prediction)."""
+    from vcbench.models.base import queries_for
+
+    adata, split = seen
+    adata = adata.copy()
+    x = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X).copy()
+    x[:, 0] = 0.0  # gene 0 unexpressed everywhere
+    adata.X = x
+    train = adata[split.mask(adata, "train")].copy()
+    model = get_model("linear_additive", n_epochs=5, n_threads=1).fit(train)
+    prediction = model.predict(queries_for(adata, split))
+    values = np.asarray(prediction.X)
+    assert values.min() >= 0.0
+    np.testing.assert_array_equal(values[:, 0], 0.0)

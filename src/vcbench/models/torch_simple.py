@@ -20,8 +20,11 @@ summed over the targets of a combination), ``k`` the one-hot of the context amon
 reads the control cell's embedding ``e₀`` (its row of ``obsm[cell_embedding_key]``) in place of
 ``x₀``, ``ŷ = dec(enc(e₀) + enc_p(f_p))``, still over the genes.
 
-Every network's output goes through a softplus (as in PerturBench), in training and prediction, so
-that the predicted log-normalised expression is non-negative (docs/validity.md).
+The networks of ``latent_additive`` and ``decoder_only`` end in a softplus (as in PerturBench), in
+training and prediction; ``linear_additive`` clips at 0 instead (PerturBench: softplus with a
+learned bias; here the offset ``m_k`` is fixed, and ``softplus(0) = 0.69`` would turn every
+unexpressed gene into an expressed one, which the scale check refuses on the demo), so that the
+predicted log-normalised expression is non-negative (docs/validity.md).
 
 Training: every perturbed training cell is paired with a control cell of its context drawn at random
 (anew each epoch), and the mean squared error between ``ŷ`` and the perturbed cell is minimised
@@ -74,7 +77,7 @@ class _LinearAdditiveNet(nn.Module):
 
     def forward(self, x0: torch.Tensor, f: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         offset = k @ self.offsets + (1.0 - k.sum(dim=1, keepdim=True)) * self.overall
-        return functional.softplus(x0 + offset + self.shift(f))
+        return functional.relu(x0 + offset + self.shift(f))  # clipped at 0 (module docstring)
 
 
 class _LatentAdditiveNet(nn.Module):
