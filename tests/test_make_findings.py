@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "paper" / "make_findings.py"
-MODELS = ("no_change", "additive", "linear", "perturbation_mean", "random_perturbation")
+MODELS = ("no_change", "linear_additive", "linear", "perturbation_mean", "random_perturbation")
 METRICS = ("pcc", "pdcorr", "lfc_spearman", "lfc_cosine", "pds", "de_overlap", "rmse")
 
 
@@ -55,7 +55,8 @@ def _results(combo_names: tuple[str, ...]) -> pd.DataFrame:
     for seed, category, k, model, metric in itertools.product(
         range(2), combo_names, range(3), MODELS, METRICS
     ):
-        value = 0.8 if (model, metric, category) == ("additive", "pdcorr", combo_names[-1]) else 0.3
+        hit = (model, metric, category) == ("linear_additive", "pdcorr", combo_names[-1])
+        value = 0.8 if hit else 0.3
         rows.append(
             {
                 **base,
@@ -97,10 +98,10 @@ def test_page_and_csv_from_a_synthetic_results_folder(tmp_path: Path, names) -> 
         assert heading in page
     assert "## Side by side with the paper" in page and "## Crosswalk" in page
     assert "worse under strict" in page  # strict is 0.1 worse on every pair
-    # both genes seen alone (combo_seen2 = combo_unseen0): additive's pdcorr is 0.8 + 0.01 k
+    # both genes seen alone (combo_seen2 = combo_unseen0): linear_additive's pdcorr is 0.8 + 0.01 k
     assert (
-        "| Combo Unseen 0 perturbation/combo | pdcorr | mean | Linear Additive → additive | toy | 0.85 | 0.81 |"
-        in page
+        "| Combo Unseen 0 perturbation/combo | pdcorr | mean | Linear Additive → linear_additive | toy "
+        "| 0.85 | 0.81 |" in page
     )
     findings = pd.read_csv(out.with_suffix(".csv"))
     assert set(findings["finding"]) == {"context_variation", "strict_drop", "metric_disagreement"}
@@ -118,15 +119,16 @@ def test_comparison_values_match_hand_computed_means() -> None:
         (table["protocol"] == "fig3_norman")
         & (table["split_category"] == "combo_unseen2")
         & (table["metric"] == "pdcorr")
+        & (table["paper_model"] == "Linear Additive")
     ].iloc[0]
     wanted = results[
-        (results["model"] == "additive")
+        (results["model"] == "linear_additive")
         & (results["metric"] == "pdcorr")
         & (results["split_category"] == "combo_seen0")
     ]["value"].mean()
     assert row["vcbench"] == pytest.approx(wanted) and row["gap"] == pytest.approx(wanted - 0.55)
     relative = table[(table["statistic"] == "relative_change") & (table["metric"] == "pdcorr")]
-    rows = results[(results["model"] == "additive") & (results["metric"] == "pdcorr")]
+    rows = results[(results["model"] == "linear_additive") & (results["metric"] == "pdcorr")]
     means = rows[rows["scenario"] == "context"].groupby("variant")["value"].mean()
     wanted = (means["strict"] - means["random"]) / abs(means["random"])
     assert relative.iloc[0]["vcbench"] == pytest.approx(wanted)

@@ -66,12 +66,12 @@ PAPER_CATEGORY_LABEL = {
     "all": "all test conditions",
 }
 # The paper's model names -> vcbench's (docs/models.md). The paper's "Linear" (Fig. 2) and
-# "Linear Additive" (Fig. 3) are PerturBench's LinearAdditive; vcbench's closest numpy model is the
-# additive baseline (sum of the targets' measured single effects); `linear_additive` is the
-# PerturBench-style trained model (torch extra).
+# "Linear Additive" (Fig. 3) are PerturBench's LinearAdditive, a trained model: vcbench's
+# `linear_additive` (torch extra), not the numpy `additive` baseline (the sum of the targets'
+# measured single effects).
 MODEL_CROSSWALK = {
-    "Linear": "additive",
-    "Linear Additive": "additive",
+    "Linear": "linear_additive",
+    "Linear Additive": "linear_additive",
     "Latent Additive": "latent_additive",
     "DecoderOnly": "decoder_only",
     "CPA": "cpa",
@@ -321,7 +321,7 @@ def render(
         *(f"| `{k}` | {PAPER_CATEGORY_LABEL[v]} (`{v}`) |" for k, v in CATEGORY_CROSSWALK.items()),
         "",
         "Models (paper → vcbench; the paper's Linear / Linear Additive is PerturBench's trained "
-        "LinearAdditive, compared here with vcbench's numpy `additive` baseline):",
+        "LinearAdditive, compared here with vcbench's trained `linear_additive`):",
         "",
         "| paper | vcbench |",
         "|---|---|",
