@@ -29,8 +29,11 @@ def allocate_under_cap(headroom_mib: int, mib: int) -> int:
 
 
 def write_then_sleep(folder: str, seconds: float) -> str:
-    """Write ``started`` (with this pid), sleep, then write ``finished``."""
-    Path(folder, "started").write_text(str(os.getpid()))
+    """Write ``started`` (with this pid, atomically: a reader never sees it empty), sleep, then
+    write ``finished``."""
+    partial = Path(folder, ".started.tmp")
+    partial.write_text(str(os.getpid()))
+    partial.replace(Path(folder, "started"))
     time.sleep(seconds)
     Path(folder, "finished").write_text("too late")
     return "done"
