@@ -172,3 +172,42 @@ def test_combo_categories_count_the_genes_not_trained_alone(data) -> None:
     in_combo = [T, T, T, T, X, X, T, T, U, U, U, U, U, U]
     with pytest.raises(ScenarioError, match="'B' breaks the rule of its category 'single_unseen'"):
         check_combo_rules(data, _split(in_combo, [("k1", "B", "single_unseen", 2)], "combo"))
+
+
+def test_check_split_runs_the_context_rules(data) -> None:
+    """A context split whose held-out context k2 has a perturbed cell in train is refused."""
+    from vcbench.scenarios.contexts import CATEGORIES
+
+    roles = [T, T, T, T, T, T, T, T, T, T, X, X, U, U]  # k2's A cells tested, A trained in k1
+    tests = [("k2", "A", CATEGORIES[0], 2)]
+    ok = dataclasses.replace(_split(roles, tests), scenario="context", variant="random")
+    check_split(data, ok)
+    leaked_roles = [T, T, T, T, T, T, T, T, T, T, X, X, T, T]  # k2's C cells in train
+    leaked = dataclasses.replace(_split(leaked_roles, tests), scenario="context", variant="random")
+    with pytest.raises(ScenarioError, match="perturbed cells of held-out contexts"):
+        check_split(data, leaked)
+
+
+def test_tested_combinations_are_split_into_their_genes(data) -> None:
+    """A held-out gene tested only inside a combination (A+B in k1) is still checked in k1."""
+    roles = [T, T, U, U, T, T, X, X, U, U, U, U, U, U]  # B trained alone in k1, A+B tested
+    split = _split(roles, [("k1", "A+B", "combo_unseen1", 2)], "combo")
+    with pytest.raises(ScenarioError, match=r"held-out gene 'B' .*context 'k1'"):
+        check_targets_unseen(data, split, ["B"], per_context=True, what="gene")
+    check_targets_unseen(data, split, ["A"], per_context=True, what="gene")  # A not trained
+
+
+def test_finalise_measures_the_shift_on_the_splits_genes(data) -> None:
+    from vcbench.scenarios.leakage import finalise
+    from vcbench.scenarios.shift import measure_shift
+
+    roles = [T, T, T, T, X, X, U, U, T, T, T, T, U, U]
+    split = _split(roles, [("k1", "B", "single_unseen", 2)])
+    tests = split.test_conditions.astype({"split_category": "category"})
+    split = dataclasses.replace(split, test_conditions=tests, genes=("g0", "g1"))
+    done = finalise(data, split)
+    assert done.genes == ("g0", "g1")
+    on_genes = measure_shift(data, split, genes=("g0", "g1"), seed=0)
+    on_all = measure_shift(data, split, genes=None, seed=0)
+    pd.testing.assert_frame_equal(done.shift, on_genes)
+    assert not on_genes.equals(on_all)  # the gene list changes the shift here
