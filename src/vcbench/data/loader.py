@@ -145,7 +145,7 @@ def load_dataset(
     layer: str | None = None,
     backed: bool = False,
     harmonize_targets: bool = True,
-) -> ad.AnnData:
+) -> ad.AnnData | H5adFile:
     """Validate a dataset and return it in the contract's standard form (a new AnnData).
 
     Args:
