@@ -127,7 +127,7 @@ def test_load_dataset_backed_is_light_and_equals_anndata(tmp_path: Path) -> None
 def test_prediction_key_is_the_models_one() -> None:
     from vcbench.models.base import PREDICTION_KEY
 
-    assert c.PREDICTION_KEY == PREDICTION_KEY
+    assert PREDICTION_KEY is c.PREDICTION_KEY  # one definition
 
 
 def test_evaluate_files_imports_no_anndata(tmp_path: Path) -> None:

@@ -44,8 +44,8 @@ COMBINATION_DELIMITER: Final = "+"
 COUNTS_LAYER: Final = "counts"
 UNS_KEY: Final = "vcbench"
 TARGET_SUM: Final = 1e4
-# uns key of a model's prediction record (``level``: "cells" or "mean"); the same name as
-# ``vcbench.models.base.PREDICTION_KEY``, here so that scoring needs no import of the models
+# uns key of a model's prediction record (``level``: "cells" or "mean"); ``vcbench.models.base``
+# re-exports it, and scoring reads it without importing the models
 PREDICTION_KEY: Final = "vcbench_prediction"
 
 

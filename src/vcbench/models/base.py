@@ -27,7 +27,7 @@ from vcbench.errors import ModelError
 if TYPE_CHECKING:
     from vcbench.scenarios.split import Split
 
-PREDICTION_KEY = "vcbench_prediction"
+PREDICTION_KEY = c.PREDICTION_KEY  # defined in the data contract (scoring reads it too)
 
 
 @dataclass(frozen=True)
