@@ -29,7 +29,7 @@ from vcbench.analysis.findings import (
 from vcbench.analysis.summary import OVERALL
 from vcbench.report import figures as fig
 from vcbench.report.collapse import collapse, collapse_summary
-from vcbench.report.tables import DETAIL, fmt, percent
+from vcbench.report.tables import DETAIL, fmt, percent, signed_intervals
 
 
 @dataclass
@@ -417,15 +417,7 @@ def _agreement(ctx: _Context) -> Section:
             pd.DataFrame(
                 {
                     "metrics": headline_rho["metric_a"] + " vs " + headline_rho["metric_b"],
-                    "Spearman ρ [95 % CI]": [
-                        f"{r:+.2f} [{lo:+.2f}, {hi:+.2f}]"
-                        for r, lo, hi in zip(
-                            headline_rho["rho"],
-                            headline_rho["rho_low"],
-                            headline_rho["rho_high"],
-                            strict=True,
-                        )
-                    ],
+                    "Spearman ρ [95 % CI]": signed_intervals(headline_rho, "rho"),
                     "values": headline_rho["n"],
                 }
             ),
@@ -433,12 +425,7 @@ def _agreement(ctx: _Context) -> Section:
             "bootstrap 95 % CI over conditions)",
         )
     )
-    cells = rho.assign(
-        _cell=[
-            f"{r:+.2f} [{lo:+.2f}, {hi:+.2f}]"
-            for r, lo, hi in zip(rho["rho"], rho["rho_low"], rho["rho_high"], strict=True)
-        ]
-    )
+    cells = rho.assign(_cell=signed_intervals(rho, "rho"))
     matrix = pd.DataFrame("—", index=shown, columns=shown)
     for a, b, cell in zip(cells["metric_a"], cells["metric_b"], cells["_cell"], strict=True):
         matrix.loc[a, b] = matrix.loc[b, a] = cell
@@ -455,12 +442,7 @@ def _agreement(ctx: _Context) -> Section:
         {
             "task": headline[TASK].agg(_task_label, axis=1),
             "metrics": headline["metric_a"] + " vs " + headline["metric_b"],
-            "Kendall τ [95 % CI]": [
-                f"{t:+.2f} [{lo:+.2f}, {hi:+.2f}]"
-                for t, lo, hi in zip(
-                    headline["tau"], headline["tau_low"], headline["tau_high"], strict=True
-                )
-            ],
+            "Kendall τ [95 % CI]": signed_intervals(headline, "tau"),
             "models": headline["n_models"],
             "conditions": headline["n_conditions"],
         }

@@ -37,6 +37,17 @@ def percent(value: float) -> str:
     return "—" if value is None or math.isnan(value) else f"{100 * value:+.1f} %"
 
 
+def signed_intervals(frame: pd.DataFrame, estimate: str) -> list[str]:
+    """Each row's ``estimate`` with its 95 % interval (columns ``estimate_low`` and
+    ``estimate_high``), signed to two decimals: "+0.42 [+0.10, +0.71]"."""
+    return [
+        f"{x:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+        for x, lo, hi in zip(
+            frame[estimate], frame[f"{estimate}_low"], frame[f"{estimate}_high"], strict=True
+        )
+    ]
+
+
 def _is_numeric(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
