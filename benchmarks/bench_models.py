@@ -25,26 +25,14 @@ import pandas as pd
 from vcbench.data.simulate import go_screen
 from vcbench.datasets.demo import demo
 from vcbench.models import get_model
-from vcbench.models.registry import get_model_class
+from vcbench.models.registry import LAZY_MODELS, get_model_class
 from vcbench.runner.task import run_model_timed
 from vcbench.scenarios.registry import make_split
 from vcbench.scenarios.singles import single_split
 
 REFERENCES = ["perturbed_mean", "additive"]
-MODELS = [
-    "linear",
-    "genepert",
-    "linear_additive",
-    "latent_additive",
-    "decoder_only",
-    "cpa",
-    "biolord",
-    "sams_vae",
-    "sclambda",
-    "prnet",
-    "gears",
-    "state",
-]
+# the numpy models that learn, then every model of the torch extra, in the registry's order
+MODELS = ["linear", "genepert", *(n for n, (_, extra) in LAZY_MODELS.items() if extra == "torch")]
 METRICS = ["pdcorr", "de_overlap"]
 QUICK_EPOCHS = 2
 
