@@ -82,6 +82,7 @@ def cell_metric_values(
             "mmd_rbf": pair.mmd_rbf,
         }
         out.update({name: method() for name, method in methods.items() if name in wanted})
+        del pair, methods  # its three distance matrices go before the PC-space pair's come
     if wanted & set(PCA_DISTRIBUTION_METRICS):
         if components is None:
             raise ValueError("the context's PCA components are needed for the pca_* metrics")

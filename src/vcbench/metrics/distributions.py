@@ -21,12 +21,47 @@ TOL = 1e-7
 MAX_ITER = 20
 
 
-def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``‖a_i − b_j‖²`` for all row pairs (one matrix product; clipped at 0 against rounding)."""
-    out = -2.0 * (a @ b.T)
-    out += (a * a).sum(axis=1)[:, None]
-    out += (b * b).sum(axis=1)[None, :]
+NORM_BLOCK_VALUES = 1 << 16  # row norms are formed over blocks of about this many values
+
+
+def row_norms(a: np.ndarray) -> np.ndarray:
+    """``‖a_i‖²`` per row: ``(a * a).sum(axis=1)`` over blocks of rows (the same bits, since each
+    row's sum is its own reduction), so the temporary is a block, not a copy of ``a``."""
+    out = np.empty(a.shape[0])
+    step = max(1, NORM_BLOCK_VALUES // max(1, a.shape[1]))
+    for start in range(0, a.shape[0], step):
+        block = a[start : start + step]
+        out[start : start + step] = (block * block).sum(axis=1)
+    return out
+
+
+def squared_distances(
+    a: np.ndarray,
+    b: np.ndarray,
+    a_norms: np.ndarray | None = None,
+    b_norms: np.ndarray | None = None,
+) -> np.ndarray:
+    """``‖a_i − b_j‖²`` for all row pairs (one matrix product; clipped at 0 against rounding).
+
+    ``a_norms``/``b_norms``: ``row_norms`` of ``a``/``b`` where already known.
+    """
+    out = a @ b.T
+    out *= -2.0
+    out += (row_norms(a) if a_norms is None else a_norms)[:, None]
+    out += (row_norms(b) if b_norms is None else b_norms)[None, :]
     return np.clip(out, 0.0, None, out=out)
+
+
+def _exp_sum(sq: np.ndarray, scale: float) -> float:
+    """``Σ exp(sq·scale)`` with one temporary."""
+    out = sq * scale
+    return float(np.exp(out, out=out).sum())
+
+
+def _upper(n: int) -> np.ndarray:
+    """Boolean mask of the strict upper triangle of an n × n matrix (1 byte per entry, where
+    ``np.triu_indices`` takes 16 per pair)."""
+    return np.triu(np.ones((n, n), dtype=bool), 1)
 
 
 @dataclass(frozen=True)
@@ -47,21 +82,29 @@ class SamplePair:
         return compute() if self.truth_memo is None else self.truth_memo(name, compute)
 
     @cached_property
+    def _y_norms(self) -> np.ndarray:
+        return row_norms(self.y)
+
+    @cached_property
+    def _x_norms(self) -> np.ndarray:
+        return row_norms(self.x)
+
+    @cached_property
     def sq_yx(self) -> np.ndarray:
         """‖y_i − x_j‖²."""
-        return squared_distances(self.y, self.x)
+        return squared_distances(self.y, self.x, self._y_norms, self._x_norms)
 
     @cached_property
     def sq_yy(self) -> np.ndarray:
         """‖y_i − y_j‖² (zero diagonal)."""
-        out = squared_distances(self.y, self.y)
+        out = squared_distances(self.y, self.y, self._y_norms, self._y_norms)
         np.fill_diagonal(out, 0.0)
         return out
 
     @cached_property
     def sq_xx(self) -> np.ndarray:
         """‖x_i − x_j‖² (zero diagonal)."""
-        out = squared_distances(self.x, self.x)
+        out = squared_distances(self.x, self.x, self._x_norms, self._x_norms)
         np.fill_diagonal(out, 0.0)
         return out
 
@@ -92,8 +135,8 @@ class SamplePair:
         pooled = np.concatenate(
             [
                 self.sq_yx.ravel(),
-                self.sq_yy[np.triu_indices(n, 1)],
-                self.sq_xx[np.triu_indices(m, 1)],
+                self.sq_yy[_upper(n)],  # the pairs i < j, row by row (as np.triu_indices)
+                self.sq_xx[_upper(m)],
             ]
         )
         # median of squared = square of median distance; pooled is ours: partitioned in place
@@ -101,9 +144,9 @@ class SamplePair:
         if sigma2 <= 0:
             return float("nan")
         scale = -0.5 / sigma2
-        k_yy = (np.exp(self.sq_yy * scale).sum() - n) / (n * (n - 1))
-        k_xx = (np.exp(self.sq_xx * scale).sum() - m) / (m * (m - 1))
-        k_yx = np.exp(self.sq_yx * scale).mean()
+        k_yy = (_exp_sum(self.sq_yy, scale) - n) / (n * (n - 1))
+        k_xx = (_exp_sum(self.sq_xx, scale) - m) / (m * (m - 1))
+        k_yx = _exp_sum(self.sq_yx, scale) / self.sq_yx.size
         return float(k_yy + k_xx - 2.0 * k_yx)
 
     def sinkhorn(self, blur: float = BLUR) -> float:

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 KEYS = [c.CONTEXT, c.PERTURBATION]  # the prediction's required columns; doses: condition_columns
 N_PCS = 50
+WAITING = 1  # conditions read and waiting for a pool thread, beside those being scored
 PASS1_POOL_BYTES = 1 << 25  # pass 1 runs on the pool where one G × G product is ≤ 32 MB (G ≤ 2048)
 Level = Literal["auto", "cells", "mean"]
 T = TypeVar("T")
@@ -74,8 +75,11 @@ class _Matrix:
 
 
 def _dense(block: np.ndarray | sparse.csr_matrix) -> np.ndarray:
-    block = block.toarray() if sparse.issparse(block) else np.asarray(block)
-    return block.astype(np.float64, copy=False)
+    """``block`` as a dense float64 array (a sparse block is made dense in float64 directly, not
+    through a dense copy in its own dtype: the same values, one full-size array fewer)."""
+    if sparse.issparse(block):
+        return block.astype(np.float64).toarray()
+    return np.asarray(block).astype(np.float64, copy=False)
 
 
 def _gene_columns(
@@ -233,7 +237,9 @@ def _context_truth(
         # the conditions' products on the pool, added here in order: the same bits as a loop;
         # serial where a G × G product in flight would be large
         small = n_pcs is None or genes * genes * 8 <= PASS1_POOL_BYTES
-        for i, (mean, sums) in enumerate((_map_conditions if small else map)(one, condition_rows)):
+        # at most WAITING finished products (8 MB each at G = 1,000) wait beside those computed
+        mapped = _map_conditions(one, condition_rows) if small else map(one, condition_rows)
+        for i, (mean, sums) in enumerate(mapped):
             observed[i] = mean
             if sums is not None:
                 total += sums[0]
@@ -257,13 +263,16 @@ def _condition_memo(
     return lambda name, compute: cache.get((*key, name), compute)
 
 
-def _map_conditions(function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+def _map_conditions(
+    function: Callable[[T], R], items: Iterable[T], waiting: int = WAITING
+) -> Iterator[R]:
     """``map(function, items)`` in order, on ``condition_threads()`` threads, single-threaded BLAS.
 
     The conditions are independent, and numpy releases the GIL in the heavy steps (matrix products,
     sorts, searches, the Sinkhorn log-sum-exps), so running them side by side uses every allowed
-    core even where a step is single-threaded. At most ``2 × workers`` conditions are in flight,
-    so the memory stays that of a few conditions' cells. Results are identical to a serial run.
+    core even where a step is single-threaded. At most ``workers + waiting`` conditions are in
+    flight, so the memory stays that of a few conditions' cells.
+    Results are identical to a serial run.
     """
     workers = condition_threads()
     if workers == 1:
@@ -273,7 +282,7 @@ def _map_conditions(function: Callable[[T], R], items: Iterable[T]) -> Iterator[
         pending: deque[Future[R]] = deque()
         for item in items:  # items are read here, in the calling thread
             pending.append(pool.submit(function, item))
-            if len(pending) >= 2 * workers:
+            if len(pending) >= workers + waiting:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()

@@ -1,0 +1,70 @@
+"""The memory trims of the distance and pass code give the same bits as the expressions they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from vcbench.metrics import distributions as d
+from vcbench.metrics.evaluate import _dense, _map_conditions
+
+
+@pytest.fixture
+def cells() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    values = np.log1p(rng.poisson(rng.gamma(0.6, 1.0, 300), (130, 300)).astype(np.float32))
+    return values[:70].astype(np.float64), values[70:].astype(np.float64)
+
+
+def test_row_norms_equal_the_whole_array_sum(cells, monkeypatch) -> None:
+    a, _ = cells
+    monkeypatch.setattr(d, "NORM_BLOCK_VALUES", 7 * a.shape[1])  # several blocks, a ragged last
+    assert np.array_equal(d.row_norms(a), (a * a).sum(axis=1))
+
+
+def test_squared_distances_equal_the_former_expression(cells) -> None:
+    a, b = cells
+    former = -2.0 * (a @ b.T)
+    former += (a * a).sum(axis=1)[:, None]
+    former += (b * b).sum(axis=1)[None, :]
+    former = np.clip(former, 0.0, None)
+    assert np.array_equal(d.squared_distances(a, b), former)
+    assert np.array_equal(d.squared_distances(a, b, d.row_norms(a), d.row_norms(b)), former)
+
+
+def test_upper_mask_takes_the_pairs_of_triu_indices(cells) -> None:
+    a, _ = cells
+    sq = d.squared_distances(a, a)
+    assert np.array_equal(sq[d._upper(len(a))], sq[np.triu_indices(len(a), 1)])
+
+
+def test_mmd_equals_the_former_formula(cells) -> None:
+    y, x = cells
+    pair = d.SamplePair(y, x)
+    n, m = len(y), len(x)
+    pooled = np.concatenate(
+        [pair.sq_yx.ravel(), pair.sq_yy[np.triu_indices(n, 1)], pair.sq_xx[np.triu_indices(m, 1)]]
+    )
+    scale = -0.5 / float(np.median(pooled))
+    former = (
+        (np.exp(pair.sq_yy * scale).sum() - n) / (n * (n - 1))
+        + (np.exp(pair.sq_xx * scale).sum() - m) / (m * (m - 1))
+        - 2.0 * np.exp(pair.sq_yx * scale).mean()
+    )
+    assert pair.mmd_rbf() == float(former)
+
+
+def test_dense_of_sparse_float32_equals_toarray_then_float64(cells) -> None:
+    a, _ = cells
+    block = sparse.csr_matrix(a.astype(np.float32))
+    out = _dense(block)
+    assert out.dtype == np.float64
+    assert np.array_equal(out, block.toarray().astype(np.float64))
+    assert np.array_equal(_dense(a.astype(np.float32)), a)
+
+
+@pytest.mark.parametrize("waiting", [0, 1, 3])
+def test_map_conditions_keeps_the_order(waiting) -> None:
+    items = list(range(25))
+    assert list(_map_conditions(lambda i: i * i, items, waiting)) == [i * i for i in items]
