@@ -68,3 +68,33 @@ def test_dense_of_sparse_float32_equals_toarray_then_float64(cells) -> None:
 def test_map_conditions_keeps_the_order(waiting) -> None:
     items = list(range(25))
     assert list(_map_conditions(lambda i: i * i, items, waiting)) == [i * i for i in items]
+
+
+@pytest.mark.parametrize("shift", [0.0, 30.0])  # 30: far from the origin, where cancellation bites
+def test_float32_gram_is_within_the_stated_tolerance(cells, shift) -> None:
+    rng = np.random.default_rng(5)
+    y, x = cells
+    y = y + shift + rng.normal(0, 0.05, y.shape)  # a prediction near the truth: small distances
+    x = x + shift
+    exact, fast = d.SamplePair(y, x), d.SamplePair(y, x, gram="float32")
+    tol = d.GRAM_FLOAT32_TOLERANCE
+    scale = 2.0 * np.sqrt(exact.sq_yx).mean()
+    assert abs(fast.energy_distance() - exact.energy_distance()) <= tol * scale
+    assert abs(fast.mmd_rbf() - exact.mmd_rbf()) <= tol
+    ot = d.entropic_ot(0.5 * exact.sq_yx, d.BLUR**2)
+    assert abs(fast.sinkhorn() - exact.sinkhorn()) <= tol * abs(ot)
+    assert fast.energy_distance() != exact.energy_distance()  # the float32 path did run
+
+
+def test_float32_gram_keeps_its_own_truth_memo_entries(cells) -> None:
+    y, x = cells
+    seen: dict[str, float] = {}
+
+    def memo(name, compute):
+        return seen.setdefault(name, compute())
+
+    d.SamplePair(y, x, truth_memo=memo).energy_distance()
+    d.SamplePair(y, x, truth_memo=memo, gram="float32").energy_distance()
+    assert set(seen) == {"energy_within_x", "energy_within_x_gram_float32"}
+    with pytest.raises(ValueError, match="gram"):
+        d.SamplePair(y, x, gram="float16")  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from vcbench.distances import subsample_rows
-from vcbench.metrics.distributions import SamplePair
+from vcbench.metrics.distributions import Gram, SamplePair
 from vcbench.metrics.wilcoxon import ControlRanks, benjamini_hochberg
 
 FDR = 0.05
@@ -55,11 +55,14 @@ def cell_metric_values(
     max_cells: int | None = 500,
     seed: int = 0,
     truth_memo: Callable[[str, Callable[[], Any]], Any] | None = None,
+    gram: Gram = "float64",
 ) -> dict[str, float]:
     """The wanted cell-level metrics of one condition (``predicted`` = Y_c, ``observed`` = X_c).
 
     ``truth_memo(name, compute)`` may return a value of ``observed`` alone (its DE set, its
-    within-sample terms) computed before for the same condition and parameters.
+    within-sample terms) computed before for the same condition and parameters. ``gram``: the
+    precision of the gene-space distances' products (``SamplePair``); the PC-space products
+    (50 columns) are always float64.
     """
     memo = truth_memo or (lambda name, compute: compute())
     out: dict[str, float] = {}
@@ -75,7 +78,9 @@ def cell_metric_values(
     y = subsample_rows(predicted, max_cells, seed)
     x = subsample_rows(observed, max_cells, seed)
     if wanted & set(DISTRIBUTION_METRICS):
-        pair = SamplePair(y, x, truth_memo=lambda name, compute: memo(f"genes_{name}", compute))
+        pair = SamplePair(
+            y, x, truth_memo=lambda name, compute: memo(f"genes_{name}", compute), gram=gram
+        )
         methods = {
             "energy_distance": pair.energy_distance,
             "sinkhorn": pair.sinkhorn,

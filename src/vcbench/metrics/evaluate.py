@@ -32,6 +32,7 @@ from vcbench.metrics.cells import (
 )
 from vcbench.metrics.dask_conditions import ConditionMap
 from vcbench.metrics.definitions import TOP_K, ContextArrays
+from vcbench.metrics.distributions import Gram
 from vcbench.metrics.input_checks import check_inputs, check_scale
 from vcbench.metrics.notes import MIN_TRUTH_CELLS, annotate
 from vcbench.metrics.registry import resolve_metrics
@@ -304,6 +305,7 @@ def evaluate(
     min_truth_cells: int = MIN_TRUTH_CELLS,
     truth_cache: TruthCache | None = None,
     condition_map: ConditionMap | None = None,
+    gram: Gram = "float64",
 ) -> pd.DataFrame:
     """Score a prediction against the truth (both in the standard form); definitions: docs/metrics.md.
 
@@ -331,6 +333,11 @@ def evaluate(
         condition_map: how the conditions' cell-level metrics are mapped, ``map``-like and in
             order; default: a pool of ``condition_threads()`` threads in this process. For a Dask
             cluster: ``metrics.dask_conditions.dask_condition_map``. The same values either way.
+
+        gram: the precision of the matrix products behind the gene-space distances
+            (``energy_distance``, ``sinkhorn``, ``mmd_rbf``): ``float64``, or ``float32`` on
+            centred samples, within ``distributions.GRAM_FLOAT32_TOLERANCE`` of it
+            (docs/performance.md).
 
     Returns:
         A tidy frame with columns context, perturbation (dose, where the truth has doses),
@@ -435,6 +442,7 @@ def evaluate(
                     max_cells=max_cells,
                     seed=seed,
                     truth_memo=rows[2],
+                    gram=gram,
                 ),
                 condition_rows,
             ):

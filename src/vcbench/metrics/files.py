@@ -17,6 +17,7 @@ from vcbench.errors import MetricError
 from vcbench.files import check_writable_folder, write_table_atomic
 from vcbench.metrics.aggregate import aggregate
 from vcbench.metrics.dask_conditions import condition_map_for
+from vcbench.metrics.distributions import Gram
 from vcbench.metrics.evaluate import evaluate
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ def evaluate_files(
     executor: str = "serial",
     scheduler: str | None = None,
     pds_normalisation: str = "p_minus_1",
+    gram: Gram = "float64",
 ) -> EvaluationFiles:
     """Load both files, score them with ``evaluate`` and write the tables under ``out``.
 
@@ -98,6 +100,7 @@ def evaluate_files(
     95 % interval). ``executor="dask"`` scores the conditions on the Dask cluster at ``scheduler``
     (default: a local cluster), with the same values. ``pds_normalisation="p"`` normalises ``pds``
     by P as cell-eval does (``vcbench.metrics.cell_eval.pds_over_p``; default ``p_minus_1``).
+    ``gram="float32"``: the gene-space distances from float32 products (``evaluate``'s ``gram``).
     """
     from vcbench.metrics.cell_eval import pds_over_p
 
@@ -136,6 +139,7 @@ def evaluate_files(
             max_cells=max_cells,
             seed=seed,
             condition_map=condition_map,
+            gram=gram,
         )
     scores = pds_over_p(scores, pds_normalisation)  # type: ignore[arg-type]
     summary = aggregate(scores, n_boot=n_boot, seed=seed)
