@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy import sparse
@@ -98,3 +101,35 @@ def test_float32_gram_keeps_its_own_truth_memo_entries(cells) -> None:
     assert set(seen) == {"energy_within_x", "energy_within_x_gram_float32"}
     with pytest.raises(ValueError, match="gram"):
         d.SamplePair(y, x, gram="float16")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("metrics", "loads_numba"), [("['energy_distance', 'mmd_rbf']", False), ("['sinkhorn']", True)]
+)
+def test_numba_loads_only_for_a_sinkhorn_metric(metrics, loads_numba) -> None:
+    """The kernel module (which imports numba) is imported by the first OT problem, not before."""
+    code = (
+        "import sys, numpy as np, anndata as ad, pandas as pd\n"
+        "from vcbench.data import contract as c\n"
+        "from vcbench.metrics import evaluate\n"
+        "rng = np.random.default_rng(0)\n"
+        "obs = pd.DataFrame({c.CONTEXT: 'k', c.PERTURBATION: ['control'] * 10 + ['A'] * 10})\n"
+        "obs[c.IS_CONTROL] = obs[c.PERTURBATION] == 'control'\n"
+        "obs.index = [f'c{i}' for i in range(20)]\n"
+        "var = pd.DataFrame(index=[f'G{i}' for i in range(6)])\n"
+        "truth = ad.AnnData(np.log1p(rng.poisson(2.0, (20, 6))).astype(np.float32), obs, var)\n"
+        "prediction = truth[10:].copy()\n"
+        "prediction.X = prediction.X + np.float32(0.1)\n"
+        f"scores = evaluate(prediction, truth, metrics={metrics})\n"
+        "assert scores['value'].notna().all(), scores\n"
+        "print('vcbench.metrics.sinkhorn_kernel' in sys.modules)\n"  # anndata may import numba
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == str(loads_numba)
+
+
+def test_the_evaluate_path_imports_no_numba() -> None:
+    code = "import sys, vcbench.metrics.files; print('numba' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

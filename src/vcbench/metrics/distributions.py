@@ -13,8 +13,6 @@ from typing import Literal
 
 import numpy as np
 
-from vcbench.metrics.sinkhorn_kernel import row_logsumexp
-
 BLUR = 0.05
 SCALING = 0.8
 SYMMETRIC_SCALING = 0.5  # the averaged symmetric update needs no fine annealing
@@ -225,6 +223,9 @@ def entropic_ot(
     less than ``tol·(1 + max C)``, at most ``max_iter`` times. ``symmetric=True`` (``C`` between a
     sample and itself) uses the averaged update ``f ← ½(f + softmin(f))``, which converges faster.
     """
+    # numba (~100 MiB with its first call, docs/performance.md) loads only where OT is solved
+    from vcbench.metrics.sinkhorn_kernel import row_logsumexp
+
     cost = np.ascontiguousarray(cost, dtype=np.float64)
     n, m = cost.shape
     log_a, log_b = np.full(n, -np.log(n)), np.full(m, -np.log(m))
