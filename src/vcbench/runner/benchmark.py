@@ -4,6 +4,7 @@ past failures, and resume from the store on a re-run."""
 from __future__ import annotations
 
 import datetime
+import functools
 import platform
 import time
 import traceback
@@ -132,7 +133,9 @@ def _with_train_pca(data: ad.AnnData, split: Split, job: SplitJob) -> ad.AnnData
     return data
 
 
-def _versions() -> dict[str, str]:
+@functools.cache
+def _package_versions() -> tuple[tuple[str, str], ...]:
+    """(name, version) of vcbench, python and the main libraries (read once per process)."""
     names = ("anndata", "scanpy", "numpy", "scipy", "pandas", "scikit-learn", "torch")
     found = {"vcbench": vcbench.__version__, "python": platform.python_version()}
     for name in names:
@@ -140,7 +143,11 @@ def _versions() -> dict[str, str]:
             found[name] = version(name)
         except PackageNotFoundError:
             continue
-    return found
+    return tuple(found.items())
+
+
+def _versions() -> dict[str, str]:
+    return dict(_package_versions())
 
 
 def run_metadata(spec: BenchmarkSpec, extra: dict[str, object] | None = None) -> dict[str, object]:
