@@ -1,8 +1,9 @@
-"""Run one part of a report build in a second process while the first builds the rest.
+"""Run parts of a report build in other processes while this one builds the rest.
 
 ``in_background(function, *args)`` starts ``function(*args)`` in a forked process when this
 process's thread budget (``vcbench.threads.budget``) has at least two cores, and returns a
-``Pending`` whose ``result()`` waits for the value (re-raising the function's error). With one
+``Pending`` whose ``result()`` waits for the value (re-raising the function's error). The forked
+process inherits ``function`` and ``args`` (nothing is pickled but the value sent back). With one
 core, or where fork is not available, the function runs on the first ``result()`` call instead.
 Either way the value is the same: the function runs the same code on the same inputs.
 """
@@ -11,12 +12,30 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from vcbench.threads import budget
 
 T = TypeVar("T")
+_FORK = (
+    multiprocessing.get_context("fork")
+    if "fork" in multiprocessing.get_all_start_methods()
+    else None
+)
+
+
+def _child(connection: Any, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        value = function(*args)
+    except BaseException as exc:
+        try:
+            connection.send(("failed", exc))
+        except Exception:  # an error that cannot be pickled: its text
+            connection.send(("failed", RuntimeError(f"{type(exc).__name__}: {exc}")))
+    else:
+        connection.send(("ok", value))
+    finally:
+        connection.close()
 
 
 class Pending(Generic[T]):
@@ -24,27 +43,38 @@ class Pending(Generic[T]):
 
     def __init__(self, function: Callable[..., T], args: tuple[object, ...]) -> None:
         self._function, self._args = function, args
-        self._pool: ProcessPoolExecutor | None = None
-        self._future: Future[T] | None = None
+        self._process: Any = None
+        self._receiver: Any = None
         self._done = False
         self._value: T | None = None
-        if budget() >= 2 and "fork" in multiprocessing.get_all_start_methods():
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-            self._future = self._pool.submit(function, *args)
+        if budget() >= 2 and _FORK is not None:
+            self._receiver, sender = _FORK.Pipe(duplex=False)
+            self._process = _FORK.Process(target=_child, args=(sender, function, args))
+            self._process.daemon = True
+            self._process.start()
+            sender.close()  # the child holds the only write end: its death ends the pipe
 
     def result(self) -> T:
         """The value (waits for the other process; computes it here if none was started)."""
-        if not self._done:
+        if self._done:
+            return self._value  # type: ignore[return-value]
+        if self._process is None:
+            self._value = self._function(*self._args)
+        else:
             try:
-                if self._future is not None:
-                    self._value = self._future.result()
-                else:
-                    self._value = self._function(*self._args)
+                status, payload = self._receiver.recv()
+            except EOFError:
+                raise RuntimeError(
+                    f"The report's background process ({getattr(self._function, '__name__', '')})"
+                    f" died without answering (exit code {self._process.exitcode})."
+                ) from None
             finally:
-                if self._pool is not None:
-                    self._pool.shutdown(wait=True)
-                    self._pool = None
-            self._done = True
+                self._process.join()
+                self._receiver.close()
+            if status == "failed":
+                raise payload
+            self._value = payload
+        self._done = True
         return self._value  # type: ignore[return-value]
 
 

@@ -1017,8 +1017,13 @@ def build_report(
         ]
         return Report(title, [reason], sections)
     ctx = _Context(results, records, n_boot, seed, shifts, board)
-    # the findings' section last, so the rest is built while the findings are computed
-    built = {s: s(ctx) for s in sorted(SECTIONS, key=lambda s: s is _findings)}
+    # the leaderboards (most of the figures) are built in another process, as are the findings,
+    # while this one builds the other sections; the findings' section last, as it waits for them
+    leaderboards = in_background(_leaderboards, ctx)
+    built = {
+        s: leaderboards.result() if s is _leaderboards else s(ctx)
+        for s in sorted(SECTIONS, key=lambda s: (s is _findings, s is _leaderboards))
+    }
     return Report(title, _summary(ctx), [built[s] for s in SECTIONS], ctx.findings)
 
 
