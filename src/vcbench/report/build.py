@@ -97,7 +97,7 @@ class _Context:
         records: pd.DataFrame | None,
         n_boot: int,
         seed: int,
-        shifts: pd.DataFrame | None = None,
+        shifts: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
         board: pd.DataFrame | None = None,
     ) -> None:
         self.results = results
@@ -107,7 +107,7 @@ class _Context:
         self.headline = an.headline_metrics(self.metrics)
         self.one_dataset = results["dataset"].nunique() == 1
         # the slowest analysis, computed in a second process while this one builds the sections
-        self._findings = in_background(findings_of, results, self.headline, shifts, n_boot, seed)
+        self._findings = in_background(_findings_of, results, self.headline, shifts, n_boot, seed)
         self.tasks = list(dict.fromkeys(zip(*(results[c] for c in TASK), strict=True)))
         self.board = an.leaderboard(results) if board is None else board
         self.standing = an.headline_ranking(self.board)
@@ -707,6 +707,17 @@ def findings_of(
     return findings_table(*parts), statements(*parts)
 
 
+def _findings_of(
+    results: pd.DataFrame,
+    metrics: list[str],
+    shifts: pd.DataFrame | Callable[[], pd.DataFrame] | None,
+    n_boot: int,
+    seed: int,
+) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """``findings_of``, with ``shifts`` computed first where it is given as a function."""
+    return findings_of(results, metrics, shifts() if callable(shifts) else shifts, n_boot, seed)
+
+
 def _num(x: float) -> str:
     """A finding's number as the sentences print it (3 significant digits)."""
     return "NaN" if not np.isfinite(x) else f"{x:.3g}"
@@ -1000,13 +1011,14 @@ def build_report(
     title: str = "vcbench report",
     n_boot: int = 1000,
     seed: int = 0,
-    shifts: pd.DataFrame | None = None,
+    shifts: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
     board: pd.DataFrame | None = None,
 ) -> Report:
     """The report's summary and sections from a benchmark's tidy ``results`` and ``records``
     (``n_boot``/``seed``: the findings' bootstraps use ``n_boot`` resamples, the agreement
     intervals ``n_boot // 5``; ``shifts``: the splits' measured shift,
-    :func:`vcbench.analysis.findings.split_shifts`, for the strict-drop finding; ``board``:
+    :func:`vcbench.analysis.findings.split_shifts`, for the strict-drop finding, or a function
+    that computes it (then called beside the other findings); ``board``:
     ``analysis.leaderboard(results)`` where the caller has it already)."""
     an.common.require_columns(results, [*RESULT_COLUMNS, "value"])
     if results.empty:

@@ -4,6 +4,7 @@ and write both for a results directory."""
 from __future__ import annotations
 
 import datetime
+import functools
 import html
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,7 +174,7 @@ def write_report(
             title=title,
             n_boot=n_boot,
             seed=seed,
-            shifts=split_shifts(folder),
+            shifts=functools.partial(split_shifts, folder),  # computed beside the findings
             board=board,
         )
     html_path = Path(out) if out is not None else folder / "report.html"
