@@ -126,3 +126,15 @@ def test_perturbed_mean_falls_below_the_replicate_on_the_held_out_half(sim, spli
     means = means["value"].mean()
     assert means["rep", "pdcorr"] > means["pm", "pdcorr"]
     assert means["rep", "rmse"] < means["pm", "rmse"]
+
+
+def test_controls_scored_with_the_splits_truth_cache_are_bit_identical(sim, split) -> None:
+    from vcbench.metrics.truth_cache import TruthCache
+
+    metrics = ["rmse", "pdcorr", "de_overlap", "energy_distance", "sinkhorn", "de_test_overlap"]
+    cache = TruthCache()
+    for score in (collapse_scores, replicate_scores):  # the collapse control fills the cache
+        alone = score(sim.adata, split, metrics, 1)
+        shared = score(sim.adata, split, metrics, 1, cache)
+        pd.testing.assert_frame_equal(alone, shared, check_exact=True)
+    assert cache.misses > 0 and cache.hits > 0  # the replicate reused the collapse's statistics

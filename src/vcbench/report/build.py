@@ -28,6 +28,7 @@ from vcbench.analysis.findings import (
 )
 from vcbench.analysis.summary import OVERALL
 from vcbench.report import figures as fig
+from vcbench.report.background import in_background
 from vcbench.report.collapse import collapse, collapse_summary
 from vcbench.report.tables import DETAIL, fmt, percent, signed_intervals
 
@@ -96,7 +97,8 @@ class _Context:
         records: pd.DataFrame | None,
         n_boot: int,
         seed: int,
-        shifts: pd.DataFrame | None = None,
+        shifts: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
+        board: pd.DataFrame | None = None,
     ) -> None:
         self.results = results
         self.records = records
@@ -104,9 +106,10 @@ class _Context:
         self.metrics = metric_order(results["metric"])
         self.headline = an.headline_metrics(self.metrics)
         self.one_dataset = results["dataset"].nunique() == 1
-        self.findings, self.statements = findings_of(results, self.headline, shifts, n_boot, seed)
+        # the slowest analysis, computed in a second process while this one builds the sections
+        self._findings = in_background(_findings_of, results, self.headline, shifts, n_boot, seed)
         self.tasks = list(dict.fromkeys(zip(*(results[c] for c in TASK), strict=True)))
-        self.board = an.leaderboard(results)
+        self.board = an.leaderboard(results) if board is None else board
         self.standing = an.headline_ranking(self.board)
         self.ranks = an.model_ranks(results)
         overall = self.standing[self.standing["split_category"] == OVERALL]
@@ -119,6 +122,16 @@ class _Context:
         self.models = ranked + controls
         self.roles = roles
         self.palette = fig.colours(self.models)
+
+    @property
+    def findings(self) -> pd.DataFrame:
+        """The findings table (``findings_of``)."""
+        return self._findings.result()[0]
+
+    @property
+    def statements(self) -> dict[str, list[str]]:
+        """The findings' sentences (``findings_of``)."""
+        return self._findings.result()[1]
 
     def task_rows(self, table: pd.DataFrame, task: tuple[object, ...]) -> pd.DataFrame:
         """The rows of ``table`` that belong to ``task``."""
@@ -694,6 +707,17 @@ def findings_of(
     return findings_table(*parts), statements(*parts)
 
 
+def _findings_of(
+    results: pd.DataFrame,
+    metrics: list[str],
+    shifts: pd.DataFrame | Callable[[], pd.DataFrame] | None,
+    n_boot: int,
+    seed: int,
+) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """``findings_of``, with ``shifts`` computed first where it is given as a function."""
+    return findings_of(results, metrics, shifts() if callable(shifts) else shifts, n_boot, seed)
+
+
 def _num(x: float) -> str:
     """A finding's number as the sentences print it (3 significant digits)."""
     return "NaN" if not np.isfinite(x) else f"{x:.3g}"
@@ -987,12 +1011,15 @@ def build_report(
     title: str = "vcbench report",
     n_boot: int = 1000,
     seed: int = 0,
-    shifts: pd.DataFrame | None = None,
+    shifts: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
+    board: pd.DataFrame | None = None,
 ) -> Report:
     """The report's summary and sections from a benchmark's tidy ``results`` and ``records``
     (``n_boot``/``seed``: the findings' bootstraps use ``n_boot`` resamples, the agreement
     intervals ``n_boot // 5``; ``shifts``: the splits' measured shift,
-    :func:`vcbench.analysis.findings.split_shifts`, for the strict-drop finding)."""
+    :func:`vcbench.analysis.findings.split_shifts`, for the strict-drop finding, or a function
+    that computes it (then called beside the other findings); ``board``:
+    ``analysis.leaderboard(results)`` where the caller has it already)."""
     an.common.require_columns(results, [*RESULT_COLUMNS, "value"])
     if results.empty:
         reason = "the benchmark produced no results (did every task fail? see records.parquet)"
@@ -1001,9 +1028,15 @@ def build_report(
             for s in SECTIONS
         ]
         return Report(title, [reason], sections)
-    ctx = _Context(results, records, n_boot, seed, shifts)
-    sections = [section(ctx) for section in SECTIONS]
-    return Report(title, _summary(ctx), sections, ctx.findings)
+    ctx = _Context(results, records, n_boot, seed, shifts, board)
+    # the leaderboards (most of the figures) are built in another process, as are the findings,
+    # while this one builds the other sections; the findings' section last, as it waits for them
+    leaderboards = in_background(_leaderboards, ctx)
+    built = {
+        s: leaderboards.result() if s is _leaderboards else s(ctx)
+        for s in sorted(SECTIONS, key=lambda s: (s is _findings, s is _leaderboards))
+    }
+    return Report(title, _summary(ctx), [built[s] for s in SECTIONS], ctx.findings)
 
 
 __all__ = ["Block", "Report", "Section", "build_report", "findings_of"]

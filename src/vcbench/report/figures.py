@@ -63,10 +63,23 @@ def arrow(metric: str) -> str:
 
 
 def to_data_uri(figure: object) -> str:
-    """The figure as a base64 PNG data URI (the figure is closed)."""
+    """The figure as a base64 PNG data URI (the figure is closed).
+
+    A constrained-layout figure (the grids) is laid out once and then drawn once: it fits its
+    canvas already (matplotlib would otherwise lay it out and draw it twice, once dry). The other
+    figures are cropped to their content (``bbox_inches="tight"``, which draws them twice).
+    """
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
     plt = _pyplot()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")  # type: ignore[attr-defined]
+    engine = figure.get_layout_engine()  # type: ignore[attr-defined]
+    if isinstance(engine, ConstrainedLayoutEngine):
+        engine.execute(figure)
+        figure.set_layout_engine(None)  # type: ignore[attr-defined]
+        figure.savefig(buffer, format="png", dpi=DPI)  # type: ignore[attr-defined]
+    else:
+        figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")  # type: ignore[attr-defined]
     plt.close(figure)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 

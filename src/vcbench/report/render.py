@@ -4,6 +4,7 @@ and write both for a results directory."""
 from __future__ import annotations
 
 import datetime
+import functools
 import html
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,24 +165,38 @@ def write_report(
 
         report = failed_run_report(records, folder, title)
     else:
+        from vcbench.analysis import leaderboard
+
+        board = leaderboard(results)  # once, for the report and leaderboard.csv
         report = build_report(
-            results, records, title=title, n_boot=n_boot, seed=seed, shifts=split_shifts(folder)
+            results,
+            records,
+            title=title,
+            n_boot=n_boot,
+            seed=seed,
+            shifts=functools.partial(split_shifts, folder),  # computed beside the findings
+            board=board,
         )
     html_path = Path(out) if out is not None else folder / "report.html"
     markdown_path = html_path.with_suffix(".md")
     write_text_atomic(render_html(report), html_path)
     write_text_atomic(render_markdown(report), markdown_path)
-    board_path = write_leaderboard(results, folder / "leaderboard.csv")
+    board_path = write_leaderboard(results, folder / "leaderboard.csv", board)
     findings_path = write_table_atomic(report.findings, folder / "findings.csv")
     return ReportFiles(html_path, markdown_path, board_path, findings_path)
 
 
-def write_leaderboard(results: pd.DataFrame, path: str | Path) -> Path:
+def write_leaderboard(
+    results: pd.DataFrame, path: str | Path, board: pd.DataFrame | None = None
+) -> Path:
     """Write ``leaderboard.csv`` (one row per task × split category × model × metric; columns
-    :data:`~vcbench.analysis.LEADERBOARD_COLUMNS`; empty cells where a value is undefined)."""
+    :data:`~vcbench.analysis.LEADERBOARD_COLUMNS`; empty cells where a value is undefined);
+    ``board``: ``analysis.leaderboard(results)`` where the caller has it already."""
     from vcbench.analysis import leaderboard, leaderboard_csv
 
-    table = leaderboard_csv(leaderboard(results)) if len(results) else pd.DataFrame()
+    if not len(results):
+        return write_table_atomic(pd.DataFrame(), path)
+    table = leaderboard_csv(leaderboard(results) if board is None else board)
     return write_table_atomic(table, path)
 
 

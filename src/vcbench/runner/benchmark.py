@@ -4,6 +4,7 @@ past failures, and resume from the store on a re-run."""
 from __future__ import annotations
 
 import datetime
+import functools
 import platform
 import time
 import traceback
@@ -39,20 +40,20 @@ from vcbench.runner.failures import failure_table
 from vcbench.runner.grid import SplitJob, Task, split_jobs, tasks_for
 from vcbench.runner.isolation import Outcome, limit_memory
 from vcbench.runner.predictions import keep_prediction
-from vcbench.runner.preload import metric_imports, model_imports
+from vcbench.runner.preload import import_serially, metric_imports, model_imports
 from vcbench.runner.replicate import SCORED_CONTROLS
 from vcbench.runner.spec import BenchmarkSpec, DatasetEntry
+from vcbench.runner.split_inputs import DATA_FILE, SPLIT_FILE, forget, preload, split_inputs
 from vcbench.runner.store import OutputLock, ResultStore
 from vcbench.runner.task import run_model_timed
 from vcbench.runner.validate import validate_spec
 from vcbench.scenarios import make_split
 from vcbench.scenarios.cross_dataset import prepare as prepare_cross_dataset
-from vcbench.scenarios.io import load_split, save_split
+from vcbench.scenarios.io import save_split
 from vcbench.scenarios.split import Split
 
 RESULT_KEYS = ["dataset", "scenario", "variant", "seed", "model"]
 SUMMARY_KEYS = ("dataset", "scenario", "variant", "model", "split_category", "metric")
-SPLIT_FILE, DATA_FILE = "split.parquet", "data.h5ad"
 TRUTH_CACHE_FILE = "truth_statistics.npz"
 
 
@@ -132,7 +133,9 @@ def _with_train_pca(data: ad.AnnData, split: Split, job: SplitJob) -> ad.AnnData
     return data
 
 
-def _versions() -> dict[str, str]:
+@functools.cache
+def _package_versions() -> tuple[tuple[str, str], ...]:
+    """(name, version) of vcbench, python and the main libraries (read once per process)."""
     names = ("anndata", "scanpy", "numpy", "scipy", "pandas", "scikit-learn", "torch")
     found = {"vcbench": vcbench.__version__, "python": platform.python_version()}
     for name in names:
@@ -140,7 +143,11 @@ def _versions() -> dict[str, str]:
             found[name] = version(name)
         except PackageNotFoundError:
             continue
-    return found
+    return tuple(found.items())
+
+
+def _versions() -> dict[str, str]:
+    return dict(_package_versions())
 
 
 def run_metadata(spec: BenchmarkSpec, extra: dict[str, object] | None = None) -> dict[str, object]:
@@ -161,16 +168,17 @@ def execute_task(task: Task, keep_predictions: str = "pseudobulk") -> dict[str, 
     limit_memory(task.memory_limit)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        data = ad.read_h5ad(task.split_dir / DATA_FILE)
-        split = load_split(task.split_dir / SPLIT_FILE)
+        data, split = split_inputs(task.split_dir)
         metrics = task.metrics if isinstance(task.metrics, str) else list(task.metrics)
+        truth_cache = TruthCache.load(task.split_dir / TRUTH_CACHE_FILE)
         if task.model.name in SCORED_CONTROLS:  # these controls are scored, not fitted
             start = time.perf_counter()
-            scores = SCORED_CONTROLS[task.model.name](data, split, metrics, task.split.seed)
+            scores = SCORED_CONTROLS[task.model.name](
+                data, split, metrics, task.split.seed, truth_cache
+            )
             timings = {"evaluate_seconds": time.perf_counter() - start}
         else:
             model = get_model(task.model.name, **task.model.params)
-            truth_cache = TruthCache.load(task.split_dir / TRUTH_CACHE_FILE)
 
             def keep(prediction: ad.AnnData, truth: ad.AnnData) -> None:
                 keep_prediction(prediction, truth, task.task_dir, task.split_dir, keep_predictions)
@@ -185,8 +193,8 @@ def execute_task(task: Task, keep_predictions: str = "pseudobulk") -> dict[str, 
                 held_out_seed=task.split.seed if task.held_out_half else None,
                 negatives=task.negatives,
             )
-            if truth_cache.misses:  # the split's next models reuse the truth-side statistics
-                truth_cache.save(task.split_dir / TRUTH_CACHE_FILE)
+        if truth_cache.misses:  # the split's next models reuse the truth-side statistics
+            truth_cache.save(task.split_dir / TRUTH_CACHE_FILE)
     job = task.split
     labels = [
         job.dataset.name,
@@ -221,6 +229,7 @@ def _record(task: Task, outcome: Outcome) -> dict[str, object]:
         "metrics": task.metrics,
         **(outcome.value or {}),
         "wall_seconds": outcome.wall_seconds,
+        "cpu_seconds": outcome.cpu_seconds,
         "peak_memory_mib": outcome.peak_memory_mib,
         "versions": _versions(),
         "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -293,6 +302,10 @@ def _run_pending(
         )
         for task in pending
     ]
+    if spec.executor != "dask":  # the forked task processes inherit the warmed kernels
+        import_serially(
+            sorted({entry for task in pending for entry in metric_imports(task.metrics)})
+        )
     by_key = {task.task_id: task for task in pending}
     with _progress(len(jobs), console) as progress:
         bar = progress.add_task(
@@ -354,8 +367,12 @@ def _run_benchmark(
         ) from exc
     tasks = tasks_for(spec, splits, store.root)
     pending = spread_over_splits([t for t in tasks if force or not store.is_finished(t.task_id)])
-    for _ in _run_pending(spec, pending, store, console):
-        pass
+    preload(t.split_dir for t in pending)  # read once here, inherited by the forked tasks
+    try:
+        for _ in _run_pending(spec, pending, store, console):
+            pass
+    finally:
+        forget()
     ids = [t.task_id for t in tasks]
     results = store.results(ids)
     if not results.empty:

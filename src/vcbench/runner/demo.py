@@ -7,7 +7,7 @@ from vcbench.runner.spec import BenchmarkSpec, parse_spec
 DEMO_SPEC = """\
 output: results
 metrics: full
-executor: serial
+executor: processes           # one task per core at a time (jobs: the cores, vcbench.threads)
 datasets:
   - name: demo               # bundled: Norman 2019 K562 CRISPRa + McFaline-Figueroa 2023 glioma CRISPRi
     source: demo

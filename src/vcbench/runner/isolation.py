@@ -52,10 +52,20 @@ class Outcome:
     traceback: str | None = None
     peak_memory_mib: float | None = None
     wall_seconds: float = 0.0
+    cpu_seconds: float | None = None  # user + system CPU time of the child (None: not reported)
 
 
 def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and the children it waited for (a forked child's
+    counts start at zero)."""
+    own, children = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 _PR_SET_PDEATHSIG = 1
@@ -127,9 +137,10 @@ def _child(
     _die_with_parent(parent)
     try:
         value = function(*args)
-        connection.send(("ok", value, None, None, _peak_mib()))
+        connection.send(("ok", value, None, None, _peak_mib(), _cpu_seconds()))
     except BaseException as exc:  # report everything, KeyboardInterrupt included
-        connection.send(("failed", None, _error_text(exc), traceback.format_exc(), _peak_mib()))
+        trace = traceback.format_exc()
+        connection.send(("failed", None, _error_text(exc), trace, _peak_mib(), _cpu_seconds()))
     finally:
         connection.close()
 
@@ -155,7 +166,7 @@ def run_isolated(
                 wall_seconds=time.perf_counter() - start,
             )
         try:
-            status, value, error, trace, peak = receiver.recv()
+            status, value, error, trace, peak, cpu = receiver.recv()
         except EOFError:
             process.join()
             return Outcome(
@@ -165,7 +176,7 @@ def run_isolated(
                 wall_seconds=time.perf_counter() - start,
             )
         process.join()
-        return Outcome(status, value, error, trace, peak, time.perf_counter() - start)
+        return Outcome(status, value, error, trace, peak, time.perf_counter() - start, cpu)
     finally:
         if process.is_alive():  # e.g. KeyboardInterrupt while waiting
             process.kill()

@@ -24,6 +24,7 @@ from scipy import sparse
 from vcbench.data import contract as c
 from vcbench.metrics import evaluate
 from vcbench.metrics.registry import resolve_metrics
+from vcbench.metrics.truth_cache import TruthCache
 from vcbench.models.base import PREDICTION_KEY
 from vcbench.runner.halves import half_a_mask
 from vcbench.runner.task import SCORE_KEYS, truth_for, with_split_category
@@ -54,10 +55,15 @@ def _nan_rows(conditions: pd.DataFrame, names: list[str]) -> pd.DataFrame:
 
 
 def replicate_scores(
-    adata: ad.AnnData, split: Split, metrics: str | list[str], seed: int = 0
+    adata: ad.AnnData,
+    split: Split,
+    metrics: str | list[str],
+    seed: int = 0,
+    truth_cache: TruthCache | None = None,
 ) -> pd.DataFrame:
     """Tidy scores (context, perturbation[, dose], split_category, metric, value, note) of the replicate:
-    half A against half B (seeded by ``seed``, the split seed), all controls, training reference."""
+    half A against half B (seeded by ``seed``, the split seed), all controls, training reference.
+    ``truth_cache``: the split's truth-side statistics, shared with its models (same scores)."""
     half_a = half_a_mask(adata, split, seed)
     truth = truth_for(adata, split, seed)
     keys = c.condition_columns(split.test_conditions.columns)
@@ -71,7 +77,12 @@ def replicate_scores(
         train = adata[split.mask(adata, "train")]
         frames.append(
             evaluate(
-                adata[half_a].copy(), truth, metrics=metrics, conditions=scored, reference=train
+                adata[half_a].copy(),
+                truth,
+                metrics=metrics,
+                conditions=scored,
+                reference=train,
+                truth_cache=truth_cache,
             )
         )
     if (~halvable).any():
@@ -98,9 +109,14 @@ def collapse_prediction(truth: ad.AnnData) -> ad.AnnData:
 
 
 def collapse_scores(
-    adata: ad.AnnData, split: Split, metrics: str | list[str], seed: int = 0
+    adata: ad.AnnData,
+    split: Split,
+    metrics: str | list[str],
+    seed: int = 0,
+    truth_cache: TruthCache | None = None,
 ) -> pd.DataFrame:
-    """Tidy scores of the collapse control against the held-out half B (seeded by ``seed``)."""
+    """Tidy scores of the collapse control against the held-out half B (seeded by ``seed``);
+    ``truth_cache`` as in ``replicate_scores``."""
     truth = truth_for(adata, split, seed)
     train = adata[split.mask(adata, "train")]
     scores = evaluate(
@@ -109,11 +125,13 @@ def collapse_scores(
         metrics=metrics,
         conditions=split.test_conditions,
         reference=train,
+        truth_cache=truth_cache,
     )
     return _with_categories(scores, split)
 
 
-SCORED_CONTROLS: dict[str, Callable[[ad.AnnData, Split, str | list[str], int], pd.DataFrame]] = {
+ScoredControl = Callable[[ad.AnnData, Split, str | list[str], int, TruthCache | None], pd.DataFrame]
+SCORED_CONTROLS: dict[str, ScoredControl] = {
     REPLICATE: replicate_scores,
     COLLAPSE: collapse_scores,
 }

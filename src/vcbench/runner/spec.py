@@ -16,6 +16,7 @@ from vcbench import defaults
 from vcbench.errors import SpecError
 from vcbench.names import check_path_label
 from vcbench.runner.isolation import parse_memory
+from vcbench.threads import cores
 
 DEFAULT_TIME_LIMIT = 7200.0  # 2 h: generous for one model on one split, but a hang ends
 
@@ -109,7 +110,11 @@ class BenchmarkSpec(_Strict):
     output: Path = Path("results")
     metrics: str | list[str] = defaults.METRICS
     executor: Literal["serial", "processes", "dask"] = "serial"
-    jobs: int = Field(2, ge=1)
+    jobs: int = Field(
+        default_factory=cores,
+        ge=1,
+        description="Tasks run side by side (processes, dask); default: one per core.",
+    )
     scheduler: str | None = Field(None, description="Dask scheduler address (tcp://HOST:PORT).")
     time_limit: float | None = Field(
         DEFAULT_TIME_LIMIT, gt=0, description="Seconds a task may take (null: no limit)."
@@ -225,7 +230,7 @@ EXAMPLE_SPEC = """\
 output: results/my_benchmark   # results, records and the report go here
 metrics: full                  # a metric profile (paper, fast, full) or a list of metric names
 executor: serial               # serial | processes | dask
-jobs: 2                        # worker processes (processes, dask LocalCluster)
+jobs: 2                        # worker processes (processes, dask LocalCluster); default: one per core
 scheduler: null                # dask only: tcp://HOST:PORT of an existing cluster
 time_limit: 7200               # seconds a task may take before it is recorded as failed (null: none)
 memory_limit: null             # memory a task may use, e.g. 8GB (recorded as "out of memory")
