@@ -111,6 +111,7 @@ from vcbench.models.deep.common import (
     ConditionInputs,
     DeepModel,
     FeatureKind,
+    SelectionKind,
     TrainingData,
     negative_binomial_nll,
 )
@@ -255,6 +256,9 @@ class CPA(DeepModel):
         seed: int = 0,
         device: str = "cpu",
         n_threads: int | None = 1,
+        selection: SelectionKind = "effect",
+        validation_perturbations: float = 0.2,
+        predict_effect: bool = True,
     ) -> None:
         self.n_latent = n_latent
         self.width = width
@@ -286,6 +290,9 @@ class CPA(DeepModel):
             seed=seed,
             device=device,
             n_threads=n_threads,
+            selection=selection,
+            validation_perturbations=validation_perturbations,
+            predict_effect=predict_effect,
         )
 
     @property

@@ -132,7 +132,13 @@ from vcbench.knowledge.go_graph import (
     shipped_if_it_covers,
     top_k_edges,
 )
-from vcbench.models.deep.common import ConditionInputs, DeepModel, FeatureKind, TrainingData
+from vcbench.models.deep.common import (
+    ConditionInputs,
+    DeepModel,
+    FeatureKind,
+    SelectionKind,
+    TrainingData,
+)
 from vcbench.models.embeddings import EmbeddingSource, load_embedding
 
 GRAD_CLIP = 1.0  # GEARS clips every gradient entry to [-1, 1]
@@ -436,6 +442,9 @@ class GEARS(DeepModel):
         seed: int = 0,
         device: str = "cpu",
         n_threads: int | None = 1,
+        selection: SelectionKind = "effect",
+        validation_perturbations: float = 0.2,
+        predict_effect: bool = True,
     ) -> None:
         self.hidden_size = hidden_size
         self.num_go_gnn_layers = num_go_gnn_layers
@@ -462,6 +471,9 @@ class GEARS(DeepModel):
             seed=seed,
             device=device,
             n_threads=n_threads,
+            selection=selection,
+            validation_perturbations=validation_perturbations,
+            predict_effect=predict_effect,
         )
 
     # -- setup ------------------------------------------------------------------------------------

@@ -85,6 +85,7 @@ from vcbench.models.deep.common import (
     ConditionInputs,
     DeepModel,
     FeatureKind,
+    SelectionKind,
     TrainingData,
     gaussian_nll,
 )
@@ -208,6 +209,9 @@ class PRnet(DeepModel):
         seed: int = 0,
         device: str = "cpu",
         n_threads: int | None = 1,
+        selection: SelectionKind = "effect",
+        validation_perturbations: float = 0.2,
+        predict_effect: bool = True,
     ) -> None:
         self.hidden = hidden
         self.n_layers = n_layers
@@ -232,6 +236,9 @@ class PRnet(DeepModel):
             seed=seed,
             device=device,
             n_threads=n_threads,
+            selection=selection,
+            validation_perturbations=validation_perturbations,
+            predict_effect=predict_effect,
         )
 
     # -- DeepModel hooks ------------------------------------------------------------------------

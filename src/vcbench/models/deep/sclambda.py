@@ -101,6 +101,7 @@ from vcbench.models.deep.common import (
     ConditionInputs,
     DeepModel,
     FeatureKind,
+    SelectionKind,
     TrainingData,
 )
 from vcbench.models.embeddings import EmbeddingSource
@@ -221,6 +222,9 @@ class ScLAMBDA(DeepModel):
         seed: int = 0,
         device: str = "cpu",
         n_threads: int | None = 1,
+        selection: SelectionKind = "effect",
+        validation_perturbations: float = 0.2,
+        predict_effect: bool = True,
     ) -> None:
         self.hidden = hidden
         self.latent_dim = latent_dim
@@ -246,6 +250,9 @@ class ScLAMBDA(DeepModel):
             seed=seed,
             device=device,
             n_threads=n_threads,
+            selection=selection,
+            validation_perturbations=validation_perturbations,
+            predict_effect=predict_effect,
         )
 
     # -- setup --------------------------------------------------------------------------------
