@@ -545,9 +545,13 @@ class DeepModel(PerturbationModel):
 
 
 def _unperturbed(inputs: ConditionInputs) -> ConditionInputs:
-    """The inputs of a control cell of the same context: zero perturbation features and dose."""
+    """The inputs of a control cell of the same context: the control label, zero perturbation
+    features and dose."""
     return dataclasses.replace(
-        inputs, features=torch.zeros_like(inputs.features), dose=torch.zeros_like(inputs.dose)
+        inputs,
+        perturbation=c.CONTROL,
+        features=torch.zeros_like(inputs.features),
+        dose=torch.zeros_like(inputs.dose),
     )
 
 
