@@ -36,7 +36,9 @@ Shared definitions:
   controls. The epoch whose mean pdcorr of predicted vs observed effects is best (the validation
   loss breaking ties) is selected; training stops after ``patience`` epochs without a better
   score. The model is then **refitted on every training cell** for the selected number of epochs
-  (the held-out conditions are training data too), with the same seed. ``selection_`` records
+  (the held-out conditions are training data too), with the same seed; a model with
+  ``refit_after_selection = False`` (``gears``, as GEARS keeps its best validation epoch) keeps
+  the selected epoch's weights instead. ``selection_`` records
   the held-out labels, each epoch's score and the choice. With too few perturbations to hold out
   (or ``selection="loss"``) selection falls back to the validation loss.
 - Validation loss: on ``validation_fraction`` of the cells of each training condition (controls
@@ -68,7 +70,12 @@ from vcbench.data import contract as c
 from vcbench.errors import ModelError
 from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries, query_obs
 from vcbench.models.cell_inputs import cell_embedding
-from vcbench.models.deep.selection import Selection, ValidationEffects, held_out_cells
+from vcbench.models.deep.selection import (
+    SCORE_TIE,
+    Selection,
+    ValidationEffects,
+    held_out_cells,
+)
 from vcbench.models.effects import TrainingEffects, query_control_means, training_control_mask
 from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures, training_smiles
 from vcbench.models.torch_utils import dense_float32, torch_threads
@@ -230,6 +237,9 @@ class DeepModel(PerturbationModel):
     """
 
     needs_counts: ClassVar[bool] = False
+    # after counterfactual selection: refit on every training cell for the selected epochs (True),
+    # or keep the selected epoch's weights, trained without the held-out conditions (False)
+    refit_after_selection: ClassVar[bool] = True
 
     def _init_common(
         self,
@@ -317,12 +327,16 @@ class DeepModel(PerturbationModel):
                 unit, labels, mask = held
                 kept = train[~mask]
                 target = ValidationEffects.from_cells(train[mask], kept)
-                selection = Selection(unit, labels, target.conditions)
+                selection = Selection(
+                    unit, labels, target.conditions, refit=self.refit_after_selection
+                )
                 self._start(kept)
                 self._train(selection=(selection, target, kept))
                 self.selection_ = selection
-                self._start(train)
-                self._train(epochs=selection.select() + 1)
+                selection.select()
+                if self.refit_after_selection:
+                    self._start(train)
+                    self._train(epochs=selection.epoch + 1)
             else:
                 self._start(train)
                 self._train()
@@ -416,6 +430,7 @@ class DeepModel(PerturbationModel):
         data = self.data_
         self.history_: list[dict[str, float]] = []
         best, best_state, since_best = np.inf, None, 0
+        kept_states: dict[int, dict[str, torch.Tensor]] = {}
         if selection is not None:
             record, target, kept = selection
             queries = Queries(target.conditions, kept[kept.obs[c.IS_CONTROL].to_numpy(dtype=bool)])
@@ -451,9 +466,15 @@ class DeepModel(PerturbationModel):
                 score = target.score(predicted)
                 record.scores.append(score)
                 record.losses.append(val_loss)
+                record.train_losses.append(train_loss)
                 self.history_[-1]["val_pdcorr"] = score
                 improved = score > best + 1e-4
                 best = max(best, score)
+                if not self.refit_after_selection:  # the weights of every epoch still in the tie
+                    kept_states[epoch] = copy.deepcopy(self.net_.state_dict())
+                    kept_states = {
+                        e: w for e, w in kept_states.items() if record.scores[e] >= best - SCORE_TIE
+                    }
             else:
                 improved = val_loss < best
                 if improved:
@@ -461,6 +482,8 @@ class DeepModel(PerturbationModel):
             since_best = 0 if improved else since_best + 1
             if self.patience is not None and since_best >= self.patience:
                 break
+        if kept_states:
+            best_state = kept_states[record.select()]
         if best_state is not None:
             self.net_.load_state_dict(best_state)
         self.best_epoch_ = (

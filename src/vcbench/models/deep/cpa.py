@@ -428,8 +428,9 @@ class CPA(DeepModel):
         self.net_.eval()
         with torch.no_grad():
             logits = self._adversary_logits(self.net_.encoder(data.cell_input[cells]))
-        labels = self.targets_[data.condition[cells]]
-        exact = ((logits[0] > 0).float() == labels).all(dim=1).float().mean().item()
+        labels = self.targets_[data.condition[cells], :-1]  # the targets, not "perturbed"
+        right = (logits[0][:, :-1] > 0).float() == labels
+        exact = right.all(dim=1).float().mean().item()
         out = {"perturbation": exact}
         if len(logits) > 1:
             right = logits[1].argmax(dim=1) == data.context[cells]

@@ -102,10 +102,11 @@ Deviations from the original:
 - Contexts: several contexts are pooled (the direction loss uses each context's own control mean;
   GEARS has one cell type). Perturbed cells of a context without training controls are left out of
   the loss.
-- Model selection: the common early stopping on the validation loss (``validation_fraction`` of
-  each training condition's cells, fixed control pairs) replaces GEARS's choice of the epoch with
-  the lowest validation MSE on the top-20 DE genes of held-out perturbations; ``patience=None`` by
-  default, so that all ``n_epochs`` run as in GEARS.
+- Model selection: the common counterfactual validation (held-out training perturbations, pdcorr
+  of their effects) replaces GEARS's choice of the epoch with the lowest validation MSE on the
+  top-20 DE genes of held-out perturbations; as in GEARS, the selected epoch's weights are kept
+  (no refit: ``refit_after_selection = False``); ``patience=None`` by default, so that all
+  ``n_epochs`` run as in GEARS.
 - Not implemented: the uncertainty head (off by default in GEARS) and ``decoder_hidden_size``
   (defined but unused in GEARS's network).
 """
@@ -413,6 +414,8 @@ class GEARS(DeepModel):
     ``"shipped"``: always them) for the perturbation graph; ``embedding`` (an embedding table) is the fallback
     graph without it. The other parameters are GEARS's (module docstring) and the common ones.
     """
+
+    refit_after_selection = False  # GEARS keeps its best validation epoch
 
     name = "gears"
 

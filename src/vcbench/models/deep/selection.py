@@ -47,8 +47,10 @@ class Selection:
         conditions: the validation conditions (condition columns of ``contract``).
         scores: the selection score of each epoch trained.
         losses: the validation loss of each epoch trained.
+        train_losses: the training loss of each epoch trained.
         epoch: the selected epoch (0-based); the final model is refitted on every training cell for
-            ``epoch + 1`` epochs.
+            ``epoch + 1`` epochs, or keeps that epoch's weights (``refit`` False).
+        refit: whether the final model is the refit.
     """
 
     unit: str
@@ -56,7 +58,9 @@ class Selection:
     conditions: pd.DataFrame = field(repr=False)
     scores: list[float] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
+    train_losses: list[float] = field(default_factory=list)
     epoch: int = -1
+    refit: bool = True
 
     @property
     def score(self) -> float:
@@ -78,6 +82,7 @@ class Selection:
             "selection_held_out": ",".join(self.held_out),
             "selection_epoch": self.epoch,
             "selection_pdcorr": self.score,
+            "selection_refit": self.refit,
         }
 
 
