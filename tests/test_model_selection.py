@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 
 from vcbench.models import get_model  # noqa: E402
 from vcbench.models.deep.selection import (  # noqa: E402
+    FORM_MARGIN,
     SCORE_TIE,
     Selection,
     ValidationEffects,
@@ -111,12 +112,23 @@ def test_validation_score_is_the_mean_pearson_of_effects_against_training_contro
 
 def test_selection_takes_the_lowest_loss_among_scores_within_the_tie() -> None:
     record = Selection("perturbation", ["P"], pd.DataFrame())
-    record.scores = [0.10, 0.50, 0.50 - SCORE_TIE / 2, 0.30]
-    record.losses = [1.0, 3.0, 2.0, 0.5]
+    for score, loss in zip([0.1, 0.5, 0.5 - SCORE_TIE / 2, 0.3], [1.0, 3.0, 2.0, 0.5], strict=True):
+        record.add({"effect": score}, loss, loss)
     assert record.select() == 2 and record.score == pytest.approx(0.50 - SCORE_TIE / 2)
-    record.scores = [0.1, -np.inf]
-    record.losses = [np.nan, np.nan]
+    assert record.near_best() == {1, 2}
+    record = Selection("perturbation", ["P"], pd.DataFrame())
+    record.form_scores, record.losses = {"effect": [0.1, -np.inf]}, [np.nan, np.nan]
     assert record.select() == 0
+
+
+def test_the_plain_form_is_chosen_only_when_it_validates_clearly_better() -> None:
+    record = Selection("perturbation", ["P"], pd.DataFrame())
+    record.add({"effect": 0.30, "plain": 0.30 + FORM_MARGIN / 2}, 1.0, 1.0)
+    record.add({"effect": 0.20, "plain": 0.10}, 0.5, 0.5)
+    assert record.select() == 0 and record.form == "effect"  # within the margin: effects
+    record.add({"effect": 0.20, "plain": 0.30 + 2 * FORM_MARGIN}, 2.0, 2.0)
+    assert record.select() == 2 and record.form == "plain"
+    assert record.as_record()["selection_form"] == "plain"
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +149,8 @@ def test_fit_selects_on_held_out_perturbations_then_refits_on_every_training_cel
     assert selection.unit == "perturbation"
     assert set(selection.held_out) < train_labels  # training perturbations, never test ones
     assert len(selection.scores) == 4 and np.isfinite(selection.scores).all()
+    assert set(selection.form_scores) == {"effect", "plain"}  # predict_effect="auto"
+    assert model.effect_form_ == (selection.form == "effect")
     # the refit: as many epochs as selected, on every training cell (held-out labels included)
     assert len(model.history_) == selection.epoch + 1
     assert model.data_.x.shape[0] == train.n_obs

@@ -94,6 +94,7 @@ from __future__ import annotations
 
 import math
 from itertools import pairwise
+from typing import Literal
 
 import anndata as ad
 import torch
@@ -250,7 +251,7 @@ class BioLORD(DeepModel):
         n_threads: int | None = 1,
         selection: SelectionKind = "effect",
         validation_perturbations: float = 0.2,
-        predict_effect: bool = True,
+        predict_effect: bool | Literal["auto"] = "auto",
     ) -> None:
         self.n_latent = n_latent
         self.n_latent_attribute_categorical = n_latent_attribute_categorical
@@ -441,9 +442,11 @@ class BioLORD(DeepModel):
         self._latent_cache = (x0, covariates, z)
         return z
 
-    def _predict(self, queries: Queries, max_cells: int | None = None) -> ad.AnnData:
+    def _predict(
+        self, queries: Queries, max_cells: int | None = None, effect: bool | None = None
+    ) -> ad.AnnData:
         self._latent_cache = None  # query latents depend on the weights (selection predicts often)
-        return super()._predict(queries, max_cells)
+        return super()._predict(queries, max_cells, effect)
 
     def _predict_cells(self, x0: torch.Tensor, inputs: ConditionInputs) -> torch.Tensor:
         x0 = x0.to(self.device)

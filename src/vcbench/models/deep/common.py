@@ -45,10 +45,13 @@ Shared definitions:
   included; conditions with fewer than 10 cells keep them all), drawn with ``seed``. It breaks
   ties of the effect score; with ``selection="loss"`` training stops after ``patience`` epochs
   without improvement and the weights of the best epoch are restored.
-- Effects, not levels (``predict_effect=True``, the default where measured to help): a query cell
-  is predicted as ``x0 + f(x0, p) − f(x0, ∅)``, its control expression plus the difference the
-  model makes between the perturbation and none, so that a reconstruction error or a decoder
-  bias (``f(x0, ∅) ≠ x0``) cannot appear as a constant effect. With ``False`` it is ``f(x0, p)``.
+- Effects, not levels: with ``predict_effect=True`` a query cell is predicted as
+  ``x0 + f(x0, p) − f(x0, ∅)``, its control expression plus the difference the model makes
+  between the perturbation and none, so that a reconstruction error or a decoder bias
+  (``f(x0, ∅) ≠ x0``) cannot appear as a constant effect; with ``False`` it is ``f(x0, p)``. The
+  default ``"auto"`` lets counterfactual validation choose (``selection.FORM_MARGIN``: the plain
+  form only when it predicts the held-out perturbations clearly better); without selection it is
+  the effect form. ``effect_form_`` is the form chosen.
 - Determinism: all randomness comes from ``seed`` (``torch.random.fork_rng`` keeps the global
   generator untouched); on CPU two fits with the same data and parameters predict identical values.
 """
@@ -71,7 +74,7 @@ from vcbench.errors import ModelError
 from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries, query_obs
 from vcbench.models.cell_inputs import cell_embedding
 from vcbench.models.deep.selection import (
-    SCORE_TIE,
+    FORMS,
     Selection,
     ValidationEffects,
     held_out_cells,
@@ -228,8 +231,9 @@ class DeepModel(PerturbationModel):
     Common parameters: ``features``, ``embedding``, ``n_components`` (perturbation features);
     ``n_epochs`` (at most), ``batch_size``, ``lr``, ``weight_decay``; ``selection`` (``"effect"``:
     counterfactual validation then a refit; ``"loss"``: the validation loss) with
-    ``validation_perturbations`` (the share held out); ``predict_effect`` (predict
-    ``x0 + f(x0, p) − f(x0, ∅)``, the control plus the model's effect, instead of ``f(x0, p)``);
+    ``validation_perturbations`` (the share held out); ``predict_effect`` (True: predict
+    ``x0 + f(x0, p) − f(x0, ∅)``, the control plus the model's effect; False: ``f(x0, p)``;
+    ``"auto"``: chosen by counterfactual validation);
     ``patience`` (epochs without validation
     improvement before stopping; None: never stop early) and ``validation_fraction``;
     ``max_cells`` (control cells per predicted condition); ``seed``; ``device``; ``n_threads``
@@ -259,7 +263,7 @@ class DeepModel(PerturbationModel):
         n_threads: int | None,
         selection: SelectionKind = "effect",
         validation_perturbations: float = 0.2,
-        predict_effect: bool = True,
+        predict_effect: bool | Literal["auto"] = "auto",
     ) -> None:
         self.predict_effect = predict_effect
         self.selection = selection
@@ -308,6 +312,11 @@ class DeepModel(PerturbationModel):
                 f"{self.name}: validation_fraction must be in [0, 1), got "
                 f"{self.validation_fraction}."
             )
+        if self.predict_effect not in (True, False, "auto"):
+            raise ModelError(
+                f"{self.name}: predict_effect must be True, False or 'auto', got "
+                f"{self.predict_effect!r}."
+            )
         if self.selection not in ("effect", "loss"):
             raise ModelError(
                 f"{self.name}: selection must be 'effect' or 'loss', got {self.selection!r}."
@@ -323,6 +332,7 @@ class DeepModel(PerturbationModel):
             held = held_out_cells(train.obs, unit, self.validation_perturbations, self.seed)
         with torch.random.fork_rng(devices=[]), torch_threads(self.n_threads):
             self.selection_ = None
+            self.effect_form_ = self.predict_effect is not False  # "auto": decided by selection
             if held is not None:
                 unit, labels, mask = held
                 kept = train[~mask]
@@ -334,6 +344,7 @@ class DeepModel(PerturbationModel):
                 self._train(selection=(selection, target, kept))
                 self.selection_ = selection
                 selection.select()
+                self.effect_form_ = selection.form == "effect"
                 if self.refit_after_selection:
                     self._start(train)
                     self._train(epochs=selection.epoch + 1)
@@ -460,21 +471,29 @@ class DeepModel(PerturbationModel):
             if epochs is not None:
                 continue
             if selection is not None:
-                with torch.random.fork_rng(devices=[]):  # training's random stream untouched
-                    torch.manual_seed(self.seed)
-                    predicted = self._predict(queries, max_cells=SELECTION_MAX_CELLS)
-                score = target.score(predicted)
-                record.scores.append(score)
-                record.losses.append(val_loss)
-                record.train_losses.append(train_loss)
-                self.history_[-1]["val_pdcorr"] = score
+                forms = (
+                    FORMS
+                    if self.predict_effect == "auto"
+                    else ("effect",)
+                    if self.predict_effect
+                    else ("plain",)
+                )
+                scores = {}
+                for form in forms:
+                    with torch.random.fork_rng(devices=[]):  # training's random stream untouched
+                        torch.manual_seed(self.seed)
+                        predicted = self._predict(
+                            queries, max_cells=SELECTION_MAX_CELLS, effect=form == "effect"
+                        )
+                    scores[form] = target.score(predicted)
+                score = record.add(scores, val_loss, train_loss)
+                self.history_[-1].update({f"val_pdcorr_{f}": v for f, v in scores.items()})
                 improved = score > best + 1e-4
                 best = max(best, score)
                 if not self.refit_after_selection:  # the weights of every epoch still in the tie
                     kept_states[epoch] = copy.deepcopy(self.net_.state_dict())
-                    kept_states = {
-                        e: w for e, w in kept_states.items() if record.scores[e] >= best - SCORE_TIE
-                    }
+                    candidates = record.near_best()
+                    kept_states = {e: w for e, w in kept_states.items() if e in candidates}
             else:
                 improved = val_loss < best
                 if improved:
@@ -516,9 +535,13 @@ class DeepModel(PerturbationModel):
             torch.manual_seed(self.seed)
             return self._predict(queries)
 
-    def _predict(self, queries: Queries, max_cells: int | None = None) -> ad.AnnData:
+    def _predict(
+        self, queries: Queries, max_cells: int | None = None, effect: bool | None = None
+    ) -> ad.AnnData:
         """Predicted cells of every query condition (at most ``max_cells`` control cells per
-        context, default the model's ``max_cells``)."""
+        context, default the model's ``max_cells``), in the effect form or not (default: the
+        fitted ``effect_form_``)."""
+        effect = self.effect_form_ if effect is None else effect
         max_cells = (
             self.max_cells if max_cells is None else min(max_cells, self.max_cells or max_cells)
         )
@@ -550,7 +573,7 @@ class DeepModel(PerturbationModel):
                     inputs = dataclasses.replace(inputs, cell_x0=e0)
                 with torch.no_grad():
                     cells = self._predict_cells(x0_t, inputs)
-                    if self.predict_effect:
+                    if effect:
                         if unperturbed is None:
                             unperturbed = self._predict_cells(x0_t, _unperturbed(inputs))
                         cells = x0_t.to(cells.device) + cells - unperturbed

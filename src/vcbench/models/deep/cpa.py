@@ -270,7 +270,7 @@ class CPA(DeepModel):
         n_threads: int | None = 1,
         selection: SelectionKind = "effect",
         validation_perturbations: float = 0.2,
-        predict_effect: bool = True,
+        predict_effect: bool | Literal["auto"] = "auto",
     ) -> None:
         self.n_latent = n_latent
         self.width = width

@@ -76,6 +76,8 @@ Deviations from the original:
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -211,7 +213,7 @@ class PRnet(DeepModel):
         n_threads: int | None = 1,
         selection: SelectionKind = "effect",
         validation_perturbations: float = 0.2,
-        predict_effect: bool = True,
+        predict_effect: bool | Literal["auto"] = "auto",
     ) -> None:
         self.hidden = hidden
         self.n_layers = n_layers

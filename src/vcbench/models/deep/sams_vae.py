@@ -247,7 +247,7 @@ class SAMSVAE(DeepModel):
         n_threads: int | None = 1,
         selection: SelectionKind = "effect",
         validation_perturbations: float = 0.2,
-        predict_effect: bool = True,
+        predict_effect: bool | Literal["auto"] = "auto",
     ) -> None:
         self.latent_dim = latent_dim
         self.hidden = hidden

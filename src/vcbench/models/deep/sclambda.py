@@ -92,6 +92,7 @@ Deviations from the original:
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import nn
@@ -224,7 +225,7 @@ class ScLAMBDA(DeepModel):
         n_threads: int | None = 1,
         selection: SelectionKind = "effect",
         validation_perturbations: float = 0.2,
-        predict_effect: bool = True,
+        predict_effect: bool | Literal["auto"] = "auto",
     ) -> None:
         self.hidden = hidden
         self.latent_dim = latent_dim

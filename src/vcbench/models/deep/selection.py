@@ -19,6 +19,10 @@ Definitions:
   constant effect) are left out of the mean; all undefined scores ``−inf``.
 - *Selected epoch*: among the epochs whose score is within ``SCORE_TIE`` of the best, the one with
   the lowest validation loss (the loss breaks ties).
+- *Selected form* (``predict_effect="auto"``): every epoch is scored in both prediction forms, the
+  effect form ``x0 + f(x0, p) − f(x0, ∅)`` and the plain ``f(x0, p)``; the plain form is taken
+  only when its best score beats the effect form's best by more than ``FORM_MARGIN`` (the effect
+  form is the default: a decoder bias is no effect), then the epoch is selected in that form.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from vcbench.models.effects import group_means
 MIN_PERTURBATIONS = 5
 MIN_CONTEXTS = 3
 SCORE_TIE = 0.005
+FORM_MARGIN = 0.02
+FORMS = ("effect", "plain")
 
 
 @dataclass
@@ -45,7 +51,9 @@ class Selection:
         unit: ``"perturbation"`` or ``"context"``.
         held_out: the held-out perturbation labels or contexts (sorted).
         conditions: the validation conditions (condition columns of ``contract``).
-        scores: the selection score of each epoch trained.
+        scores: the selection score of each epoch trained, in the selected form.
+        form_scores: each scored form's scores (``"effect"``, ``"plain"``) of each epoch.
+        form: the selected prediction form.
         losses: the validation loss of each epoch trained.
         train_losses: the training loss of each epoch trained.
         epoch: the selected epoch (0-based); the final model is refitted on every training cell for
@@ -57,6 +65,8 @@ class Selection:
     held_out: list[str]
     conditions: pd.DataFrame = field(repr=False)
     scores: list[float] = field(default_factory=list)
+    form_scores: dict[str, list[float]] = field(default_factory=dict)
+    form: str = "effect"
     losses: list[float] = field(default_factory=list)
     train_losses: list[float] = field(default_factory=list)
     epoch: int = -1
@@ -67,8 +77,31 @@ class Selection:
         """The selection score of the selected epoch."""
         return self.scores[self.epoch]
 
+    def add(self, scores: dict[str, float], loss: float, train_loss: float) -> float:
+        """Record one epoch (its score in each form scored); returns the best of them."""
+        for form, score in scores.items():
+            self.form_scores.setdefault(form, []).append(score)
+        self.losses.append(loss)
+        self.train_losses.append(train_loss)
+        return max(scores.values())
+
+    def near_best(self) -> set[int]:
+        """The epochs within ``SCORE_TIE`` of the best score of some form (the candidates)."""
+        return {
+            e
+            for values in self.form_scores.values()
+            for e, v in enumerate(values)
+            if v >= max(values) - SCORE_TIE
+        }
+
     def select(self) -> int:
-        """Set and return the selected epoch (see the module docstring)."""
+        """Set the selected form and return the selected epoch (see the module docstring)."""
+        best = {form: max(values) for form, values in self.form_scores.items()}
+        plain_wins = (
+            "effect" not in best or best.get("plain", -np.inf) > best["effect"] + FORM_MARGIN
+        )
+        self.form = "plain" if plain_wins else "effect"
+        self.scores = self.form_scores[self.form]
         scores = np.asarray(self.scores, dtype=float)
         near_best = scores >= scores.max() - SCORE_TIE
         losses = np.where(near_best, np.asarray(self.losses, dtype=float), np.inf)
@@ -82,6 +115,7 @@ class Selection:
             "selection_held_out": ",".join(self.held_out),
             "selection_epoch": self.epoch,
             "selection_pdcorr": self.score,
+            "selection_form": self.form,
             "selection_refit": self.refit,
         }
 

@@ -339,7 +339,7 @@ class STATE(DeepModel):
         n_threads: int | None = 1,
         selection: SelectionKind = "effect",
         validation_perturbations: float = 0.2,
-        predict_effect: bool = True,
+        predict_effect: bool | Literal["auto"] = "auto",
     ) -> None:
         self.set_size = set_size
         self.hidden = hidden
