@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 from vcbench.models import get_model  # noqa: E402
 from vcbench.models.deep.selection import (  # noqa: E402
     FORM_MARGIN,
+    MIN_VALIDATION_CONDITIONS,
     SCORE_TIE,
     Selection,
     ValidationEffects,
@@ -38,10 +39,10 @@ def _obs(contexts: list[str], labels: list[str]) -> pd.DataFrame:
 
 
 def test_perturbation_unit_holds_out_whole_labels_in_every_context_and_is_seeded() -> None:
-    labels = [f"G{i}" for i in range(10)]
-    obs = _obs(["a"] * 11 + ["b"] * 11, [*labels, c.CONTROL] * 2)
+    labels = [f"G{i}" for i in range(20)]
+    obs = _obs(["a"] * 21 + ["b"] * 21, [*labels, c.CONTROL] * 2)
     unit, held, mask = held_out_cells(obs, "perturbation", 0.2, seed=3)
-    assert unit == "perturbation" and len(held) == 2
+    assert unit == "perturbation" and len(held) == 4  # 8 conditions, the minimum
     # every cell of a held-out label, in both contexts, and no control
     expected = obs[c.PERTURBATION].isin(held).to_numpy()
     np.testing.assert_array_equal(mask, expected)
@@ -51,18 +52,21 @@ def test_perturbation_unit_holds_out_whole_labels_in_every_context_and_is_seeded
 
 
 def test_context_unit_holds_out_perturbed_cells_of_contexts_and_keeps_their_controls() -> None:
-    contexts = [k for k in "abcd" for _ in range(3)]
-    obs = _obs(contexts, ["G1", "G2", c.CONTROL] * 4)
+    labels = [f"G{i}" for i in range(MIN_VALIDATION_CONDITIONS)]
+    obs = _obs([k for k in "abcd" for _ in range(len(labels) + 1)], [*labels, c.CONTROL] * 4)
     unit, held, mask = held_out_cells(obs, "context", 0.25, seed=0)
     assert unit == "context" and len(held) == 1
     in_held = obs[c.CONTEXT].isin(held).to_numpy()
     np.testing.assert_array_equal(mask, in_held & ~obs[c.IS_CONTROL].to_numpy())
 
 
-def test_too_few_contexts_fall_back_to_perturbations_and_too_few_labels_to_none() -> None:
-    obs = _obs(["a"] * 6 + ["b"] * 6, ["G1", "G2", "G3", "G4", "G5", c.CONTROL] * 2)
-    assert held_out_cells(obs, "context", 0.2, seed=0)[0] == "perturbation"
-    assert held_out_cells(obs.iloc[[0, 1, 2, 5]], "perturbation", 0.2, seed=0) is None
+def test_too_few_contexts_or_validation_conditions() -> None:
+    labels = [f"G{i}" for i in range(20)]
+    obs = _obs(["a"] * 21 + ["b"] * 21, [*labels, c.CONTROL] * 2)
+    assert held_out_cells(obs, "context", 0.2, seed=0)[0] == "perturbation"  # 2 contexts
+    # 15 labels in one context: 3 validation conditions, too few to score
+    few = _obs(["a"] * 16, [*labels[:15], c.CONTROL])
+    assert held_out_cells(few, "perturbation", 0.2, seed=0) is None
     with pytest.raises(ValueError, match="unknown held-out unit"):
         held_out_cells(obs, "dataset", 0.2, seed=0)
 
@@ -134,7 +138,7 @@ def test_the_plain_form_is_chosen_only_when_it_validates_clearly_better() -> Non
 @pytest.fixture(scope="module")
 def singles():
     sim = simulate(
-        n_contexts=1, n_genes=30, n_singles=12, n_combinations=0, cells_per_condition=20, seed=1
+        n_contexts=1, n_genes=80, n_singles=60, n_combinations=0, cells_per_condition=12, seed=1
     )
     return sim.adata, single_split(sim.adata, seed=0)
 

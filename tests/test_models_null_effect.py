@@ -1,4 +1,9 @@
-"""Effects, not levels: on a screen with no true effect every deep model predicts near-zero deltas.
+"""Effects, not levels: on a screen with no true effect every deep model in the effect form
+(``predict_effect=True``) predicts near-zero deltas.
+
+(The default ``predict_effect="auto"`` takes the effect form unless counterfactual validation
+finds the plain form clearly better, and the plain form where there are too few training
+perturbations to validate on, as here: tests/test_model_selection.py covers that choice.)
 
 The data (``simulate`` with ``effect_scale=0``, ``target_effect=0``, ``systematic_shift=0``) has
 perturbed cells drawn from the controls' distribution, so the observed delta of a test condition
@@ -90,7 +95,8 @@ def _rms(values: np.ndarray) -> float:
 )
 def test_deep_model_predicts_no_effect_where_there_is_none(name: str) -> None:
     adata, split, queries, control, observed = null_case()
-    model = get_model(name, **FAST[name]).fit(adata[split.mask(adata, "train")].copy())
+    model = get_model(name, **FAST[name], predict_effect=True)
+    model.fit(adata[split.mask(adata, "train")].copy())
     predicted = _deltas(model.predict(queries), split, control)
     assert _rms(predicted) <= NULL_BAR * _rms(observed), (
         f"{name}: predicted deltas RMS {_rms(predicted):.3f} > the observed noise "

@@ -38,9 +38,9 @@ Shared definitions:
   score. The model is then **refitted on every training cell** for the selected number of epochs
   (the held-out conditions are training data too), with the same seed; a model with
   ``refit_after_selection = False`` (``gears``, as GEARS keeps its best validation epoch) keeps
-  the selected epoch's weights instead. ``selection_`` records
-  the held-out labels, each epoch's score and the choice. With too few perturbations to hold out
-  (or ``selection="loss"``) selection falls back to the validation loss.
+  the selected epoch's weights instead. ``selection_`` records the held-out labels, each
+  epoch's score and the choice. With fewer than ``MIN_VALIDATION_CONDITIONS`` (8) validation
+  conditions (or ``selection="loss"``) selection falls back to the validation loss.
 - Validation loss: on ``validation_fraction`` of the cells of each training condition (controls
   included; conditions with fewer than 10 cells keep them all), drawn with ``seed``. It breaks
   ties of the effect score; with ``selection="loss"`` training stops after ``patience`` epochs
@@ -50,8 +50,9 @@ Shared definitions:
   between the perturbation and none, so that a reconstruction error or a decoder bias
   (``f(x0, ∅) ≠ x0``) cannot appear as a constant effect; with ``False`` it is ``f(x0, p)``. The
   default ``"auto"`` lets counterfactual validation choose (``selection.FORM_MARGIN``: the plain
-  form only when it predicts the held-out perturbations clearly better); without selection it is
-  the effect form. ``effect_form_`` is the form chosen.
+  form only when it predicts the held-out perturbations clearly better); without counterfactual
+  selection (too few training perturbations, or ``selection="loss"``) it is the plain form, the
+  original architectures' output. ``effect_form_`` is the form chosen.
 - Determinism: all randomness comes from ``seed`` (``torch.random.fork_rng`` keeps the global
   generator untouched); on CPU two fits with the same data and parameters predict identical values.
 """
@@ -233,8 +234,7 @@ class DeepModel(PerturbationModel):
     counterfactual validation then a refit; ``"loss"``: the validation loss) with
     ``validation_perturbations`` (the share held out); ``predict_effect`` (True: predict
     ``x0 + f(x0, p) − f(x0, ∅)``, the control plus the model's effect; False: ``f(x0, p)``;
-    ``"auto"``: chosen by counterfactual validation);
-    ``patience`` (epochs without validation
+    ``"auto"``: chosen by counterfactual validation); ``patience`` (epochs without validation
     improvement before stopping; None: never stop early) and ``validation_fraction``;
     ``max_cells`` (control cells per predicted condition); ``seed``; ``device``; ``n_threads``
     (torch CPU threads during fit and predict, None: torch's default).
@@ -332,7 +332,7 @@ class DeepModel(PerturbationModel):
             held = held_out_cells(train.obs, unit, self.validation_perturbations, self.seed)
         with torch.random.fork_rng(devices=[]), torch_threads(self.n_threads):
             self.selection_ = None
-            self.effect_form_ = self.predict_effect is not False  # "auto": decided by selection
+            self.effect_form_ = self.predict_effect is True  # "auto": decided by selection
             if held is not None:
                 unit, labels, mask = held
                 kept = train[~mask]
