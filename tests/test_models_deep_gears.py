@@ -129,11 +129,24 @@ def test_weighted_batch_norm_equals_batch_norm_of_the_repeated_rows() -> None:
     x = torch.randn(3, 4, generator=gen)
     counts = torch.tensor([1.0, 4.0, 2.0])
     weighted, plain = _BatchNorm(4), torch.nn.BatchNorm1d(4)
-    out = weighted(x, counts)
-    expected = plain(x.repeat_interleave(counts.long(), dim=0))
+    with torch.no_grad():  # non-trivial scale and shift
+        for module in (weighted, plain):
+            module.weight.copy_(torch.tensor([0.5, 1.0, 2.0, -1.0]))
+            module.bias.copy_(torch.tensor([0.1, -0.2, 0.0, 0.3]))
+    x_weighted, x_plain = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out = weighted(x_weighted, counts)
+    repeated = x_plain.repeat_interleave(counts.long(), dim=0)
+    expected = plain(repeated)
     torch.testing.assert_close(out.repeat_interleave(counts.long(), dim=0), expected)
     torch.testing.assert_close(weighted.running_mean, plain.running_mean)
     torch.testing.assert_close(weighted.running_var, plain.running_var)
+    # the gradients: of Σ_copies probe·out for the repeated rows, of Σ_i count_i probe_i·out_i here
+    probe = torch.randn(3, 4, generator=gen)
+    (expected * probe.repeat_interleave(counts.long(), dim=0)).sum().backward()
+    (out * probe * counts[:, None]).sum().backward()
+    torch.testing.assert_close(x_weighted.grad, x_plain.grad)
+    torch.testing.assert_close(weighted.weight.grad, plain.weight.grad)
+    torch.testing.assert_close(weighted.bias.grad, plain.bias.grad)
 
 
 @pytest.fixture(scope="module")

@@ -248,9 +248,50 @@ def gears_loss(
 # -- network --------------------------------------------------------------------------------------
 
 
+class _WeightedNorm(torch.autograd.Function):
+    """Weighted batch normalisation with its gradient written out: with shares ``s`` (summing to
+    1), ``μ = Σ_i s_i x_i``, ``σ² = Σ_i s_i (x_i − μ)²``, ``x̂ = (x − μ) / √(σ² + ε)`` and
+    ``y = a x̂ + b`` (``a``, ``b``: the scale and shift); for an upstream gradient ``g``,
+    ``∂b = Σ_i g_i``, ``∂a = Σ_i g_i x̂_i`` and ``∂x_i = a / √(σ² + ε) · (g_i − s_i (∂b + x̂_i ∂a))``:
+    the gradient autograd gives for the same expressions, in fewer passes over the
+    (perturbations × genes) rows. Also returns ``μ`` and ``σ²`` (for the running statistics; no
+    gradient flows through them)."""
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx,
+        x: torch.Tensor,
+        share: torch.Tensor,
+        gamma: torch.Tensor,
+        beta: torch.Tensor,
+        eps: float,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mean = share @ x
+        centred = x - mean
+        var = share @ centred.square()
+        inv = torch.rsqrt(var + eps)
+        x_hat = centred.mul_(inv)
+        ctx.save_for_backward(x_hat, share, gamma * inv)
+        return torch.addcmul(beta, x_hat, gamma), mean, var
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx,
+        grad: torch.Tensor,
+        _grad_mean: torch.Tensor,
+        _grad_var: torch.Tensor,
+    ) -> tuple[torch.Tensor, None, torch.Tensor, torch.Tensor, None]:
+        x_hat, share, scale = ctx.saved_tensors
+        d_beta = grad.sum(dim=0)
+        d_gamma = (grad * x_hat).sum(dim=0)
+        d_x = torch.addcmul(d_beta, x_hat, d_gamma).mul_(share[:, None])
+        return (grad - d_x).mul_(scale), None, d_gamma, d_beta, None
+
+
 class _BatchNorm(nn.BatchNorm1d):
     """Batch normalisation whose training statistics count row ``i`` ``weight[i]`` times (the
-    statistics, gradients and running estimates of the batch with the rows repeated)."""
+    statistics, gradients and running estimates of the batch with the rows repeated;
+    ``_WeightedNorm``)."""
 
     def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         if not self.training:
@@ -258,15 +299,13 @@ class _BatchNorm(nn.BatchNorm1d):
         if weight is None:
             weight = torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
         total = weight.sum()
-        share = (weight / total)[:, None]
-        mean = (share * x).sum(dim=0)
-        var = (share * (x - mean) ** 2).sum(dim=0)
+        out, mean, var = _WeightedNorm.apply(x, weight / total, self.weight, self.bias, self.eps)
         with torch.no_grad():
             unbiased = var * total / (total - 1.0).clamp(min=1.0)
             self.running_mean.lerp_(mean, self.momentum)
             self.running_var.lerp_(unbiased, self.momentum)
             self.num_batches_tracked += 1
-        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+        return out
 
 
 class _MLP(nn.Module):
@@ -390,7 +429,7 @@ class _GEARSNet(nn.Module):
         h = (base[None] + fused[:, None]).reshape(n * self.n_genes, -1)
         h = torch.relu(self.bn_pert_base(h, row_weight))
         h = self.recovery(h, row_weight).reshape(n, self.n_genes, -1)
-        out = torch.einsum("ngh,gh->ng", h, self.w1) + self.b1
+        out = (h * self.w1).sum(dim=2) + self.b1  # gene-specific layer (einsum is slower)
         cross = self.cross_gene(out, counts)  # (n, H)
         return out * self.w2[:, 0] + cross @ self.w2[:, 1:].T + self.b2
 
@@ -568,8 +607,8 @@ class GEARS(DeepModel):
             sgconv_matrix(self.coexpression_graph_),
             sgconv_propagation(self.perturbation_weights_),
         ).to(device)
-        self.optimiser_ = torch.optim.Adam(
-            self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay
+        self.optimiser_ = torch.optim.Adam(  # fused: one kernel per parameter, same update
+            self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay, fused=True
         )
 
     # -- training ---------------------------------------------------------------------------------
