@@ -74,6 +74,22 @@ def test_neighbourhood_convolution_equals_the_whole_graph(n_layers: int) -> None
     assert set(touched) <= set(np.flatnonzero(reach.any(axis=0)))
     assert {3, 17, 40, 79} <= set(touched)
 
+    # planned blocks for more targets (plan_rows) give the same values and gradients; a target
+    # outside the plan (60) is computed on its own neighbourhood
+    net.plan_rows(torch.tensor([[3, 17], [40, 79], [5, 22]]))
+    for batch in (nodes, torch.tensor([[60, 3], [-1, -1]])):
+        unplanned = deepcopy(net)
+        unplanned._plan = None
+        planned = net._perturbation_sums(batch)
+        plain = unplanned._perturbation_sums(batch)
+        assert torch.allclose(planned, plain, atol=1e-6)
+        probe = torch.randn_like(planned)
+        net.zero_grad()
+        (planned * probe).sum().backward()
+        (plain * probe).sum().backward()
+        for a, b in zip(net.parameters(), unplanned.parameters(), strict=True):
+            assert (a.grad is None and b.grad is None) or torch.allclose(a.grad, b.grad, atol=1e-6)
+
 
 def test_propagation_rows_are_the_in_neighbourhoods() -> None:
     adjacency = sgconv_propagation(sp.csr_matrix(([1.0, 1.0, 1.0], ([0, 1, 2], [1, 2, 3])), (5, 5)))

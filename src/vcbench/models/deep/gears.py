@@ -300,12 +300,35 @@ class _BatchNorm(nn.BatchNorm1d):
             weight = torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
         total = weight.sum()
         out, mean, var = _WeightedNorm.apply(x, weight / total, self.weight, self.bias, self.eps)
+        self._track(mean, var, total)
+        return out
+
+    def forward_sum(
+        self, base: torch.Tensor, shift: torch.Tensor, weight: torch.Tensor
+    ) -> torch.Tensor:
+        """The batch normalisation of the rows ``base[g] + shift[p]`` for every ``p`` and ``g``
+        (``len(shift) × len(base)`` rows; ``weight[p]`` the weight of the rows of ``p``, each
+        ``g`` counted once), shaped ``(p, g, features)``. In training, the statistics come from
+        the two tables alone: the weighted mean is ``μ_base + μ_shift`` and, the cross term
+        vanishing, the variance ``σ²_base + σ²_shift``, both exact."""
+        if not self.training:
+            rows = (shift[:, None] + base[None]).flatten(0, 1)
+            return super().forward(rows).unflatten(0, (shift.shape[0], base.shape[0]))
+        share = weight / weight.sum()
+        base_mean, shift_mean = base.mean(dim=0), share @ shift
+        base_c, shift_c = base - base_mean, shift - shift_mean
+        var = base_c.square().mean(dim=0) + share @ shift_c.square()
+        scale = self.weight * torch.rsqrt(var + self.eps)
+        self._track(base_mean + shift_mean, var, weight.sum() * base.shape[0])
+        return (shift_c * scale)[:, None] + (base_c * scale + self.bias)[None]
+
+    def _track(self, mean: torch.Tensor, var: torch.Tensor, total: torch.Tensor) -> None:
+        """Update the running statistics with a batch of ``total`` rows (unbiased variance)."""
         with torch.no_grad():
             unbiased = var * total / (total - 1.0).clamp(min=1.0)
             self.running_mean.lerp_(mean, self.momentum)
             self.running_var.lerp_(unbiased, self.momentum)
             self.num_batches_tracked += 1
-        return out
 
 
 class _MLP(nn.Module):
@@ -372,6 +395,7 @@ class _GEARSNet(nn.Module):
         self.b2 = _xavier((1, n_genes), (n_genes,))
         self.register_buffer("coexpression", coexpression, persistent=False)
         self.perturbation = perturbation  # Â of the perturbation graph (scipy, sliced per call)
+        self._plan: tuple[torch.Tensor, list[torch.Tensor], torch.Tensor] | None = None
 
     def _propagate(self, x: torch.Tensor, layers: nn.ModuleList, adj: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(layers):
@@ -380,27 +404,49 @@ class _GEARSNet(nn.Module):
                 x = torch.relu(x)
         return x
 
-    def _perturbation_sums(self, nodes: torch.Tensor) -> torch.Tensor:
-        """``Σ_{t ∈ T_p} q_t`` for each row of ``nodes`` (``-1`` pads), ``q = SG_pert(E_pert)``
-        computed on the rows that the used targets read only (``propagation_rows``): the same
-        values as the convolution of the whole graph, at the cost of the targets'
-        neighbourhoods instead of every node of the (GO) graph."""
-        device = nodes.device
-        hidden = self.pert_emb.embedding_dim
-        used = nodes[nodes >= 0]
-        if used.numel() == 0:
-            return torch.zeros(nodes.shape[0], hidden, device=device)
+    def plan_rows(self, nodes: torch.Tensor) -> None:
+        """Prepare, once, the convolution blocks of the neighbourhoods of every target in
+        ``nodes`` (``-1`` pads; the training perturbations): ``_perturbation_sums`` then reuses
+        them for any rows of those targets instead of slicing the graph at each step. The rows of
+        the other targets of the plan are computed as well, but nothing reads them, so the values
+        and gradients are those of the batch's own neighbourhoods."""
+        self._plan = self._blocks(nodes[nodes >= 0])
+
+    def _blocks(self, used: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """For the targets ``used``: the embedding rows read, the sparse convolution block of each
+        layer and each node's output row (``len(rows)``, the zero row, for the others and the
+        ``-1`` pad)."""
+        device = used.device
         hops = propagation_rows(self.perturbation, used.cpu().numpy(), len(self.pert_layers))
-        x = self.pert_emb.weight[torch.from_numpy(hops[-1]).to(device)]
-        for i, layer in enumerate(self.pert_layers):  # layer i maps hops[-1 - i] to hops[-2 - i]
-            block = self.perturbation[hops[-2 - i]][:, hops[-1 - i]]
-            x = layer(x, sparse_tensor(block).to(device))
-            if i < len(self.pert_layers) - 1:
-                x = torch.relu(x)
+        blocks = [  # layer i maps hops[-1 - i] to hops[-2 - i]
+            sparse_tensor(self.perturbation[hops[-2 - i]][:, hops[-1 - i]]).to(device)
+            for i in range(len(self.pert_layers))
+        ]
         position = torch.full(
             (self.pert_emb.num_embeddings + 1,), len(hops[0]), dtype=torch.long, device=device
         )  # a node's row of x; the last entry (index -1, padding) points at the zero row
         position[torch.from_numpy(hops[0]).to(device)] = torch.arange(len(hops[0]), device=device)
+        return torch.from_numpy(hops[-1]).to(device), blocks, position
+
+    def _perturbation_sums(self, nodes: torch.Tensor) -> torch.Tensor:
+        """``Σ_{t ∈ T_p} q_t`` for each row of ``nodes`` (``-1`` pads), ``q = SG_pert(E_pert)``
+        computed on the rows that the used targets read only (``propagation_rows``; those of the
+        planned targets, ``plan_rows``, when they include these): the same values as the
+        convolution of the whole graph, at the cost of the targets' neighbourhoods instead of
+        every node of the (GO) graph."""
+        hidden = self.pert_emb.embedding_dim
+        used = nodes[nodes >= 0]
+        if used.numel() == 0:
+            return torch.zeros(nodes.shape[0], hidden, device=nodes.device)
+        plan = self._plan
+        if plan is None or bool((plan[2][used] == plan[2][-1]).any()):
+            plan = self._blocks(used)  # a target outside the plan
+        rows, blocks, position = plan
+        x = self.pert_emb.weight[rows]
+        for i, (layer, block) in enumerate(zip(self.pert_layers, blocks, strict=True)):
+            x = layer(x, block)
+            if i < len(self.pert_layers) - 1:
+                x = torch.relu(x)
         table = torch.cat([x, x.new_zeros(1, hidden)])
         return table[position[nodes]].sum(dim=1)
 
@@ -425,10 +471,8 @@ class _GEARSNet(nn.Module):
         if has_target.any():
             fused[has_target] = self.pert_fuse(summed[has_target], counts[has_target])
 
-        row_weight = counts.repeat_interleave(self.n_genes)
-        h = (base[None] + fused[:, None]).reshape(n * self.n_genes, -1)
-        h = torch.relu(self.bn_pert_base(h, row_weight))
-        h = self.recovery(h, row_weight).reshape(n, self.n_genes, -1)
+        h = torch.relu(self.bn_pert_base.forward_sum(base, fused, counts)).flatten(0, 1)
+        h = self.recovery(h, counts.repeat_interleave(self.n_genes)).unflatten(0, (n, -1))
         out = (h * self.w1).sum(dim=2) + self.b1  # gene-specific layer (einsum is slower)
         cross = self.cross_gene(out, counts)  # (n, H)
         return out * self.w2[:, 0] + cross @ self.w2[:, 1:].T + self.b2
@@ -607,6 +651,7 @@ class GEARS(DeepModel):
             sgconv_matrix(self.coexpression_graph_),
             sgconv_propagation(self.perturbation_weights_),
         ).to(device)
+        self.net_.plan_rows(self.condition_nodes_)
         self.optimiser_ = torch.optim.Adam(  # fused: one kernel per parameter, same update
             self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay, fused=True
         )
