@@ -6,6 +6,7 @@ GEARS's per-cell pass written with torch's own layers."""
 from __future__ import annotations
 
 from copy import deepcopy
+from functools import partial
 
 import numpy as np
 import pytest
@@ -191,3 +192,47 @@ def test_network_equals_gears_per_cell_pass_in_values_gradients_and_statistics()
     for name, buffer in net.named_buffers():
         if name.endswith(("running_mean", "running_var")):
             torch.testing.assert_close(buffer, buffers[name], rtol=1e-4, atol=1e-6)
+
+
+def test_split_table_replays_the_rows_that_no_step_reads() -> None:
+    torch.manual_seed(0)
+    whole = _GEARSNet(
+        6, 80, 8, 1, 1, sgconv_matrix(sp.identity(6)), sgconv_propagation(_graph(80, 1))
+    )  # fmt: skip
+    split = deepcopy(whole)
+    trained = torch.tensor([[3, 17], [40, -1], [-1, -1]])
+    adam = partial(torch.optim.Adam, weight_decay=5e-4, fused=True)
+    for net in (whole, split):
+        net.plan_rows(trained)
+    split.split_table(adam)
+    optimisers = [adam([p for p in net.parameters() if p.requires_grad], lr=1e-3) for net in (whole, split)]  # fmt: skip
+    probe = torch.randn(3, 6)
+    batches = [trained, trained[:2], trained[2:].repeat(2, 1), trained]  # the third reads no row
+    saved = []
+    for step in range(8):
+        lr = 1e-3 * 0.5 ** (step // 3)
+        for net, optimiser in zip((whole, split), optimisers, strict=True):
+            net.train()
+            for group in optimiser.param_groups:
+                group["lr"] = lr
+            optimiser.zero_grad()
+            batch = batches[step % len(batches)]
+            (
+                net(batch, torch.full((batch.shape[0],), 2.0)) * probe[: batch.shape[0]]
+            ).sum().backward()
+            optimiser.step()
+            net.record_step(lr)
+        if step == 4:
+            saved = [deepcopy(net.state_dict()) for net in (whole, split)]
+    assert int(split.table_steps) == 6  # two of the eight steps read no row of the table
+
+    query = torch.tensor([[60, 79], [3, -1], [77, 17]])
+    rows = propagation_rows(split.perturbation, query[query >= 0].numpy(), 1)[-1]
+    assert (split._read_index[torch.from_numpy(rows)] < 0).sum() > 5  # rows no step read
+    for state in ([], saved):  # after training, and after restoring the state of step 4
+        for net, kept in zip((whole, split), state or [None, None], strict=True):
+            if kept is not None:
+                net.load_state_dict(kept)
+            net.eval()
+        with torch.no_grad():
+            torch.testing.assert_close(split(query), whole(query), rtol=0, atol=1e-6)

@@ -125,7 +125,8 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -407,6 +408,13 @@ class _GEARSNet(nn.Module):
         self.register_buffer("coexpression", coexpression, persistent=False)
         self.perturbation = perturbation  # Â of the perturbation graph (scipy, sliced per call)
         self._plan: tuple[torch.Tensor, list[torch.Tensor], torch.Tensor] | None = None
+        # after split_table: the rows the training targets read, trained as ``read_table``; the
+        # other rows of ``pert_emb`` keep their initial values and are replayed (_replay)
+        self.register_parameter("read_table", None)
+        self.register_buffer("table_steps", torch.zeros((), dtype=torch.long))
+        self.table_lrs: list[float] = []
+        self._replay_optimiser: Callable[..., torch.optim.Optimizer] | None = None
+        self._replayed: tuple[int, dict[int, torch.Tensor]] = (-1, {})
 
     def _propagate(self, x: torch.Tensor, layers: nn.ModuleList, adj: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(layers):
@@ -422,6 +430,69 @@ class _GEARSNet(nn.Module):
         the other targets of the plan are computed as well, but nothing reads them, so the values
         and gradients are those of the batch's own neighbourhoods."""
         self._plan = self._blocks(nodes[nodes >= 0])
+
+    def split_table(self, optimiser: Callable[..., torch.optim.Optimizer]) -> None:
+        """Train only the rows of ``pert_emb`` that the planned targets read (``plan_rows``) as
+        the parameter ``read_table``. No training step reads the other rows, so their gradient is
+        0 and the optimiser changes them by weight decay alone, a recurrence that does not depend
+        on the data; ``_replay`` runs it (``optimiser([rows], lr=…)``, the training optimiser's
+        settings) for the rows a query reads, over the learning rates of the steps taken
+        (``record_step``), at the cost of those rows instead of the whole table at every step."""
+        if self._plan is None:
+            raise ModelError("gears: split_table needs plan_rows first.")
+        rows = self._plan[0]
+        self.read_table = nn.Parameter(self.pert_emb.weight.detach()[rows].clone())
+        self.pert_emb.weight.requires_grad_(False)
+        self._read_index = torch.full(
+            (self.pert_emb.num_embeddings,), -1, dtype=torch.long, device=rows.device
+        )
+        self._read_index[rows] = torch.arange(rows.numel(), device=rows.device)
+        self._replay_optimiser = optimiser
+
+    def record_step(self, lr: float) -> None:
+        """Count an optimiser step (at learning rate ``lr``) in which ``read_table`` had a
+        gradient: a step in which the whole table would have been updated."""
+        if self.read_table is not None and self.read_table.grad is not None:
+            self.table_lrs[int(self.table_steps) :] = [lr]
+            self.table_steps += 1
+
+    def _table_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """The current (renormalised) embedding rows ``rows`` of the perturbation table."""
+        if self.read_table is None:
+            return self.pert_emb.weight[rows]
+        local = self._read_index[rows]
+        if bool((local >= 0).all()):
+            return self.read_table[local]
+        if self.training:
+            raise ModelError("gears: a training step read a row outside the planned targets.")
+        out = torch.empty(rows.numel(), self.pert_emb.embedding_dim, device=rows.device)
+        out[local >= 0] = self.read_table[local[local >= 0]].detach()
+        out[local < 0] = self._replay(rows[local < 0])
+        return out
+
+    def _replay(self, rows: torch.Tensor) -> torch.Tensor:
+        """Rows that no training step read, as the training would have left them: from their
+        initial values, at each recorded step ``renorm_rows_`` (the forward pass) then an
+        optimiser step with a zero gradient, and the forward pass's renormalisation last."""
+        steps = int(self.table_steps)
+        if self._replayed[0] != steps:
+            self._replayed = (steps, {})
+        done = self._replayed[1]
+        missing = [r for r in rows.tolist() if r not in done]
+        if missing:
+            assert self._replay_optimiser is not None
+            with torch.enable_grad():
+                values = nn.Parameter(self.pert_emb.weight.detach()[missing].clone())
+                optimiser = self._replay_optimiser([values], lr=self.table_lrs[0] if steps else 0)
+                for lr in self.table_lrs[:steps]:
+                    renorm_rows_(values)
+                    values.grad = torch.zeros_like(values)
+                    for group in optimiser.param_groups:
+                        group["lr"] = lr
+                    optimiser.step()
+            renorm_rows_(values)
+            done.update(zip(missing, values.detach(), strict=True))
+        return torch.stack([done[r] for r in rows.tolist()])
 
     def _blocks(self, used: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
         """For the targets ``used``: the embedding rows read, the sparse convolution block of each
@@ -453,7 +524,7 @@ class _GEARSNet(nn.Module):
         if plan is None or bool((plan[2][used] == plan[2][-1]).any()):
             plan = self._blocks(used)  # a target outside the plan
         rows, blocks, position = plan
-        x = self.pert_emb.weight[rows]
+        x = self._table_rows(rows)
         for i, (layer, block) in enumerate(zip(self.pert_layers, blocks, strict=True)):
             x = layer(x, block)
             if i < len(self.pert_layers) - 1:
@@ -470,8 +541,10 @@ class _GEARSNet(nn.Module):
         if counts is None:
             counts = torch.ones(n, device=device)
         gene_weight = counts.sum().expand(self.n_genes)  # every cell repeats the gene rows
-        for table in (self.gene_emb, self.pos_emb, self.pert_emb):  # every row is looked up
-            renorm_rows_(table.weight)
+        tables = [self.gene_emb.weight, self.pos_emb.weight]  # every row is looked up
+        tables.append(self.pert_emb.weight if self.read_table is None else self.read_table)
+        for table in tables:  # (the other rows of a split table: _replay)
+            renorm_rows_(table)
         base = torch.relu(self.bn_emb(self.gene_emb.weight, gene_weight))
         pos = self._propagate(self.pos_emb.weight, self.gene_layers, self.coexpression)
         base = self.emb_trans(base + POS_WEIGHT * pos, gene_weight)  # (G, H)
@@ -663,9 +736,10 @@ class GEARS(DeepModel):
             sgconv_propagation(self.perturbation_weights_),
         ).to(device)
         self.net_.plan_rows(self.condition_nodes_)
-        self.optimiser_ = torch.optim.Adam(  # fused: one kernel per parameter, same update
-            self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay, fused=True
-        )
+        # fused: one kernel per parameter, the same update
+        adam = partial(torch.optim.Adam, weight_decay=self.weight_decay, fused=True)
+        self.net_.split_table(adam)
+        self.optimiser_ = adam([p for p in self.net_.parameters() if p.requires_grad], lr=self.lr)
 
     # -- training ---------------------------------------------------------------------------------
 
@@ -709,6 +783,7 @@ class GEARS(DeepModel):
         loss.backward()
         nn.utils.clip_grad_value_(self.net_.parameters(), GRAD_CLIP)
         self.optimiser_.step()
+        self.net_.record_step(self.optimiser_.param_groups[0]["lr"])
         return float(loss.detach())
 
     def _validation_loss(self, cells: torch.Tensor) -> float:
