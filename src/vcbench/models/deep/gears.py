@@ -102,14 +102,18 @@ Deviations from the original:
   per forward pass (``renorm_rows_``) instead of torch's per-row loop; the weighted batch norm is
   one autograd function with its gradient written out (``_WeightedNorm``); the normalisation of
   ``b_g + e_p`` takes its statistics from the two tables (``_BatchNorm.forward_sum``); the
-  gene-specific layer is a multiply-sum (not an einsum); Adam is torch's fused implementation.
+  gene-specific layer is a multiply-sum (not an einsum); Adam is torch's fused implementation;
+  only the rows of the GO-node table that the training targets read are trained as a parameter
+  (``split_table``): the others get a zero gradient at every step, so weight decay alone changes
+  them, and that recurrence is replayed for the rows a query reads (``_replay``; bit-identical
+  predictions in tests/test_gears_propagation.py).
   Training amplifies float rounding (Adam turns the rounding noise of zero-gradient directions,
   the biases before a batch norm, into full steps), so these rewrites, like a change of
   ``n_threads``, move the trained model's predictions by up to ~0.1 on single genes of the demo
   and its pdcorr by ~0.02. On the demo's combination split (K562, seed 0, ``n_threads=1``) the
-  fit takes about 30 s of CPU (2.6 s setup with the GO graph cached on disk, ~31 ms per step),
-  against about 46 s before; the first fit on a machine also builds the GO graph of the shipped
-  annotations once (about 13 s of CPU, then cached).
+  fit takes about 25–30 s of CPU (2.6 s setup with the GO graph cached on disk, 24–30 ms per
+  step on a loaded machine), against about 46 s before; the first fit on a machine also builds the
+  GO graph of the shipped annotations once (about 13 s of CPU, then cached).
 - Contexts: several contexts are pooled (the direction loss uses each context's own control mean;
   GEARS has one cell type). Perturbed cells of a context without training controls are left out of
   the loss.
