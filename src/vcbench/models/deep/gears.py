@@ -105,8 +105,8 @@ Deviations from the original:
   gene-specific layer is a multiply-sum (not an einsum); Adam is torch's fused implementation;
   only the rows of the GO-node table that the training targets read are trained as a parameter
   (``split_table``): the others get a zero gradient at every step, so weight decay alone changes
-  them, and that recurrence is replayed for the rows a query reads (``_replay``; bit-identical
-  predictions in tests/test_gears_propagation.py).
+  them, and that recurrence is replayed for the rows a query reads (``_replay``; the same
+  predictions as training the whole table, tests/test_gears_propagation.py; identical on the demo).
   Training amplifies float rounding (Adam turns the rounding noise of zero-gradient directions,
   the biases before a batch norm, into full steps), so these rewrites, like a change of
   ``n_threads``, move the trained model's predictions by up to ~0.1 on single genes of the demo
