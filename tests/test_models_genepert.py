@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import Ridge
+from sklearn.preprocessing import normalize
 
 from vcbench.data import contract as c
 from vcbench.data.loader import load_dataset
@@ -70,10 +71,12 @@ def test_genepert_equals_scikit_learn_ridge_with_intercept() -> None:
     control = x[is_control].mean(axis=0)
     seen = perturbations[:-4]
     effects = np.vstack([x[(train.obs[c.PERTURBATION] == p).to_numpy()].mean(0) for p in seen])
-    reference = Ridge(alpha=2.5, fit_intercept=True).fit(embedding.loc[seen], effects - control)
+    # GenePert's input: each perturbation's embedding divided by its L2 norm
+    unit = pd.DataFrame(normalize(embedding.to_numpy()), index=embedding.index)
+    reference = Ridge(alpha=2.5, fit_intercept=True).fit(unit.loc[seen], effects - control)
     np.testing.assert_allclose(model.coefficients_, reference.coef_.T, atol=1e-8)
 
-    queries_effects = reference.predict(embedding.loc[held])
+    queries_effects = reference.predict(unit.loc[held])
     got = np.vstack([model.effect_of(str(train.obs[c.CONTEXT].iloc[0]), p) for p in held])
     np.testing.assert_allclose(got, queries_effects, atol=1e-8)
 
@@ -81,7 +84,8 @@ def test_genepert_equals_scikit_learn_ridge_with_intercept() -> None:
 def test_genepert_recovers_linear_effects_of_unseen_genes() -> None:
     adata, embedding, coefficients, perturbations = linear_effect_data()
     split = hold_out(adata, perturbations[-4:])
-    model = GenePert(ridge=1e-6, embedding=embedding)
+    # the effects are linear in the raw embedding: without GenePert's normalisation
+    model = GenePert(ridge=1e-6, embedding=embedding, normalize=False)
     scores = run_model(adata, split, model, ["pdcorr", "rmse"])
     mean = scores.groupby("metric")["value"].mean()
     assert mean["pdcorr"] > 0.999
@@ -103,3 +107,15 @@ def test_genepert_errors_and_default_embedding_warning() -> None:
     # default: the training PCA embedding (targets are measured genes here, so no warning)
     model = GenePert().fit(train)
     assert model.n_embedded_ == len(perturbations) - 4
+
+
+def test_genepert_predicts_the_mean_training_effect_for_a_gene_without_representation() -> None:
+    adata, embedding, _, perturbations = linear_effect_data()
+    train = adata[~adata.obs[c.PERTURBATION].isin(perturbations[-4:]).to_numpy()].copy()
+    model = GenePert(ridge=1.0, embedding=embedding).fit(train)
+    x = np.asarray(train.X)
+    labels = train.obs[c.PERTURBATION].astype(str).to_numpy()
+    control = x[train.obs[c.IS_CONTROL].to_numpy()].mean(axis=0)
+    mean_effect = np.mean([x[labels == p].mean(0) - control for p in perturbations[:-4]], axis=0)
+    context = str(train.obs[c.CONTEXT].iloc[0])
+    np.testing.assert_allclose(model.effect_of(context, "NOT_A_GENE"), mean_effect, atol=1e-6)

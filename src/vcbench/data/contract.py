@@ -47,6 +47,9 @@ TARGET_SUM: Final = 1e4
 # uns key of a model's prediction record (``level``: "cells" or "mean"); ``vcbench.models.base``
 # re-exports it, and scoring reads it without importing the models
 PREDICTION_KEY: Final = "vcbench_prediction"
+# uns key of the training cells: what the scenario holds out ("perturbation" or "context"), which a
+# model's own validation imitates (``vcbench.models.deep.selection``); written by the runner
+HELD_OUT_UNIT: Final = "vcb_held_out_unit"
 
 
 def is_standardised(adata: ad.AnnData) -> bool:

@@ -19,9 +19,12 @@ IDF-weighted, SVD to 64 dimensions), a compound's Morgan fingerprint, or, for a 
 neither, the training PCA gene embedding of the ``linear`` baseline; ``embedding=`` a table
 (CSV/parquet/DataFrame, names in the first column, or a torch-saved ``.pt`` dict of name → vector:
 e.g. GenePT embeddings), or ``"go"``/``"pca"``/``"fingerprint"`` for one source only. A training
-target with no representation gets a one-hot indicator; an unseen one contributes zero, so a
-perturbation with no represented target is predicted ``b_k − ē_k B``. With one context this is scikit-learn's
-``Ridge(alpha=λ, fit_intercept=True)`` fitted on ``(E, Δ)``.
+target with no representation gets a one-hot indicator; an unseen one contributes zero. Each
+perturbation's embedding is divided by its L2 norm (``normalize=True``, as GenePert normalises
+its GenePT vectors; a combination: the sum, then normalised). A perturbation with no represented
+target is predicted ``b_k``, the context's mean training effect (GenePert gives an unknown gene a
+random unit vector, an arbitrary effect; with a zero vector it would be ``b_k − ē_k B``). With one
+context this is scikit-learn's ``Ridge(alpha=λ, fit_intercept=True)`` fitted on ``(E, Δ)``.
 
 Deviations from the original: (1) combinations are embedded as the sum of their genes' embeddings
 (GenePert is defined for single genes; the sum is the rule every vcbench model uses); (2) the
@@ -65,6 +68,7 @@ class GenePert(PerturbationModel):
             fingerprints, training PCA embedding), ``"go"``, ``"pca"``, ``"fingerprint"``, or an
             embedding table (DataFrame, .csv/.parquet/.pt path), e.g. GenePT gene embeddings.
         n_components: dimensions of the training PCA embedding.
+        normalize: divide each perturbation's embedding by its L2 norm (GenePert's rule).
         max_cells, seed: as in ``predict_by_shift``.
     """
 
@@ -75,10 +79,12 @@ class GenePert(PerturbationModel):
         ridge: float = 1.0,
         embedding: EmbeddingSource | None = None,
         n_components: int = 10,
+        normalize: bool = True,
         max_cells: int | None = 500,
         seed: int = 0,
     ) -> None:
         self.ridge = ridge
+        self.normalize = normalize
         self.embedding = embedding
         self.n_components = n_components
         self.max_cells = max_cells
@@ -112,7 +118,7 @@ class GenePert(PerturbationModel):
         except KnowledgeError as exc:
             message = str(exc)
             raise KnowledgeError(f"genepert: {message[0].lower()}{message[1:]}") from exc
-        x = self.features_.transform(targets)
+        x = self._embed(targets)
         self.n_embedded_ = int(sum(any(map(self.features_.has_representation, t)) for t in targets))
         if self.n_embedded_ == 0:
             warnings.warn(
@@ -128,11 +134,23 @@ class GenePert(PerturbationModel):
         self.coefficients_ = ridge_solution(x - embedding_means[rows], centred, self.ridge)
         return self
 
+    def _embed(self, targets: list[tuple[str, ...]]) -> np.ndarray:
+        """``E``: each perturbation's summed embedding, divided by its L2 norm (``normalize``)."""
+        x = self.features_.transform(targets)
+        if self.normalize:
+            norms = np.linalg.norm(x, axis=1, keepdims=True)
+            x = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+        return x
+
     def effect_of(self, context: str, perturbation: str) -> np.ndarray:
-        """The predicted effect ``b_k + (E_p − ē_k) B`` of one condition."""
-        embedded = self.features_.transform([c.split_combination(perturbation)])[0]
-        centre = self.embedding_offsets_.get(context, self.overall_embedding_offset_)
+        """The predicted effect ``b_k + (E_p − ē_k) B`` of one condition; ``b_k`` (the context's
+        mean training effect) for a perturbation with no represented target."""
+        targets = c.split_combination(perturbation)
         offset = self.context_offsets_.get(context, self.overall_offset_)
+        if not any(map(self.features_.has_representation, targets)):
+            return offset
+        embedded = self._embed([targets])[0]
+        centre = self.embedding_offsets_.get(context, self.overall_embedding_offset_)
         return offset + (embedded - centre) @ self.coefficients_
 
     def predict(self, queries: Queries) -> ad.AnnData:

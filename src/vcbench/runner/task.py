@@ -86,6 +86,8 @@ def run_model_timed(
     diagnostic (``metrics.collapse``) is returned as ``effect_diversity`` and ``effect_correlation``.
     """
     train = adata[split.mask(adata, "train")].copy()
+    # what the scenario holds out, for the models' own validation (models.deep.selection)
+    train.uns[c.HELD_OUT_UNIT] = "context" if split.scenario == "context" else "perturbation"
     queries = queries_for(adata, split)
     timings: dict[str, float] = {}
     try:
@@ -120,6 +122,9 @@ def run_model_timed(
     )
     timings["evaluate_seconds"] = time.perf_counter() - start
     timings.update(effect_collapse(prediction, truth, split.test_conditions).as_record())
+    selection = getattr(model, "selection_", None)
+    if selection is not None:  # counterfactual validation: what was held out and chosen
+        timings.update(selection.as_record())
     coverage = uncovered_perturbations(model, split.test_conditions[c.PERTURBATION])
     if coverage is not None:  # the share of test perturbations the model can represent
         timings["representation_coverage"] = coverage[0]

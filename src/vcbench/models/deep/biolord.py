@@ -94,15 +94,19 @@ from __future__ import annotations
 
 import math
 from itertools import pairwise
+from typing import Literal
 
+import anndata as ad
 import torch
 from torch import nn
 
 from vcbench.errors import ModelError
+from vcbench.models.base import Queries
 from vcbench.models.deep.common import (
     ConditionInputs,
     DeepModel,
     FeatureKind,
+    SelectionKind,
     TrainingData,
 )
 from vcbench.models.embeddings import EmbeddingSource
@@ -245,6 +249,9 @@ class BioLORD(DeepModel):
         seed: int = 0,
         device: str = "cpu",
         n_threads: int | None = 1,
+        selection: SelectionKind = "effect",
+        validation_perturbations: float = 0.2,
+        predict_effect: bool | Literal["auto"] = "auto",
     ) -> None:
         self.n_latent = n_latent
         self.n_latent_attribute_categorical = n_latent_attribute_categorical
@@ -275,6 +282,9 @@ class BioLORD(DeepModel):
             seed=seed,
             device=device,
             n_threads=n_threads,
+            selection=selection,
+            validation_perturbations=validation_perturbations,
+            predict_effect=predict_effect,
         )
 
     # -- training -----------------------------------------------------------------------------
@@ -431,6 +441,12 @@ class BioLORD(DeepModel):
         z = self.infer_latents(x0, covariates, cells)
         self._latent_cache = (x0, covariates, z)
         return z
+
+    def _predict(
+        self, queries: Queries, max_cells: int | None = None, effect: bool | None = None
+    ) -> ad.AnnData:
+        self._latent_cache = None  # query latents depend on the weights (selection predicts often)
+        return super()._predict(queries, max_cells, effect)
 
     def _predict_cells(self, x0: torch.Tensor, inputs: ConditionInputs) -> torch.Tensor:
         x0 = x0.to(self.device)

@@ -29,10 +29,30 @@ Shared definitions:
   vector for a context not seen in training).
 - Dose ``d``: ``vcb_dose`` as a number when the data has doses (``log10(1 + dose)``, the usual
   scale of CPA's dose-response input), else 1 for perturbed cells; 0 for controls.
-- Validation split: ``validation_fraction`` of the cells of each training condition (controls
-  included; conditions with fewer than 10 cells keep them all), drawn with ``seed``. After every
-  epoch the validation loss is computed; training stops after ``patience`` epochs without
-  improvement, and the weights of the best epoch are restored.
+- Model selection (``selection="effect"``, the default; ``vcbench.models.deep.selection``):
+  counterfactual validation. ``validation_perturbations`` of the training perturbations (or, in an
+  unseen-context scenario, of the training contexts) are held out whole; the model trains on the
+  rest and after every epoch predicts the held-out conditions from their contexts' training
+  controls. The epoch whose mean pdcorr of predicted vs observed effects is best (the validation
+  loss breaking ties) is selected; training stops after ``patience`` epochs without a better
+  score. The model is then **refitted on every training cell** for the selected number of epochs
+  (the held-out conditions are training data too), with the same seed; a model with
+  ``refit_after_selection = False`` (``gears``, as GEARS keeps its best validation epoch) keeps
+  the selected epoch's weights instead. ``selection_`` records the held-out labels, each
+  epoch's score and the choice. With fewer than ``MIN_VALIDATION_CONDITIONS`` (8) validation
+  conditions (or ``selection="loss"``) selection falls back to the validation loss.
+- Validation loss: on ``validation_fraction`` of the cells of each training condition (controls
+  included; conditions with fewer than 10 cells keep them all), drawn with ``seed``. It breaks
+  ties of the effect score; with ``selection="loss"`` training stops after ``patience`` epochs
+  without improvement and the weights of the best epoch are restored.
+- Effects, not levels: with ``predict_effect=True`` a query cell is predicted as
+  ``x0 + f(x0, p) − f(x0, ∅)``, its control expression plus the difference the model makes
+  between the perturbation and none, so that a reconstruction error or a decoder bias
+  (``f(x0, ∅) ≠ x0``) cannot appear as a constant effect; with ``False`` it is ``f(x0, p)``. The
+  default ``"auto"`` lets counterfactual validation choose (``selection.FORM_MARGIN``: the plain
+  form only when it predicts the held-out perturbations clearly better); without counterfactual
+  selection (too few training perturbations, or ``selection="loss"``) it is the plain form, the
+  original architectures' output. ``effect_form_`` is the form chosen.
 - Determinism: all randomness comes from ``seed`` (``torch.random.fork_rng`` keeps the global
   generator untouched); on CPU two fits with the same data and parameters predict identical values.
 """
@@ -54,12 +74,20 @@ from vcbench.data import contract as c
 from vcbench.errors import ModelError
 from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries, query_obs
 from vcbench.models.cell_inputs import cell_embedding
+from vcbench.models.deep.selection import (
+    FORMS,
+    Selection,
+    ValidationEffects,
+    held_out_cells,
+)
 from vcbench.models.effects import TrainingEffects, query_control_means, training_control_mask
 from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures, training_smiles
 from vcbench.models.torch_utils import dense_float32, torch_threads
 
 FeatureKind = Literal["onehot", "embedding", "onehot+embedding"]
+SelectionKind = Literal["effect", "loss"]
 MIN_CELLS_FOR_VALIDATION = 10
+SELECTION_MAX_CELLS = 100  # control cells per validation condition predicted during selection
 
 
 def dose_values(obs: pd.DataFrame, is_control: np.ndarray) -> np.ndarray:
@@ -202,13 +230,20 @@ class DeepModel(PerturbationModel):
     """Base class of the deep models (see the module docstring for the shared definitions).
 
     Common parameters: ``features``, ``embedding``, ``n_components`` (perturbation features);
-    ``n_epochs`` (at most), ``batch_size``, ``lr``, ``weight_decay``; ``patience`` (epochs without
-    validation improvement before stopping; None: never stop early) and ``validation_fraction``;
+    ``n_epochs`` (at most), ``batch_size``, ``lr``, ``weight_decay``; ``selection`` (``"effect"``:
+    counterfactual validation then a refit; ``"loss"``: the validation loss) with
+    ``validation_perturbations`` (the share held out); ``predict_effect`` (True: predict
+    ``x0 + f(x0, p) − f(x0, ∅)``, the control plus the model's effect; False: ``f(x0, p)``;
+    ``"auto"``: chosen by counterfactual validation); ``patience`` (epochs without validation
+    improvement before stopping; None: never stop early) and ``validation_fraction``;
     ``max_cells`` (control cells per predicted condition); ``seed``; ``device``; ``n_threads``
     (torch CPU threads during fit and predict, None: torch's default).
     """
 
     needs_counts: ClassVar[bool] = False
+    # after counterfactual selection: refit on every training cell for the selected epochs (True),
+    # or keep the selected epoch's weights, trained without the held-out conditions (False)
+    refit_after_selection: ClassVar[bool] = True
 
     def _init_common(
         self,
@@ -226,7 +261,13 @@ class DeepModel(PerturbationModel):
         seed: int,
         device: str,
         n_threads: int | None,
+        selection: SelectionKind = "effect",
+        validation_perturbations: float = 0.2,
+        predict_effect: bool | Literal["auto"] = "auto",
     ) -> None:
+        self.predict_effect = predict_effect
+        self.selection = selection
+        self.validation_perturbations = validation_perturbations
         self.features = features
         self.embedding = embedding
         self.n_components = n_components
@@ -271,14 +312,54 @@ class DeepModel(PerturbationModel):
                 f"{self.name}: validation_fraction must be in [0, 1), got "
                 f"{self.validation_fraction}."
             )
+        if self.predict_effect not in (True, False, "auto"):
+            raise ModelError(
+                f"{self.name}: predict_effect must be True, False or 'auto', got "
+                f"{self.predict_effect!r}."
+            )
+        if self.selection not in ("effect", "loss"):
+            raise ModelError(
+                f"{self.name}: selection must be 'effect' or 'loss', got {self.selection!r}."
+            )
+        if not 0 < self.validation_perturbations < 1:
+            raise ModelError(
+                f"{self.name}: validation_perturbations must be in (0, 1), got "
+                f"{self.validation_perturbations}."
+            )
+        held = None
+        if self.selection == "effect":
+            unit = str(train.uns.get(c.HELD_OUT_UNIT, "perturbation"))
+            held = held_out_cells(train.obs, unit, self.validation_perturbations, self.seed)
         with torch.random.fork_rng(devices=[]), torch_threads(self.n_threads):
-            torch.manual_seed(self.seed)
-            self.generator_ = torch.Generator().manual_seed(self.seed)
-            self.data_ = self._training_data(train)
-            self._setup(self.data_)
-            self._train()
+            self.selection_ = None
+            self.effect_form_ = self.predict_effect is True  # "auto": decided by selection
+            if held is not None:
+                unit, labels, mask = held
+                kept = train[~mask]
+                target = ValidationEffects.from_cells(train[mask], kept)
+                selection = Selection(
+                    unit, labels, target.conditions, refit=self.refit_after_selection
+                )
+                self._start(kept)
+                self._train(selection=(selection, target, kept))
+                self.selection_ = selection
+                selection.select()
+                self.effect_form_ = selection.form == "effect"
+                if self.refit_after_selection:
+                    self._start(train)
+                    self._train(epochs=selection.epoch + 1)
+            else:
+                self._start(train)
+                self._train()
         self.net_.eval()
         return self
+
+    def _start(self, train: ad.AnnData) -> None:
+        """Seed, build the training tensors of ``train`` and fresh networks."""
+        torch.manual_seed(self.seed)
+        self.generator_ = torch.Generator().manual_seed(self.seed)
+        self.data_ = self._training_data(train)
+        self._setup(self.data_)
 
     def _training_data(self, train: ad.AnnData) -> TrainingData:
         obs = train.obs
@@ -347,11 +428,25 @@ class DeepModel(PerturbationModel):
         self.cell_embedding_dim_ = values.shape[1]
         return torch.from_numpy(values)
 
-    def _train(self) -> None:
+    def _train(
+        self,
+        selection: tuple[Selection, ValidationEffects, ad.AnnData] | None = None,
+        epochs: int | None = None,
+    ) -> None:
+        """Train for at most ``n_epochs``: with ``selection`` (the record, the held-out effects and
+        the training cells whose controls predict them), score every epoch and stop after
+        ``patience`` epochs without a better score; with ``epochs``, train exactly that many and
+        keep the last weights (the refit); else stop on the validation loss and restore the best
+        epoch's weights."""
         data = self.data_
         self.history_: list[dict[str, float]] = []
         best, best_state, since_best = np.inf, None, 0
-        for epoch in range(self.n_epochs):
+        kept_states: dict[int, dict[str, torch.Tensor]] = {}
+        if selection is not None:
+            record, target, kept = selection
+            queries = Queries(target.conditions, kept[kept.obs[c.IS_CONTROL].to_numpy(dtype=bool)])
+            best = -np.inf
+        for epoch in range(self.n_epochs if epochs is None else epochs):
             self.net_.train()
             order = data.train_cells[
                 torch.randperm(data.train_cells.numel(), generator=self.generator_)
@@ -373,16 +468,48 @@ class DeepModel(PerturbationModel):
                     f"{val_loss} at epoch {epoch}; lower lr."
                 )
             self.history_.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
-            if val_loss < best:
-                best, since_best = val_loss, 0
-                best_state = copy.deepcopy(self.net_.state_dict())
+            if epochs is not None:
+                continue
+            if selection is not None:
+                forms = (
+                    FORMS
+                    if self.predict_effect == "auto"
+                    else ("effect",)
+                    if self.predict_effect
+                    else ("plain",)
+                )
+                scores = {}
+                for form in forms:
+                    with torch.random.fork_rng(devices=[]):  # training's random stream untouched
+                        torch.manual_seed(self.seed)
+                        predicted = self._predict(
+                            queries, max_cells=SELECTION_MAX_CELLS, effect=form == "effect"
+                        )
+                    scores[form] = target.score(predicted)
+                score = record.add(scores, val_loss, train_loss)
+                self.history_[-1].update({f"val_pdcorr_{f}": v for f, v in scores.items()})
+                improved = score > best + 1e-4
+                best = max(best, score)
+                if not self.refit_after_selection:  # the weights of every epoch still in the tie
+                    kept_states[epoch] = copy.deepcopy(self.net_.state_dict())
+                    candidates = record.near_best()
+                    kept_states = {e: w for e, w in kept_states.items() if e in candidates}
             else:
-                since_best += 1
-                if self.patience is not None and since_best >= self.patience:
-                    break
+                improved = val_loss < best
+                if improved:
+                    best, best_state = val_loss, copy.deepcopy(self.net_.state_dict())
+            since_best = 0 if improved else since_best + 1
+            if self.patience is not None and since_best >= self.patience:
+                break
+        if kept_states:
+            best_state = kept_states[record.select()]
         if best_state is not None:
             self.net_.load_state_dict(best_state)
-        self.best_epoch_ = int(np.argmin([h["val_loss"] for h in self.history_]))
+        self.best_epoch_ = (
+            len(self.history_) - 1
+            if epochs is not None
+            else int(np.argmin([h["val_loss"] for h in self.history_]))
+        )
 
     @property
     def losses_(self) -> list[float]:
@@ -408,7 +535,16 @@ class DeepModel(PerturbationModel):
             torch.manual_seed(self.seed)
             return self._predict(queries)
 
-    def _predict(self, queries: Queries) -> ad.AnnData:
+    def _predict(
+        self, queries: Queries, max_cells: int | None = None, effect: bool | None = None
+    ) -> ad.AnnData:
+        """Predicted cells of every query condition (at most ``max_cells`` control cells per
+        context, default the model's ``max_cells``), in the effect form or not (default: the
+        fitted ``effect_form_``)."""
+        effect = self.effect_form_ if effect is None else effect
+        max_cells = (
+            self.max_cells if max_cells is None else min(max_cells, self.max_cells or max_cells)
+        )
         conditions = queries.conditions.reset_index(drop=True)
         query_control_means(queries, self.genes_)  # clear errors on missing controls or genes
         rng = np.random.default_rng(self.seed)
@@ -421,12 +557,13 @@ class DeepModel(PerturbationModel):
             controls = queries.controls_of(str(context))
             x0 = dense_float32(controls[:, self.genes_].X)
             kept = np.arange(x0.shape[0])
-            if self.max_cells is not None and x0.shape[0] > self.max_cells:
-                kept = np.sort(rng.choice(x0.shape[0], self.max_cells, replace=False))
+            if max_cells is not None and x0.shape[0] > max_cells:
+                kept = np.sort(rng.choice(x0.shape[0], max_cells, replace=False))
                 x0 = x0[kept]
             x0_t = torch.from_numpy(x0)
             e0 = self._cell_embedding(controls)
             e0 = None if e0 is None else e0[torch.from_numpy(kept)]
+            unperturbed = None  # f(x0, ∅), the model's output without a perturbation
             for row in rows:
                 dose = conditions.at[row, c.DOSE] if c.DOSE in conditions.columns else None
                 inputs = self.condition_inputs(
@@ -435,7 +572,12 @@ class DeepModel(PerturbationModel):
                 if e0 is not None:
                     inputs = dataclasses.replace(inputs, cell_x0=e0)
                 with torch.no_grad():
-                    cells = self._predict_cells(x0_t, inputs).cpu().numpy().astype(np.float32)
+                    cells = self._predict_cells(x0_t, inputs)
+                    if effect:
+                        if unperturbed is None:
+                            unperturbed = self._predict_cells(x0_t, _unperturbed(inputs))
+                        cells = x0_t.to(cells.device) + cells - unperturbed
+                    cells = cells.cpu().numpy().astype(np.float32)
                 blocks.append(cells)
                 obs_blocks.append(query_obs(conditions, row, cells.shape[0]))
         obs = pd.concat(obs_blocks, ignore_index=True)
@@ -446,6 +588,17 @@ class DeepModel(PerturbationModel):
             "method": f"{self.name} applied to the query's control cells",
         }
         return prediction
+
+
+def _unperturbed(inputs: ConditionInputs) -> ConditionInputs:
+    """The inputs of a control cell of the same context: the control label, zero perturbation
+    features and dose."""
+    return dataclasses.replace(
+        inputs,
+        perturbation=c.CONTROL,
+        features=torch.zeros_like(inputs.features),
+        dose=torch.zeros_like(inputs.dose),
+    )
 
 
 def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

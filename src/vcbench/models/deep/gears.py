@@ -92,20 +92,36 @@ Deviations from the original:
 - Computation: the network runs once per distinct perturbation of a mini-batch instead of once per
   cell; the batch-normalisation statistics weight each perturbation by its number of cells, which
   gives the same outputs, gradients and running statistics as GEARS's per-cell pass, because the
-  predicted change depends only on the perturbation. The perturbation-graph convolution is
-  computed only on the rows that the batch's targets read (their ``num_go_gnn_layers``-hop
-  in-neighbourhoods, ``propagation_rows``), which gives the same values and gradients (to float
-  rounding) as convolving every node of the GO graph (20,728 nodes for the shipped annotations), and the
-  ``max_norm=1`` renormalisation of the embedding tables is one vectorised operation per forward
-  pass (``renorm_rows_``) instead of torch's per-row loop; together they cut GEARS's CPU time on
-  the demo's combination split from 131 s to 56 s (tests/test_gears_propagation.py).
+  predicted change depends only on the perturbation (tests/test_gears_propagation.py checks the
+  network against GEARS's per-cell pass written with torch's own layers). The perturbation-graph
+  convolution is computed only on the rows that the targets read (their ``num_go_gnn_layers``-hop
+  in-neighbourhoods, ``propagation_rows``; the blocks of the training targets are prepared once,
+  ``plan_rows``), which gives the same values and gradients (to float rounding) as convolving
+  every node of the GO graph (20,728 nodes for the shipped annotations). Same numbers, fewer
+  passes: the ``max_norm=1`` renormalisation of the embedding tables is one vectorised operation
+  per forward pass (``renorm_rows_``) instead of torch's per-row loop; the weighted batch norm is
+  one autograd function with its gradient written out (``_WeightedNorm``); the normalisation of
+  ``b_g + e_p`` takes its statistics from the two tables (``_BatchNorm.forward_sum``); the
+  gene-specific layer is a multiply-sum (not an einsum); Adam is torch's fused implementation;
+  only the rows of the GO-node table that the training targets read are trained as a parameter
+  (``split_table``): the others get a zero gradient at every step, so weight decay alone changes
+  them, and that recurrence is replayed for the rows a query reads (``_replay``; the same
+  predictions as training the whole table, tests/test_gears_propagation.py; identical on the demo).
+  Training amplifies float rounding (Adam turns the rounding noise of zero-gradient directions,
+  the biases before a batch norm, into full steps), so these rewrites, like a change of
+  ``n_threads``, move the trained model's predictions by up to ~0.1 on single genes of the demo
+  and its pdcorr by ~0.02. On the demo's combination split (K562, seed 0, ``n_threads=1``) the
+  fit takes about 25–30 s of CPU (2.6 s setup with the GO graph cached on disk, 24–30 ms per
+  step on a loaded machine), against about 46 s before; the first fit on a machine also builds the
+  GO graph of the shipped annotations once (about 13 s of CPU, then cached).
 - Contexts: several contexts are pooled (the direction loss uses each context's own control mean;
   GEARS has one cell type). Perturbed cells of a context without training controls are left out of
   the loss.
-- Model selection: the common early stopping on the validation loss (``validation_fraction`` of
-  each training condition's cells, fixed control pairs) replaces GEARS's choice of the epoch with
-  the lowest validation MSE on the top-20 DE genes of held-out perturbations; ``patience=None`` by
-  default, so that all ``n_epochs`` run as in GEARS.
+- Model selection: the common counterfactual validation (held-out training perturbations, pdcorr
+  of their effects) replaces GEARS's choice of the epoch with the lowest validation MSE on the
+  top-20 DE genes of held-out perturbations; as in GEARS, the selected epoch's weights are kept
+  (no refit: ``refit_after_selection = False``); ``patience=None`` by default, so that all
+  ``n_epochs`` run as in GEARS.
 - Not implemented: the uncertainty head (off by default in GEARS) and ``decoder_hidden_size``
   (defined but unused in GEARS's network).
 """
@@ -114,8 +130,11 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Literal
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -132,7 +151,14 @@ from vcbench.knowledge.go_graph import (
     shipped_if_it_covers,
     top_k_edges,
 )
-from vcbench.models.deep.common import ConditionInputs, DeepModel, FeatureKind, TrainingData
+from vcbench.models.base import Queries
+from vcbench.models.deep.common import (
+    ConditionInputs,
+    DeepModel,
+    FeatureKind,
+    SelectionKind,
+    TrainingData,
+)
 from vcbench.models.embeddings import EmbeddingSource, load_embedding
 
 GRAD_CLIP = 1.0  # GEARS clips every gradient entry to [-1, 1]
@@ -248,9 +274,50 @@ def gears_loss(
 # -- network --------------------------------------------------------------------------------------
 
 
+class _WeightedNorm(torch.autograd.Function):
+    """Weighted batch normalisation with its gradient written out: with shares ``s`` (summing to
+    1), ``μ = Σ_i s_i x_i``, ``σ² = Σ_i s_i (x_i − μ)²``, ``x̂ = (x − μ) / √(σ² + ε)`` and
+    ``y = a x̂ + b`` (``a``, ``b``: the scale and shift); for an upstream gradient ``g``,
+    ``∂b = Σ_i g_i``, ``∂a = Σ_i g_i x̂_i`` and ``∂x_i = a / √(σ² + ε) · (g_i − s_i (∂b + x̂_i ∂a))``:
+    the gradient autograd gives for the same expressions, in fewer passes over the
+    (perturbations × genes) rows. Also returns ``μ`` and ``σ²`` (for the running statistics; no
+    gradient flows through them)."""
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx,
+        x: torch.Tensor,
+        share: torch.Tensor,
+        gamma: torch.Tensor,
+        beta: torch.Tensor,
+        eps: float,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mean = share @ x
+        centred = x - mean
+        var = share @ centred.square()
+        inv = torch.rsqrt(var + eps)
+        x_hat = centred.mul_(inv)
+        ctx.save_for_backward(x_hat, share, gamma * inv)
+        return torch.addcmul(beta, x_hat, gamma), mean, var
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx,
+        grad: torch.Tensor,
+        _grad_mean: torch.Tensor,
+        _grad_var: torch.Tensor,
+    ) -> tuple[torch.Tensor, None, torch.Tensor, torch.Tensor, None]:
+        x_hat, share, scale = ctx.saved_tensors
+        d_beta = grad.sum(dim=0)
+        d_gamma = (grad * x_hat).sum(dim=0)
+        d_x = torch.addcmul(d_beta, x_hat, d_gamma).mul_(share[:, None])
+        return (grad - d_x).mul_(scale), None, d_gamma, d_beta, None
+
+
 class _BatchNorm(nn.BatchNorm1d):
     """Batch normalisation whose training statistics count row ``i`` ``weight[i]`` times (the
-    statistics, gradients and running estimates of the batch with the rows repeated)."""
+    statistics, gradients and running estimates of the batch with the rows repeated;
+    ``_WeightedNorm``)."""
 
     def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         if not self.training:
@@ -258,15 +325,36 @@ class _BatchNorm(nn.BatchNorm1d):
         if weight is None:
             weight = torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
         total = weight.sum()
-        share = (weight / total)[:, None]
-        mean = (share * x).sum(dim=0)
-        var = (share * (x - mean) ** 2).sum(dim=0)
+        out, mean, var = _WeightedNorm.apply(x, weight / total, self.weight, self.bias, self.eps)
+        self._track(mean, var, total)
+        return out
+
+    def forward_sum(
+        self, base: torch.Tensor, shift: torch.Tensor, weight: torch.Tensor
+    ) -> torch.Tensor:
+        """The batch normalisation of the rows ``base[g] + shift[p]`` for every ``p`` and ``g``
+        (``len(shift) × len(base)`` rows; ``weight[p]`` the weight of the rows of ``p``, each
+        ``g`` counted once), shaped ``(p, g, features)``. In training, the statistics come from
+        the two tables alone: the weighted mean is ``μ_base + μ_shift`` and, the cross term
+        vanishing, the variance ``σ²_base + σ²_shift``, both exact."""
+        if not self.training:
+            rows = (shift[:, None] + base[None]).flatten(0, 1)
+            return super().forward(rows).unflatten(0, (shift.shape[0], base.shape[0]))
+        share = weight / weight.sum()
+        base_mean, shift_mean = base.mean(dim=0), share @ shift
+        base_c, shift_c = base - base_mean, shift - shift_mean
+        var = base_c.square().mean(dim=0) + share @ shift_c.square()
+        scale = self.weight * torch.rsqrt(var + self.eps)
+        self._track(base_mean + shift_mean, var, weight.sum() * base.shape[0])
+        return (shift_c * scale)[:, None] + (base_c * scale + self.bias)[None]
+
+    def _track(self, mean: torch.Tensor, var: torch.Tensor, total: torch.Tensor) -> None:
+        """Update the running statistics with a batch of ``total`` rows (unbiased variance)."""
         with torch.no_grad():
             unbiased = var * total / (total - 1.0).clamp(min=1.0)
             self.running_mean.lerp_(mean, self.momentum)
             self.running_var.lerp_(unbiased, self.momentum)
             self.num_batches_tracked += 1
-        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
 
 
 class _MLP(nn.Module):
@@ -333,6 +421,14 @@ class _GEARSNet(nn.Module):
         self.b2 = _xavier((1, n_genes), (n_genes,))
         self.register_buffer("coexpression", coexpression, persistent=False)
         self.perturbation = perturbation  # Â of the perturbation graph (scipy, sliced per call)
+        self._plan: tuple[torch.Tensor, list[torch.Tensor], torch.Tensor] | None = None
+        # after split_table: the rows the training targets read, trained as ``read_table``; the
+        # other rows of ``pert_emb`` keep their initial values and are replayed (_replay)
+        self.register_parameter("read_table", None)
+        self.register_buffer("table_steps", torch.zeros((), dtype=torch.long))
+        self.table_lrs: list[float] = []
+        self._replay_optimiser: Callable[..., torch.optim.Optimizer] | None = None
+        self._replayed: tuple[int, dict[int, torch.Tensor]] = (-1, {})
 
     def _propagate(self, x: torch.Tensor, layers: nn.ModuleList, adj: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(layers):
@@ -341,27 +437,124 @@ class _GEARSNet(nn.Module):
                 x = torch.relu(x)
         return x
 
-    def _perturbation_sums(self, nodes: torch.Tensor) -> torch.Tensor:
-        """``Σ_{t ∈ T_p} q_t`` for each row of ``nodes`` (``-1`` pads), ``q = SG_pert(E_pert)``
-        computed on the rows that the used targets read only (``propagation_rows``): the same
-        values as the convolution of the whole graph, at the cost of the targets'
-        neighbourhoods instead of every node of the (GO) graph."""
-        device = nodes.device
-        hidden = self.pert_emb.embedding_dim
+    def plan_rows(self, nodes: torch.Tensor) -> None:
+        """Prepare, once, the convolution blocks of the neighbourhoods of every target in
+        ``nodes`` (``-1`` pads; the training perturbations): ``_perturbation_sums`` then reuses
+        them for any rows of those targets instead of slicing the graph at each step. The rows of
+        the other targets of the plan are computed as well, but nothing reads them, so the values
+        and gradients are those of the batch's own neighbourhoods."""
+        self._plan = self._blocks(nodes[nodes >= 0])
+
+    def split_table(self, optimiser: Callable[..., torch.optim.Optimizer]) -> None:
+        """Train only the rows of ``pert_emb`` that the planned targets read (``plan_rows``) as
+        the parameter ``read_table``. No training step reads the other rows, so their gradient is
+        0 and the optimiser changes them by weight decay alone, a recurrence that does not depend
+        on the data; ``_replay`` runs it (``optimiser([rows], lr=…)``, the training optimiser's
+        settings) for the rows a query reads, over the learning rates of the steps taken
+        (``record_step``), at the cost of those rows instead of the whole table at every step."""
+        if self._plan is None:
+            raise ModelError("gears: split_table needs plan_rows first.")
+        rows = self._plan[0]
+        self.read_table = nn.Parameter(self.pert_emb.weight.detach()[rows].clone())
+        self.pert_emb.weight.requires_grad_(False)
+        self._read_index = torch.full(
+            (self.pert_emb.num_embeddings,), -1, dtype=torch.long, device=rows.device
+        )
+        self._read_index[rows] = torch.arange(rows.numel(), device=rows.device)
+        self._replay_optimiser = optimiser
+
+    def record_step(self, lr: float) -> None:
+        """Count an optimiser step (at learning rate ``lr``) in which ``read_table`` had a
+        gradient: a step in which the whole table would have been updated."""
+        if self.read_table is not None and self.read_table.grad is not None:
+            self.table_lrs[int(self.table_steps) :] = [lr]
+            self.table_steps += 1
+
+    def _table_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """The current (renormalised) embedding rows ``rows`` of the perturbation table."""
+        if self.read_table is None:
+            return self.pert_emb.weight[rows]
+        local = self._read_index[rows]
+        if bool((local >= 0).all()):
+            return self.read_table[local]
+        if self.training:
+            raise ModelError("gears: a training step read a row outside the planned targets.")
+        out = torch.empty(rows.numel(), self.pert_emb.embedding_dim, device=rows.device)
+        out[local >= 0] = self.read_table[local[local >= 0]].detach()
+        out[local < 0] = self._replay(rows[local < 0])
+        return out
+
+    def prepare_rows(self, nodes: torch.Tensor) -> None:
+        """Replay at once the rows outside the training neighbourhoods that the targets in
+        ``nodes`` read (one replay for all queries instead of one per query)."""
         used = nodes[nodes >= 0]
-        if used.numel() == 0:
-            return torch.zeros(nodes.shape[0], hidden, device=device)
+        if self.read_table is None or used.numel() == 0:
+            return
         hops = propagation_rows(self.perturbation, used.cpu().numpy(), len(self.pert_layers))
-        x = self.pert_emb.weight[torch.from_numpy(hops[-1]).to(device)]
-        for i, layer in enumerate(self.pert_layers):  # layer i maps hops[-1 - i] to hops[-2 - i]
-            block = self.perturbation[hops[-2 - i]][:, hops[-1 - i]]
-            x = layer(x, sparse_tensor(block).to(device))
-            if i < len(self.pert_layers) - 1:
-                x = torch.relu(x)
+        rows = torch.from_numpy(hops[-1]).to(used.device)
+        unread = rows[self._read_index[rows] < 0]
+        if unread.numel():
+            self._replay(unread)
+
+    def _replay(self, rows: torch.Tensor) -> torch.Tensor:
+        """Rows that no training step read, as the training would have left them: from their
+        initial values, at each recorded step ``renorm_rows_`` (the forward pass) then an
+        optimiser step with a zero gradient, and the forward pass's renormalisation last."""
+        steps = int(self.table_steps)
+        if self._replayed[0] != steps:
+            self._replayed = (steps, {})
+        done = self._replayed[1]
+        missing = [r for r in rows.tolist() if r not in done]
+        if missing:
+            assert self._replay_optimiser is not None
+            with torch.enable_grad():
+                values = nn.Parameter(self.pert_emb.weight.detach()[missing].clone())
+                optimiser = self._replay_optimiser([values], lr=self.table_lrs[0] if steps else 0)
+                for lr in self.table_lrs[:steps]:
+                    renorm_rows_(values)
+                    values.grad = torch.zeros_like(values)
+                    for group in optimiser.param_groups:
+                        group["lr"] = lr
+                    optimiser.step()
+            renorm_rows_(values)
+            done.update(zip(missing, values.detach(), strict=True))
+        return torch.stack([done[r] for r in rows.tolist()])
+
+    def _blocks(self, used: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """For the targets ``used``: the embedding rows read, the sparse convolution block of each
+        layer and each node's output row (``len(rows)``, the zero row, for the others and the
+        ``-1`` pad)."""
+        device = used.device
+        hops = propagation_rows(self.perturbation, used.cpu().numpy(), len(self.pert_layers))
+        blocks = [  # layer i maps hops[-1 - i] to hops[-2 - i]
+            sparse_tensor(self.perturbation[hops[-2 - i]][:, hops[-1 - i]]).to(device)
+            for i in range(len(self.pert_layers))
+        ]
         position = torch.full(
             (self.pert_emb.num_embeddings + 1,), len(hops[0]), dtype=torch.long, device=device
         )  # a node's row of x; the last entry (index -1, padding) points at the zero row
         position[torch.from_numpy(hops[0]).to(device)] = torch.arange(len(hops[0]), device=device)
+        return torch.from_numpy(hops[-1]).to(device), blocks, position
+
+    def _perturbation_sums(self, nodes: torch.Tensor) -> torch.Tensor:
+        """``Σ_{t ∈ T_p} q_t`` for each row of ``nodes`` (``-1`` pads), ``q = SG_pert(E_pert)``
+        computed on the rows that the used targets read only (``propagation_rows``; those of the
+        planned targets, ``plan_rows``, when they include these): the same values as the
+        convolution of the whole graph, at the cost of the targets' neighbourhoods instead of
+        every node of the (GO) graph."""
+        hidden = self.pert_emb.embedding_dim
+        used = nodes[nodes >= 0]
+        if used.numel() == 0:
+            return torch.zeros(nodes.shape[0], hidden, device=nodes.device)
+        plan = self._plan
+        if plan is None or bool((plan[2][used] == plan[2][-1]).any()):
+            plan = self._blocks(used)  # a target outside the plan
+        rows, blocks, position = plan
+        x = self._table_rows(rows)
+        for i, (layer, block) in enumerate(zip(self.pert_layers, blocks, strict=True)):
+            x = layer(x, block)
+            if i < len(self.pert_layers) - 1:
+                x = torch.relu(x)
         table = torch.cat([x, x.new_zeros(1, hidden)])
         return table[position[nodes]].sum(dim=1)
 
@@ -374,8 +567,10 @@ class _GEARSNet(nn.Module):
         if counts is None:
             counts = torch.ones(n, device=device)
         gene_weight = counts.sum().expand(self.n_genes)  # every cell repeats the gene rows
-        for table in (self.gene_emb, self.pos_emb, self.pert_emb):  # every row is looked up
-            renorm_rows_(table.weight)
+        tables = [self.gene_emb.weight, self.pos_emb.weight]  # every row is looked up
+        tables.append(self.pert_emb.weight if self.read_table is None else self.read_table)
+        for table in tables:  # (the other rows of a split table: _replay)
+            renorm_rows_(table)
         base = torch.relu(self.bn_emb(self.gene_emb.weight, gene_weight))
         pos = self._propagate(self.pos_emb.weight, self.gene_layers, self.coexpression)
         base = self.emb_trans(base + POS_WEIGHT * pos, gene_weight)  # (G, H)
@@ -386,11 +581,9 @@ class _GEARSNet(nn.Module):
         if has_target.any():
             fused[has_target] = self.pert_fuse(summed[has_target], counts[has_target])
 
-        row_weight = counts.repeat_interleave(self.n_genes)
-        h = (base[None] + fused[:, None]).reshape(n * self.n_genes, -1)
-        h = torch.relu(self.bn_pert_base(h, row_weight))
-        h = self.recovery(h, row_weight).reshape(n, self.n_genes, -1)
-        out = torch.einsum("ngh,gh->ng", h, self.w1) + self.b1
+        h = torch.relu(self.bn_pert_base.forward_sum(base, fused, counts)).flatten(0, 1)
+        h = self.recovery(h, counts.repeat_interleave(self.n_genes)).unflatten(0, (n, -1))
+        out = (h * self.w1).sum(dim=2) + self.b1  # gene-specific layer (einsum is slower)
         cross = self.cross_gene(out, counts)  # (n, H)
         return out * self.w2[:, 0] + cross @ self.w2[:, 1:].T + self.b2
 
@@ -407,6 +600,8 @@ class GEARS(DeepModel):
     ``"shipped"``: always them) for the perturbation graph; ``embedding`` (an embedding table) is the fallback
     graph without it. The other parameters are GEARS's (module docstring) and the common ones.
     """
+
+    refit_after_selection = False  # GEARS keeps its best validation epoch
 
     name = "gears"
 
@@ -436,6 +631,9 @@ class GEARS(DeepModel):
         seed: int = 0,
         device: str = "cpu",
         n_threads: int | None = 1,
+        selection: SelectionKind = "effect",
+        validation_perturbations: float = 0.2,
+        predict_effect: bool | Literal["auto"] = "auto",
     ) -> None:
         self.hidden_size = hidden_size
         self.num_go_gnn_layers = num_go_gnn_layers
@@ -462,6 +660,9 @@ class GEARS(DeepModel):
             seed=seed,
             device=device,
             n_threads=n_threads,
+            selection=selection,
+            validation_perturbations=validation_perturbations,
+            predict_effect=predict_effect,
         )
 
     # -- setup ------------------------------------------------------------------------------------
@@ -568,9 +769,11 @@ class GEARS(DeepModel):
             sgconv_matrix(self.coexpression_graph_),
             sgconv_propagation(self.perturbation_weights_),
         ).to(device)
-        self.optimiser_ = torch.optim.Adam(
-            self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay
-        )
+        self.net_.plan_rows(self.condition_nodes_)
+        # fused: one kernel per parameter, the same update
+        adam = partial(torch.optim.Adam, weight_decay=self.weight_decay, fused=True)
+        self.net_.split_table(adam)
+        self.optimiser_ = adam([p for p in self.net_.parameters() if p.requires_grad], lr=self.lr)
 
     # -- training ---------------------------------------------------------------------------------
 
@@ -614,6 +817,7 @@ class GEARS(DeepModel):
         loss.backward()
         nn.utils.clip_grad_value_(self.net_.parameters(), GRAD_CLIP)
         self.optimiser_.step()
+        self.net_.record_step(self.optimiser_.param_groups[0]["lr"])
         return float(loss.detach())
 
     def _validation_loss(self, cells: torch.Tensor) -> float:
@@ -621,6 +825,13 @@ class GEARS(DeepModel):
         return 0.0 if loss is None else float(loss)
 
     # -- prediction -------------------------------------------------------------------------------
+
+    def _predict(
+        self, queries: Queries, max_cells: int | None = None, effect: bool | None = None
+    ) -> ad.AnnData:
+        perturbations = queries.conditions[c.PERTURBATION].astype(str).unique().tolist()
+        self.net_.prepare_rows(self._node_index(perturbations).to(torch.device(self.device)))
+        return super()._predict(queries, max_cells, effect)
 
     def _predict_cells(self, x0: torch.Tensor, inputs: ConditionInputs) -> torch.Tensor:
         device = torch.device(self.device)

@@ -110,6 +110,7 @@ from vcbench.models.deep.common import (
     ConditionInputs,
     DeepModel,
     FeatureKind,
+    SelectionKind,
     TrainingData,
     gaussian_nll,
 )
@@ -244,6 +245,9 @@ class SAMSVAE(DeepModel):
         seed: int = 0,
         device: str = "cpu",
         n_threads: int | None = 1,
+        selection: SelectionKind = "effect",
+        validation_perturbations: float = 0.2,
+        predict_effect: bool | Literal["auto"] = "auto",
     ) -> None:
         self.latent_dim = latent_dim
         self.hidden = hidden
@@ -269,6 +273,9 @@ class SAMSVAE(DeepModel):
             seed=seed,
             device=device,
             n_threads=n_threads,
+            selection=selection,
+            validation_perturbations=validation_perturbations,
+            predict_effect=predict_effect,
         )
 
     def fit(self, train: ad.AnnData) -> Self:

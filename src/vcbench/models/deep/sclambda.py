@@ -92,6 +92,7 @@ Deviations from the original:
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import nn
@@ -101,6 +102,7 @@ from vcbench.models.deep.common import (
     ConditionInputs,
     DeepModel,
     FeatureKind,
+    SelectionKind,
     TrainingData,
 )
 from vcbench.models.embeddings import EmbeddingSource
@@ -221,6 +223,9 @@ class ScLAMBDA(DeepModel):
         seed: int = 0,
         device: str = "cpu",
         n_threads: int | None = 1,
+        selection: SelectionKind = "effect",
+        validation_perturbations: float = 0.2,
+        predict_effect: bool | Literal["auto"] = "auto",
     ) -> None:
         self.hidden = hidden
         self.latent_dim = latent_dim
@@ -246,6 +251,9 @@ class ScLAMBDA(DeepModel):
             seed=seed,
             device=device,
             n_threads=n_threads,
+            selection=selection,
+            validation_perturbations=validation_perturbations,
+            predict_effect=predict_effect,
         )
 
     # -- setup --------------------------------------------------------------------------------

@@ -124,6 +124,7 @@ from vcbench.models.deep.common import (
     ConditionInputs,
     DeepModel,
     FeatureKind,
+    SelectionKind,
     TrainingData,
 )
 from vcbench.models.embeddings import EmbeddingSource
@@ -336,6 +337,9 @@ class STATE(DeepModel):
         seed: int = 0,
         device: str = "cpu",
         n_threads: int | None = 1,
+        selection: SelectionKind = "effect",
+        validation_perturbations: float = 0.2,
+        predict_effect: bool | Literal["auto"] = "auto",
     ) -> None:
         self.set_size = set_size
         self.hidden = hidden
@@ -361,6 +365,9 @@ class STATE(DeepModel):
             seed=seed,
             device=device,
             n_threads=n_threads,
+            selection=selection,
+            validation_perturbations=validation_perturbations,
+            predict_effect=predict_effect,
         )
 
     # -- DeepModel hooks ------------------------------------------------------------------------

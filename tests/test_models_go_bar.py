@@ -1,0 +1,75 @@
+"""The bar of the model-fidelity issue: on the GO-structured simulator (``go_screen``: unseen
+single perturbations of real human genes whose effects follow their GO programmes), each deep model
+and genepert, with its default settings, beats ``perturbed_mean`` on pdcorr; and given the oracle
+feature (the true programme membership of each target) each deep model beats it too.
+
+The bar is the lookup baseline, not ``no_change``: ``perturbed_mean`` already has pdcorr 0.724
+here (the screen has a systematic shift shared by every perturbation). Models that do not pass are
+expected failures with the measured reason (strict: an unexpected pass fails, so the list stays
+true). Measured 2026-12-03 with default settings (pdcorr, perturbed_mean 0.724): biolord 0.819,
+sclambda 0.739, sams_vae 0.734, genepert 0.802; cpa 0.442.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+
+from vcbench.data.simulate import go_screen
+from vcbench.models import get_model
+from vcbench.runner import run_model
+from vcbench.scenarios.singles import single_split
+
+pytest.importorskip("torch")
+
+DEEP = ["cpa", "biolord", "sams_vae", "sclambda", "prnet", "gears", "state"]
+BELOW_THE_BAR = {
+    "cpa": "its unseen-target route (a linear projection of the embedding beside free per-target "
+    "embeddings) learns little: held-out pdcorr <= 0.15 in every epoch, test 0.442",
+}
+ORACLE_BELOW_THE_BAR: dict[str, str] = {}
+
+
+@cache
+def case():
+    sim = go_screen(seed=0)
+    return sim, single_split(sim.adata, seed=0)
+
+
+@cache
+def pdcorr(name: str, oracle: bool = False) -> float:
+    sim, split = case()
+    params = {}
+    if oracle and name == "gears":  # GEARS's perturbation graph from the true programmes
+        member = sim.target_programmes.stack()
+        member = member[member > 0].reset_index()
+        params = {
+            "go_terms": member.set_axis(["gene", "go_term", "member"], axis=1)[["gene", "go_term"]]
+        }
+    elif oracle:
+        params = {"embedding": sim.target_programmes, "features": "embedding"}
+    scores = run_model(sim.adata, split, get_model(name, **params), ["pdcorr"])
+    return float(scores["value"].mean())
+
+
+def _cases(names: list[str], expected_failures: dict[str, str]) -> list:
+    return [
+        pytest.param(n, marks=pytest.mark.xfail(reason=expected_failures[n], strict=True))
+        if n in expected_failures
+        else n
+        for n in names
+    ]
+
+
+@pytest.mark.parametrize("name", _cases([*DEEP, "genepert"], BELOW_THE_BAR))
+def test_model_beats_perturbed_mean_on_unseen_go_singles(name: str) -> None:
+    bar = pdcorr("perturbed_mean")
+    assert pdcorr(name) > bar, f"{name}: pdcorr {pdcorr(name):.3f} <= perturbed_mean {bar:.3f}"
+
+
+@pytest.mark.parametrize("name", _cases(DEEP, ORACLE_BELOW_THE_BAR))
+def test_model_given_the_oracle_feature_beats_perturbed_mean(name: str) -> None:
+    bar = pdcorr("perturbed_mean")
+    score = pdcorr(name, oracle=True)
+    assert score > bar, f"{name} with the oracle feature: pdcorr {score:.3f} <= {bar:.3f}"
