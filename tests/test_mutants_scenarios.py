@@ -211,3 +211,97 @@ def test_finalise_measures_the_shift_on_the_splits_genes(data) -> None:
     on_all = measure_shift(data, split, genes=None, seed=0)
     pd.testing.assert_frame_equal(done.shift, on_genes)
     assert not on_genes.equals(on_all)  # the gene list changes the shift here
+
+
+# combo_split on a hand-made context: two singles, so exactly one is drawn unseen whatever the
+# seed (max(1, round(0.25 · 2)) = 1); a pair of them, a triple with one more gene never seen
+# alone, and a triple of three such genes. The categories follow without knowing which single
+# was drawn: A+B has 1 unseen gene, A+B+E 2, E+F+G 3, counted as 2.
+#                  0-2            3-4       5-6       7-8          9-10           11-12
+COMBO_LABELS = ["control"] * 3 + ["A"] * 2 + ["B"] * 2 + ["A+B"] * 2 + ["A+B+E"] * 2 + ["E+F+G"] * 2
+COMBO_LABELS += ["control"] * 2 + ["A"] * 2  # context k2, no combinations: all unused
+COMBO_CONTEXTS = ["k1"] * 13 + ["k2"] * 4
+
+
+@pytest.fixture(scope="module")
+def combo_data() -> ad.AnnData:
+    n = len(COMBO_LABELS)
+    x = np.random.default_rng(1).poisson(5.0, size=(n, 3)).astype(np.float32) + 1
+    obs = pd.DataFrame(
+        {"condition": COMBO_LABELS, "cell_type": COMBO_CONTEXTS},
+        index=[f"c{i}" for i in range(n)],
+    )
+    return load_dataset(
+        ad.AnnData(sparse.csr_matrix(x), obs, pd.DataFrame(index=["g0", "g1", "g2"]))
+    )
+
+
+def test_combo_split_of_two_singles_holds_one_out_and_caps_the_count_at_two(combo_data) -> None:
+    from vcbench.scenarios.combo import combo_split
+
+    split = combo_split(combo_data)  # the one context with combinations
+    tests = split.test_conditions
+    category = dict(zip(tests[c.PERTURBATION], tests["split_category"].astype(str), strict=True))
+    unseen = [label for label, cat in category.items() if cat == "single_unseen"]
+    assert len(unseen) == 1 and unseen[0] in {"A", "B"}
+    seen = ({"A", "B"} - set(unseen)).pop()
+    assert category == {
+        unseen[0]: "single_unseen",
+        "A+B": "combo_unseen1",
+        "A+B+E": "combo_unseen2",
+        "E+F+G": "combo_unseen2",
+    }
+    assert dict(zip(tests[c.PERTURBATION], tests["n_cells"], strict=True)) == dict.fromkeys(
+        category, 2
+    )
+    assert (tests[c.CONTEXT] == "k1").all()
+    expected = ["train"] * 3 + [""] * 4 + ["test"] * 6 + ["unused"] * 4
+    cells = {"A": [3, 4], "B": [5, 6]}
+    for i in cells[seen]:
+        expected[i] = "train"
+    for i in cells[unseen[0]]:
+        expected[i] = "test"
+    assert split.assignment.astype(str).tolist() == expected
+    assert (split.scenario, split.variant, split.seed) == ("perturbation", "combo", 0)
+    assert split.params == {
+        "context": "k1",
+        "unseen_fraction": 0.25,
+        "seen2_train_fraction": 0.25,
+        "val_fraction": 0.0,
+    }
+    # the default seed is 0 (recorded above); the seed draws which single is unseen
+    assert split.assignment.equals(combo_split(combo_data, "k1", seed=0).assignment)
+    drawn = set()
+    for seed in range(5):
+        tests = combo_split(combo_data, "k1", seed=seed).test_conditions
+        drawn |= set(tests.loc[tests["split_category"] == "single_unseen", c.PERTURBATION])
+    assert drawn == {"A", "B"}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"unseen_fraction": 0.0},
+        {"unseen_fraction": 1.0},
+        {"seen2_train_fraction": 1.0},
+        {"val_fraction": 1.0},
+        {"val_fraction": -0.1},
+        {"seen2_train_fraction": -0.1},
+    ],
+)
+def test_combo_fractions_outside_their_ranges_are_refused(combo_data, options) -> None:
+    from vcbench.scenarios.combo import combo_split
+
+    with pytest.raises(ScenarioError, match=r"^unseen_fraction must be in \(0, 1\); seen2_"):
+        combo_split(combo_data, "k1", **options)
+
+
+def test_combo_fractions_at_their_closed_ends_are_accepted(combo_data) -> None:
+    from vcbench.scenarios.combo import combo_split
+
+    split = combo_split(combo_data, "k1", seen2_train_fraction=0.0, val_fraction=0.0)
+    assert split.params["seen2_train_fraction"] == 0.0
+    # a context with one single is refused, naming the count
+    one_single = combo_data[~np.isin(COMBO_LABELS, ["B"])].copy()
+    with pytest.raises(ScenarioError, match=r"^Context 'k1' has 1 single perturbations; the"):
+        combo_split(one_single, "k1")
