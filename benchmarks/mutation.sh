@@ -22,7 +22,7 @@ jobs=2
 if [[ "${1:-}" == "-j" ]]; then jobs="$2"; shift 2; fi
 python=${PYTHON:-python}
 mutmut=$(dirname "$(command -v "$python")")/mutmut
-OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 \
     "$python" - "$mutmut" "$jobs" "$@" <<'PY'
 """Run each group in .mutation/GROUP with its own [tool.mutmut]; print the score per module."""
 
