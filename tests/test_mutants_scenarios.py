@@ -305,3 +305,100 @@ def test_combo_fractions_at_their_closed_ends_are_accepted(combo_data) -> None:
     one_single = combo_data[~np.isin(COMBO_LABELS, ["B"])].copy()
     with pytest.raises(ScenarioError, match=r"^Context 'k1' has 1 single perturbations; the"):
         combo_split(one_single, "k1")
+
+
+# single_split and perturbation_effects on a hand-made log-scale dataset (2 genes): k1 has the
+# singles A, B, C and the combination A+B, k2 has A and D. Centroid deltas, worked by hand:
+# k1 controls mean (1, 2): A (3, 2) -> (2, 0), B (1.5, 2.5) -> (0.5, 0.5), C (0.5, 1.5) -> (-0.5,
+# -0.5); k2 controls mean (0.5, 0.5): A (1.5, 0.5) -> (1, 0), D (0.5, 2.5) -> (0, 2). A averages
+# its two contexts: (1.5, 0).
+SINGLE_CELLS = [
+    ("k1", "control", (1.0, 1.0)),
+    ("k1", "control", (1.0, 3.0)),
+    ("k1", "A", (2.0, 2.0)),
+    ("k1", "A", (4.0, 2.0)),
+    ("k1", "B", (1.5, 2.5)),
+    ("k1", "C", (0.5, 1.5)),
+    ("k1", "A+B", (2.5, 2.5)),
+    ("k2", "control", (0.5, 0.5)),
+    ("k2", "A", (1.5, 0.5)),
+    ("k2", "D", (0.5, 2.5)),
+]
+
+
+@pytest.fixture(scope="module")
+def single_data() -> ad.AnnData:
+    contexts, labels, rows = zip(*SINGLE_CELLS, strict=True)
+    obs = pd.DataFrame(
+        {"condition": labels, "cell_type": contexts}, index=[f"s{i}" for i in range(len(rows))]
+    )
+    x = np.array(rows, dtype=np.float32)
+    return load_dataset(ad.AnnData(x, obs, pd.DataFrame(index=["g0", "g1"])), x_kind="log")
+
+
+def test_perturbation_effects_are_centroid_deltas_averaged_over_contexts(single_data) -> None:
+    from vcbench.scenarios.singles import perturbation_effects
+
+    effects = perturbation_effects(single_data, ["D", "A", "C", "B"])  # rows in this order
+    expected = [[0.0, 2.0], [1.5, 0.0], [-0.5, -0.5], [0.5, 0.5]]
+    np.testing.assert_allclose(effects, expected, atol=1e-6)
+
+
+def test_single_split_defaults_and_fold_arithmetic(single_data) -> None:
+    from vcbench.scenarios.singles import single_split
+
+    split = single_split(single_data)
+    assert (split.variant, split.seed) == ("single", 0)
+    assert split.params == {"val_fraction": 0.0, "n_folds": 5, "fold": 0}
+    roles = split.assignment.astype(str).tolist()
+    assert [roles[i] for i in (0, 1, 7)] == ["train"] * 3  # controls
+    assert roles[6] == "unused"  # the combination
+    # fold 0 of 5 takes position 0 of each context's shuffled singles: one label per context
+    assert sorted(split.test_conditions[c.CONTEXT]) == ["k1", "k2"]
+    # with 2 folds, fold 0 takes positions 0 and 2: 2 of k1's 3 singles, 1 of k2's 2
+    held = {}
+    for fold in (0, 1):
+        tests = single_split(single_data, n_folds=2, fold=fold, seed=4).test_conditions
+        held[fold] = {k: sorted(g[c.PERTURBATION]) for k, g in tests.groupby(c.CONTEXT)}
+    assert [len(held[0]["k1"]), len(held[0]["k2"]), len(held[1]["k1"]), len(held[1]["k2"])] == [
+        2,
+        1,
+        1,
+        1,
+    ]
+    assert sorted(held[0]["k1"] + held[1]["k1"]) == ["A", "B", "C"]
+    assert sorted(held[0]["k2"] + held[1]["k2"]) == ["A", "D"]
+    with pytest.raises(
+        ScenarioError,
+        match=r"^Fold 3 of 4 holds out no perturbation: every context has at most 3 single ",
+    ):
+        single_split(single_data, n_folds=4, fold=3)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"variant": "nope"}, r"^Unknown single-perturbation variant 'nope'"),
+        ({"val_fraction": 1.0}, r"^val_fraction must be in \[0, 1\), got 1\.0\.$"),
+        ({"n_folds": 1, "fold": 0}, r"^n_folds must be at least 2 and fold in \[0, n_folds\); "),
+        ({"n_folds": 2, "fold": 2}, r"got n_folds=2, fold=2\.$"),
+        ({"n_folds": 2, "fold": -1}, r"got n_folds=2, fold=-1\.$"),
+    ],
+)
+def test_single_split_options_outside_their_ranges_are_refused(single_data, options, match) -> None:
+    from vcbench.scenarios.singles import single_split
+
+    with pytest.raises(ScenarioError, match=match):
+        single_split(single_data, **options)
+
+
+def test_single_split_needs_two_single_perturbations(single_data) -> None:
+    from vcbench.scenarios.singles import single_split
+
+    k2 = single_data[(single_data.obs[c.CONTEXT] == "k2").to_numpy()].copy()  # A and D
+    assert len(single_split(k2, n_folds=2).test_conditions) == 1
+    only_a = k2[(k2.obs[c.PERTURBATION] != "D").to_numpy()].copy()
+    with pytest.raises(
+        ScenarioError, match=r"needs at least 2 single perturbations; the data has 1\."
+    ):
+        single_split(only_a)
