@@ -402,3 +402,20 @@ def test_single_split_needs_two_single_perturbations(single_data) -> None:
         ScenarioError, match=r"needs at least 2 single perturbations; the data has 1\."
     ):
         single_split(only_a)
+
+
+def test_check_split_runs_the_cross_dataset_rules_for_cross_dataset_splits(
+    data, monkeypatch
+) -> None:
+    """The dispatch alone (the rules themselves are pinned by test_scenarios_splits.py's slower
+    cross-dataset tests, which benchmarks/mutation.sh leaves out)."""
+    from vcbench.scenarios import cross_dataset
+
+    calls = []
+    monkeypatch.setattr(cross_dataset, "check_cross_dataset_rules", lambda a, s: calls.append(s))
+    roles = [T, T, T, T, X, X, U, U, T, T, T, T, U, U]
+    split = _split(roles, [("k1", "B", "single_unseen", 2)])
+    check_split(data, dataclasses.replace(split, scenario="cross_dataset"))
+    assert len(calls) == 1 and calls[0].scenario == "cross_dataset"
+    check_split(data, split)  # a perturbation split does not run them
+    assert len(calls) == 1
