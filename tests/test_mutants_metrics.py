@@ -3,6 +3,7 @@ bootstrap interval, against numpy computed here. Fast, in-process."""
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -111,3 +112,45 @@ def test_aggregate_by_one_column_and_unknown_metrics() -> None:
     # a categorical grouping column keeps only the observed categories
     scores["metric"] = pd.Categorical(scores["metric"], categories=["mine", "rmse", "unused"])
     assert aggregate(scores, by=("metric",), n_boot=50)["metric"].tolist() == ["mine", "rmse"]
+
+
+# --- metrics/definitions.py, on hand-worked ContextArrays --------------------------------------
+
+
+def _arrays(predicted, observed, control, **options):
+    from vcbench.metrics.definitions import ContextArrays
+
+    predicted, observed = np.asarray(predicted, float), np.asarray(observed, float)
+    mask = np.zeros(predicted.shape, dtype=bool)
+    return ContextArrays(predicted, observed, np.asarray(control, float), mask, **options)
+
+
+def test_cell_level_metrics_read_their_values_or_are_nan() -> None:
+    from vcbench.metrics.definitions import cell_level
+
+    lookup = cell_level("my_metric")
+    assert lookup.__name__ == "my_metric"
+    assert lookup.__doc__.startswith("``my_metric``: computed from the cells")
+    arrays = _arrays([[1.0, 2.0]] * 3, [[1.0, 2.0]] * 3, [0.0, 0.0])
+    assert np.isnan(lookup(arrays)).all() and lookup(arrays).shape == (3,)
+    given = dataclasses.replace(arrays, cell_values={"my_metric": [1, 2, 4], "other": [0, 0, 0]})
+    out = lookup(given)
+    assert out.dtype == np.float64 and out.tolist() == [1.0, 2.0, 4.0]
+
+
+def test_de_signs_count_a_gene_without_change_as_sign_zero() -> None:
+    from vcbench.metrics.definitions import de_sign_acc_down, de_sign_acc_up, de_sign_error
+
+    # control 0, so deltas are the means; k = 50 > 3 genes: T_c is every gene
+    # row 0: d = (2, 0, -1), e = (1, 0, -1): every sign agrees, the unchanged gene's too (0 = 0)
+    # row 1: d = (2, 0, -1), e = (1, 3, 1): the 2nd and 3rd disagree
+    # row 2: d constant (0, 0, 0): undefined
+    observed = [[2.0, 0.0, -1.0], [2.0, 0.0, -1.0], [0.0, 0.0, 0.0]]
+    predicted = [[1.0, 0.0, -1.0], [1.0, 3.0, 1.0], [1.0, 0.0, 0.0]]
+    arrays = _arrays(predicted, observed, [0.0, 0.0, 0.0])
+    error = de_sign_error(arrays)
+    assert error[:2].tolist() == pytest.approx([0.0, 2 / 3]) and np.isnan(error[2])
+    assert error.dtype == np.float64
+    up, down = de_sign_acc_up(arrays), de_sign_acc_down(arrays)
+    assert up[:2].tolist() == [1.0, 1.0] and np.isnan(up[2])  # one up gene, predicted up
+    assert down[:2].tolist() == [1.0, 0.0] and np.isnan(down[2])
