@@ -154,3 +154,50 @@ def test_de_signs_count_a_gene_without_change_as_sign_zero() -> None:
     up, down = de_sign_acc_up(arrays), de_sign_acc_down(arrays)
     assert up[:2].tolist() == [1.0, 1.0] and np.isnan(up[2])  # one up gene, predicted up
     assert down[:2].tolist() == [1.0, 0.0] and np.isnan(down[2])
+
+
+def test_rankings_break_ties_in_gene_order() -> None:
+    # 60 genes with |d| in {0, 1, 2}: many ties, past the size where an unstable sort keeps order
+    d = np.random.default_rng(0).integers(-2, 3, size=(2, 60)).astype(float)
+    arrays = _arrays(-d, d, np.zeros(60))
+    for row in range(2):
+        expected = sorted(range(60), key=lambda g: -abs(d[row, g]))  # Python's sort is stable
+        assert arrays.observed_ranking[row].tolist() == expected
+        assert arrays.predicted_ranking[row].tolist() == expected
+
+
+def test_blocked_distances_cover_every_row() -> None:
+    from vcbench.metrics.definitions import masked_l1_distances, pairwise_squared_euclidean
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(7, 4)), rng.normal(size=(5, 4))
+    excluded = rng.random((7, 4)) < 0.3
+    sq = [[sum((a[i, g] - b[j, g]) ** 2 for g in range(4)) for j in range(5)] for i in range(7)]
+    l1 = [
+        [sum(abs(a[i, g] - b[j, g]) for g in range(4) if not excluded[i, g]) for j in range(5)]
+        for i in range(7)
+    ]
+    # 8 · 20 values = 160 bytes a row of blocks: chunk_bytes 330 gives blocks of 2 rows, 1 gives 1
+    for chunk_bytes in (330.0, 1.0, 8e6):
+        np.testing.assert_allclose(masked_l1_distances(a, b, excluded, chunk_bytes), l1)
+        np.testing.assert_allclose(pairwise_squared_euclidean(a, b, chunk_bytes), sq)
+
+
+def test_near_constant_rows_are_undefined_for_every_correlation() -> None:
+    from vcbench.metrics.definitions import lfc_cosine, lfc_spearman, pcc, pdcorr_de, rowwise_cosine
+
+    # rms deviation 6e-7 (a norm of 1.2e-6 over 4 genes) is below the tolerance 1e-6: NaN
+    tiny = np.array([[6e-7, -6e-7, 6e-7, -6e-7], [1.0, 2.0, 3.0, 5.0]])
+    assert np.isnan(rowwise_cosine(tiny, tiny[::-1], atol=1e-6)).all()
+    cosine = rowwise_cosine(tiny, tiny, atol=1e-7)
+    assert cosine.tolist() == pytest.approx([1.0, 1.0])
+    # a prediction within rounding (1e-9) of the control: every correlation with it is NaN
+    control = np.array([1.0, 2.0, 3.0, 4.0])
+    noise = np.array([1e-9, -2e-9, 3e-9, 0.0])
+    observed = control + np.array([[0.5, -1.0, 2.0, 0.3]])
+    arrays = _arrays([control + noise], observed, control, k=4)
+    assert arrays.constant_tolerance == pytest.approx(1e-6 * (1 + np.sqrt(7.5)))
+    for metric in (pdcorr_de, lfc_spearman, lfc_cosine):
+        assert np.isnan(metric(arrays)).all(), metric.__name__
+    flat = _arrays([np.full(4, 2.0) + noise], observed, control)
+    assert np.isnan(pcc(flat)).all()
