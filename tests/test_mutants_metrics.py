@@ -201,3 +201,88 @@ def test_near_constant_rows_are_undefined_for_every_correlation() -> None:
         assert np.isnan(metric(arrays)).all(), metric.__name__
     flat = _arrays([np.full(4, 2.0) + noise], observed, control)
     assert np.isnan(pcc(flat)).all()
+
+
+def _loop_retrieval(predicted, observed, control) -> dict[str, list[float]]:
+    """PDS, centroid accuracy, PDRCorr and Systema's PDCorr written out pair by pair."""
+    e, d, p = predicted - control, observed - control, len(predicted)
+
+    def corr(u, v):
+        return np.corrcoef(u, v)[0, 1]
+
+    out = {"pds": [], "centroid_accuracy": [], "rank_pdcorr": [], "pdcorr_systema": []}
+    s = observed.mean(axis=0)
+    for i in range(p):
+        others = [q for q in range(p) if q != i]
+        own = np.abs(e[i] - d[i]).sum()
+        closer = sum(np.abs(e[i] - d[q]).sum() < own for q in others)
+        out["pds"].append(1 - closer / (p - 1))
+        own = np.linalg.norm(predicted[i] - observed[i])
+        farther = sum(np.linalg.norm(predicted[i] - observed[q]) > own for q in others)
+        out["centroid_accuracy"].append(farther / (p - 1))
+        own = corr(e[i], d[i])
+        out["rank_pdcorr"].append(sum(corr(e[q], d[i]) > own for q in others) / (p - 1))
+        out["pdcorr_systema"].append(corr(predicted[i] - s, observed[i] - s))
+    return out
+
+
+@pytest.mark.parametrize("p", [2, 5])
+def test_retrieval_metrics_match_pairwise_loops_in_one_block_or_many(p, monkeypatch) -> None:
+    from vcbench.metrics import definitions
+
+    rng = np.random.default_rng(p)
+    control = rng.normal(2.0, 0.5, size=6)
+    observed = control + rng.normal(size=(p, 6))
+    # noisy predictions, each shifted by its own constant: centring changes the correlations
+    predicted = observed + rng.normal(0, 0.8, size=(p, 6)) + rng.normal(0, 3, size=(p, 1))
+    expected = _loop_retrieval(predicted, observed, control)
+    for block_bytes in (definitions.RETRIEVAL_BLOCK_BYTES, 8.0 * p):  # one block; rows 1 by 1
+        monkeypatch.setattr(definitions, "RETRIEVAL_BLOCK_BYTES", block_bytes)
+        arrays = _arrays(predicted, observed, control)
+        for name, values in expected.items():
+            got = getattr(definitions, name)(arrays)
+            np.testing.assert_allclose(got, values, atol=1e-12, err_msg=name)
+
+
+def test_average_ranks_are_scipys_rankdata() -> None:
+    from scipy.stats import rankdata
+
+    from vcbench.metrics.definitions import average_ranks
+
+    values = np.random.default_rng(2).integers(0, 4, size=(3, 40)).astype(float)
+    values[2, 5] = np.nan
+    ranks = average_ranks(values)
+    np.testing.assert_array_equal(ranks[:2], rankdata(values[:2], axis=1))
+    assert np.isnan(ranks[2]).all()
+    assert average_ranks(np.array([[3, 1, 2]])).tolist() == [[3.0, 1.0, 2.0]]  # integers too
+
+
+def test_constant_rows_and_the_correlations_default_tolerance() -> None:
+    from vcbench.metrics.definitions import rowwise_cosine, rowwise_pearson, rowwise_spearman
+
+    # a delta constant but not zero is constant: no top-k set
+    arrays = _arrays([[1.0, 2.0, 4.0]] * 2, [[3.0, 3.0, 3.0], [1.0, 2.0, 3.0]], [0.0, 0.0, 0.0])
+    assert arrays.observed_constant.tolist() == [True, False]
+    # small but varying rows are correlated at the default atol = 0 (worked by hand)
+    a, b = np.array([[0.1, 0.2, 0.3]]), np.array([[0.3, 0.1, 0.2]])
+    assert rowwise_pearson(a, b).tolist() == pytest.approx([-0.5])
+    assert rowwise_spearman(a, b).tolist() == pytest.approx([-0.5])
+    cosine = rowwise_cosine(np.array([[0.1, 0.2]]), np.array([[0.2, 0.1]]))
+    assert cosine.tolist() == pytest.approx([0.8])  # 0.04 / 0.05
+    # rms 6e-7 < atol 1e-6 (though 6e-7 · 4 genes > 1e-6): undefined, on either side
+    tiny = np.array([[6e-7, -6e-7, 6e-7, -6e-7]])
+    varying = np.array([[1.0, 2.0, 3.0, 5.0]])
+    for f in (rowwise_pearson, rowwise_spearman, rowwise_cosine):
+        assert np.isnan(f(tiny, varying, atol=1e-6)).all(), f.__name__
+        assert np.isnan(f(varying, tiny, atol=1e-6)).all(), f.__name__
+        assert not np.isnan(f(tiny, varying, atol=1e-7)).any(), f.__name__
+
+
+def test_a_near_constant_observed_delta_has_no_retrieval_rank() -> None:
+    from vcbench.metrics.definitions import rank_pdcorr
+
+    tiny = np.array([6e-7, -6e-7, 6e-7, -6e-7])  # rms below the tolerance 1e-6 (control 0)
+    observed = np.array([tiny, [1.0, 2.0, 3.0, 5.0], [2.0, -1.0, 0.0, 1.0]])
+    predicted = np.array([[1.0, 0.0, 0.0, 0.0], [1.0, 2.0, 3.0, 6.0], [0.0, 1.0, 0.0, 2.0]])
+    ranks = rank_pdcorr(_arrays(predicted, observed, np.zeros(4)))
+    assert np.isnan(ranks[0]) and not np.isnan(ranks[1:]).any()
