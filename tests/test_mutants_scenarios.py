@@ -419,3 +419,29 @@ def test_check_split_runs_the_cross_dataset_rules_for_cross_dataset_splits(
     assert len(calls) == 1 and calls[0].scenario == "cross_dataset"
     check_split(data, split)  # a perturbation split does not run them
     assert len(calls) == 1
+
+
+def test_single_split_validation_and_held_out_record(single_data) -> None:
+    from vcbench.scenarios.singles import single_split
+
+    # fold 0 of 5 tests one single a context; val_fraction 0.5 sends int(0.5 · 2) = 1 of k1's two
+    # others to val, int(0.5 · 1) = 0 of k2's one
+    split = single_split(single_data, val_fraction=0.5)
+    obs = single_data.obs
+    role = split.assignment.astype(str).to_numpy()
+    singles = (obs[c.N_TARGETS] == 1).to_numpy()
+    by_label = {}
+    for context in ("k1", "k2"):
+        here = singles & (obs[c.CONTEXT] == context).to_numpy()
+        labels = obs.loc[here, c.PERTURBATION].astype(str).to_numpy()
+        by_label[context] = {lab: set(role[here][labels == lab]) for lab in set(labels)}
+    assert sorted(r for roles in by_label["k1"].values() for r in roles) == ["test", "train", "val"]
+    assert sorted(r for roles in by_label["k2"].values() for r in roles) == ["test", "train"]
+    tests = split.test_conditions
+    assert split.info["held_out"] == {
+        k: sorted(g[c.PERTURBATION].astype(str)) for k, g in tests.groupby(c.CONTEXT)
+    }
+    strict = single_split(single_data, "strict", test_fraction=0.25)
+    assert strict.params == {"val_fraction": 0.0, "test_fraction": 0.25}
+    held = strict.test_conditions[c.PERTURBATION].astype(str).unique().tolist()
+    assert len(held) == 1 and strict.info["held_out"] == {"all": held}  # round(0.25 · 4) = 1
