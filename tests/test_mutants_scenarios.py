@@ -211,6 +211,18 @@ def test_finalise_measures_the_shift_on_the_splits_genes(data) -> None:
     on_all = measure_shift(data, split, genes=None, seed=0)
     pd.testing.assert_frame_equal(done.shift, on_genes)
     assert not on_genes.equals(on_all)  # the gene list changes the shift here
+    # the split's one number: the mean energy distance of the table's category rows
+    rows = on_genes.loc[on_genes["measure"] == "category", "energy_distance"]
+    assert len(rows) and done.info["shift"] == pytest.approx(rows.mean())
+    assert done.info["shift_measure"] == "category"
+    # measured on the data as the model sees it, when given
+    doubled = data.copy()
+    doubled.X = doubled.X * 2
+    on_doubled = finalise(data, split, measured_on=doubled)
+    pd.testing.assert_frame_equal(
+        on_doubled.shift, measure_shift(doubled, split, genes=("g0", "g1"))
+    )
+    assert not on_doubled.shift.equals(done.shift)
 
 
 # combo_split on a hand-made context: two singles, so exactly one is drawn unseen whatever the
