@@ -201,6 +201,11 @@ def test_near_constant_rows_are_undefined_for_every_correlation() -> None:
         assert np.isnan(metric(arrays)).all(), metric.__name__
     flat = _arrays([np.full(4, 2.0) + noise], observed, control)
     assert np.isnan(pcc(flat)).all()
+    # in PC space too (components: the first three genes' axes)
+    from vcbench.metrics.definitions import pca_delta_spearman
+
+    in_pcs = dataclasses.replace(arrays, components=np.eye(4)[:, :3])
+    assert np.isnan(pca_delta_spearman(in_pcs)).all()
 
 
 def _loop_retrieval(predicted, observed, control) -> dict[str, list[float]]:
