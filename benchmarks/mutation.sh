@@ -3,19 +3,31 @@
 #
 # The core (metrics/, scenarios/, runner/store.py, runner/grid.py) is mutated in groups, each
 # against the fast in-process tests that pin it (GROUPS below), so that mutmut's two passes over
-# the test selection (coverage, then which test calls which function) stay short. Each group runs
-# in its own scratch copy, .mutation/GROUP/ (git-ignored; $MUTATION_DIR/GROUP when set; a copy of
-# src/ and tests/ with the group's [tool.mutmut]), and prints its score per module: killed / all mutants, timeouts counted
-# as killed and mutants that no selected test reaches ("no tests") as survivors.
+# the test selection (which test calls which function, then a clean run) stay short. Groups with
+# the same tests run as one mutmut run, in one scratch copy, .mutation/RUN/ (RUN = the groups
+# joined by "+"; git-ignored; $MUTATION_DIR/RUN when set; a copy of src/ and tests/ with the run's
+# [tool.mutmut]). It prints the score per module: killed / all mutants, timeouts counted as killed
+# and mutants that no selected test reaches ("no tests") as survivors; then each run's wall and
+# CPU time (CPU: all of mutmut's processes).
 #
 #     benchmarks/mutation.sh [-j N] [GROUP ...]     # default: every group; -j: mutmut workers (2)
 #     benchmarks/mutation.sh store grid             # some groups
 #     benchmarks/mutation.sh --before store         # without the tests/test_mutants_*.py files
-#     cd .mutation/store && mutmut results          # a group's survivors; mutmut show NAME: a diff
+#     cd .mutation/store && mutmut results          # a run's survivors; mutmut show NAME: a diff
 #
-# Measured (stops 25-26, loaded machine): store 94 %, grid 94 %, aggregate 94 %, leakage 88 %
-# killed (after the fork-server fix; 852 s wall, 399 s CPU at -j 1); the other scenario groups
-# (combo, singles, definitions) are not yet scored.
+# Measured (stop 27, issue 23c; a 2-core machine at load 7-19 from other jobs, so wall >> CPU/2),
+# killed, before (--before) -> after (with tests/test_mutants_*.py):
+#   combo 86 % (242/281) -> 96 % (271/281); singles 82 % (316/386) -> 96 % (369/386);
+#   leakage 94 % (181/193) after (88 % at stops 25-26); definitions 83 % (716/858) -> 90 %
+#   (768/858); aggregate 94 % (119/127); store 94 %, grid 94 % (stops 25-26, not rerun).
+# Cost at -j 2: leakage+combo+singles 860 mutants, 703 s CPU (1890 s wall at load 7-19);
+# definitions+aggregate 985 mutants, 328 s CPU (944 s wall at load 16-9). Before this stop's
+# changes: combo 272 s + singles 357 s CPU as separate runs, leakage 399 s (stops 25-26).
+# Five of the seven groups: about 1,030 s CPU, i.e. about 9 min on 2 idle cores; store and grid
+# were not re-timed (small modules). The survivors read are equivalent (error-message text, an
+# argument equal to its default, numpy's axis=-1 default, block sizes that change only memory,
+# > vs >= at a tolerance), except singles' "val counts as trained" for a category (needs a
+# held-out single in val elsewhere) and finalise's NaN shift stored as NaN instead of None.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=2
