@@ -18,7 +18,9 @@
 # Measured (stop 27, issue 23c; a 2-core machine at load 7-19 from other jobs, so wall >> CPU/2),
 # killed, before (--before) -> after (with tests/test_mutants_*.py):
 #   combo 86 % (242/281) -> 96 % (271/281); singles 82 % (316/386) -> 96 % (369/386);
-#   leakage 94 % (181/193) after (88 % at stops 25-26); definitions 83 % (716/858) -> 90 %
+#   leakage 94 % (181/193) after (88 % at stops 25-26; singles and leakage: the full run gave
+#   92 % and 90 %, then its survivors were rerun with two later tests, c816a5f and 167cf90);
+#   definitions 83 % (716/858) -> 90 %
 #   (768/858); aggregate 94 % (119/127); store 94 %, grid 94 % (stops 25-26, not rerun).
 # Cost at -j 2: leakage+combo+singles 860 mutants, 703 s CPU (1890 s wall at load 7-19);
 # definitions+aggregate 985 mutants, 328 s CPU (944 s wall at load 16-9). Before this stop's
@@ -36,7 +38,7 @@ python=${PYTHON:-python}
 mutmut=$(dirname "$(command -v "$python")")/mutmut
 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 \
     "$python" - "$mutmut" "$jobs" "$@" <<'PY'
-"""Run each group in .mutation/GROUP with its own [tool.mutmut]; print the score per module."""
+"""Run each run's groups in .mutation/RUN with its own [tool.mutmut]; print the score per module."""
 
 import collections
 import json
