@@ -52,8 +52,7 @@ def test_losses_match_torch_distributions() -> None:
     variance = torch.rand(5, 7, generator=gen) + 0.1
     x = torch.randn(5, 7, generator=gen)
     normal = torch.distributions.Normal(mean, variance.sqrt())
-    # summed over genes, mean over cells (as CPA), the constant dropped
-    expected = -normal.log_prob(x).sum(dim=1).mean() - 7 * 0.5 * np.log(2 * np.pi)
+    expected = -normal.log_prob(x).mean() - 0.5 * np.log(2 * np.pi)  # constant dropped
     torch.testing.assert_close(gaussian_loss(mean, variance, x), expected)
 
     mu = torch.rand(5, 7, generator=gen) * 20 + 0.1
@@ -63,7 +62,7 @@ def test_losses_match_torch_distributions() -> None:
         total_count=theta.expand_as(mu), logits=torch.log(mu) - torch.log(theta)
     )
     torch.testing.assert_close(nb.mean, mu)  # the parametrisation: mean μ, inverse dispersion θ
-    torch.testing.assert_close(nb_loss(mu, theta, counts), -nb.log_prob(counts).sum(dim=1).mean())
+    torch.testing.assert_close(nb_loss(mu, theta, counts), -nb.log_prob(counts).mean())
 
 
 def test_dosers_vanish_at_zero_dose_and_rise_with_it() -> None:
@@ -84,10 +83,7 @@ def test_adversaries_strip_perturbation_and_context_from_the_basal_latent(fitted
     cells = fitted[20.0].data_.train_cells
     with_adversary = fitted[20.0].adversary_accuracy(cells)
     without = fitted[0.0].adversary_accuracy(cells)
-    # the reconstruction is summed over genes as in CPA, so the adversary weighs against a whole
-    # cell's likelihood: after 8 epochs it removes about half of what the targets' adversary reads
-    # from the basal latent (measured 0.09 against 0.17 exact target sets; 2026-12-03)
-    assert with_adversary["perturbation"] < 0.75 * without["perturbation"]
+    assert with_adversary["perturbation"] < without["perturbation"] - 0.1
     assert with_adversary["context"] < without["context"]
 
 
