@@ -4,9 +4,9 @@ epoch, and how a prediction of them is scored.
 Definitions:
 
 - *Held-out unit*: what the scenario holds out of training, so what selection imitates. The runner
-  records it in ``train.uns[contract.HELD_OUT_UNIT]`` (``"context"`` for unseen-context scenarios, else
-  ``"perturbation"``); without it the unit is ``"perturbation"``.
-- *Validation conditions*: for the unit ``"perturbation"``, ``round(fraction · P)`` (at least 2) of
+  records it in ``train.uns[contract.HELD_OUT_UNIT]`` (``"context"`` for unseen-context
+  scenarios, else ``"perturbation"``); without it the unit is ``"perturbation"``.
+- *Validation conditions*: for the unit ``"perturbation"``, ``round(fraction · P)`` (at least 1) of
   the ``P`` perturbation labels of the training cells, drawn with ``seed``; every perturbed cell
   of them, in every context, is held out. For ``"context"``, the same share (at least 1) of the
   contexts that have perturbed training cells, all of their perturbed cells held out (their
@@ -134,14 +134,14 @@ def held_out_cells(
     if unit == "context":
         contexts = np.unique(obs.loc[perturbed, c.CONTEXT].astype(str))
         if contexts.size >= MIN_CONTEXTS:
-            held = _draw(rng, contexts, fraction, minimum=1)
+            held = _draw(rng, contexts, fraction)
             mask = perturbed & obs[c.CONTEXT].astype(str).isin(held).to_numpy()
             if _n_conditions(obs, mask) >= MIN_VALIDATION_CONDITIONS:
                 return unit, held, mask
     labels = np.unique(obs.loc[perturbed, c.PERTURBATION].astype(str))
     if labels.size < 2:
         return None
-    held = _draw(rng, labels, fraction, minimum=1)
+    held = _draw(rng, labels, fraction)
     mask = perturbed & obs[c.PERTURBATION].astype(str).isin(held).to_numpy()
     if _n_conditions(obs, mask) < MIN_VALIDATION_CONDITIONS:
         return None
@@ -152,8 +152,9 @@ def _n_conditions(obs: pd.DataFrame, mask: np.ndarray) -> int:
     return len(obs.loc[mask, c.condition_columns(obs.columns)].drop_duplicates())
 
 
-def _draw(rng: np.random.Generator, labels: np.ndarray, fraction: float, minimum: int) -> list[str]:
-    n = min(max(minimum, round(fraction * labels.size)), labels.size - 1)
+def _draw(rng: np.random.Generator, labels: np.ndarray, fraction: float) -> list[str]:
+    """``round(fraction · n)`` of the ``n`` labels (at least 1, at most ``n − 1``), sorted."""
+    n = min(max(1, round(fraction * labels.size)), labels.size - 1)
     return sorted(rng.choice(labels, n, replace=False).tolist())
 
 
