@@ -96,7 +96,6 @@ import math
 from itertools import pairwise
 from typing import Literal
 
-import anndata as ad
 import torch
 from torch import nn
 
@@ -442,11 +441,8 @@ class BioLORD(DeepModel):
         self._latent_cache = (x0, covariates, z)
         return z
 
-    def _predict(
-        self, queries: Queries, max_cells: int | None = None, effect: bool | None = None
-    ) -> ad.AnnData:
-        self._latent_cache = None  # query latents depend on the weights (selection predicts often)
-        return super()._predict(queries, max_cells, effect)
+    def _prepare_prediction(self, queries: Queries) -> None:
+        self._latent_cache = None  # query latents depend on the weights
 
     def _predict_cells(self, x0: torch.Tensor, inputs: ConditionInputs) -> torch.Tensor:
         x0 = x0.to(self.device)

@@ -300,6 +300,10 @@ class DeepModel(PerturbationModel):
     def _predict_cells(self, x0: torch.Tensor, inputs: ConditionInputs) -> torch.Tensor:
         """Predicted log-normalised cells of one condition from control cells ``x0``."""
 
+    def _prepare_prediction(self, queries: Queries) -> None:
+        """Called before each prediction of ``queries`` (selection predicts after every epoch):
+        refresh anything that depends on the current weights. Nothing by default."""
+
     # -- shared -------------------------------------------------------------------------------
 
     def fit(self, train: ad.AnnData) -> Self:
@@ -343,7 +347,6 @@ class DeepModel(PerturbationModel):
                 self._start(kept)
                 self._train(selection=(selection, target, kept))
                 self.selection_ = selection
-                selection.select()
                 self.effect_form_ = selection.form == "effect"
                 if self.refit_after_selection:
                     self._start(train)
@@ -501,8 +504,10 @@ class DeepModel(PerturbationModel):
             since_best = 0 if improved else since_best + 1
             if self.patience is not None and since_best >= self.patience:
                 break
-        if kept_states:
-            best_state = kept_states[record.select()]
+        if selection is not None:
+            record.select()
+            if kept_states:
+                best_state = kept_states[record.epoch]
         if best_state is not None:
             self.net_.load_state_dict(best_state)
         self.best_epoch_ = (
@@ -542,6 +547,7 @@ class DeepModel(PerturbationModel):
         context, default the model's ``max_cells``), in the effect form or not (default: the
         fitted ``effect_form_``)."""
         effect = self.effect_form_ if effect is None else effect
+        self._prepare_prediction(queries)
         max_cells = (
             self.max_cells if max_cells is None else min(max_cells, self.max_cells or max_cells)
         )

@@ -134,7 +134,6 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Literal
 
-import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -826,12 +825,9 @@ class GEARS(DeepModel):
 
     # -- prediction -------------------------------------------------------------------------------
 
-    def _predict(
-        self, queries: Queries, max_cells: int | None = None, effect: bool | None = None
-    ) -> ad.AnnData:
+    def _prepare_prediction(self, queries: Queries) -> None:
         perturbations = queries.conditions[c.PERTURBATION].astype(str).unique().tolist()
         self.net_.prepare_rows(self._node_index(perturbations).to(torch.device(self.device)))
-        return super()._predict(queries, max_cells, effect)
 
     def _predict_cells(self, x0: torch.Tensor, inputs: ConditionInputs) -> torch.Tensor:
         device = torch.device(self.device)

@@ -54,7 +54,6 @@ class Selection:
         unit: ``"perturbation"`` or ``"context"``.
         held_out: the held-out perturbation labels or contexts (sorted).
         conditions: the validation conditions (condition columns of ``contract``).
-        scores: the selection score of each epoch trained, in the selected form.
         form_scores: each scored form's scores (``"effect"``, ``"plain"``) of each epoch.
         form: the selected prediction form.
         losses: the validation loss of each epoch trained.
@@ -67,13 +66,17 @@ class Selection:
     unit: str
     held_out: list[str]
     conditions: pd.DataFrame = field(repr=False)
-    scores: list[float] = field(default_factory=list)
     form_scores: dict[str, list[float]] = field(default_factory=dict)
     form: str = "effect"
     losses: list[float] = field(default_factory=list)
     train_losses: list[float] = field(default_factory=list)
     epoch: int = -1
     refit: bool = True
+
+    @property
+    def scores(self) -> list[float]:
+        """The selection score of each epoch trained, in the selected form."""
+        return self.form_scores.get(self.form, [])
 
     @property
     def score(self) -> float:
@@ -104,7 +107,6 @@ class Selection:
             "effect" not in best or best.get("plain", -np.inf) > best["effect"] + FORM_MARGIN
         )
         self.form = "plain" if plain_wins else "effect"
-        self.scores = self.form_scores[self.form]
         scores = np.asarray(self.scores, dtype=float)
         near_best = scores >= scores.max() - SCORE_TIE
         losses = np.where(near_best, np.asarray(self.losses, dtype=float), np.inf)
