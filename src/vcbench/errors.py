@@ -26,6 +26,12 @@ class ModelError(VcbenchError, RuntimeError):
     """A model failed to fit or predict, or returned a prediction that breaks the model contract."""
 
 
+class NotApplicableError(ModelError):
+    """A model has no way to represent what a scenario holds out (e.g. one-hot features and an
+    unseen perturbation, ``PerturbationModel.not_applicable``): the runner records the task as
+    ``not_applicable`` with this reason instead of scoring it."""
+
+
 class KnowledgeError(ModelError, ValueError):
     """Gene or compound knowledge cannot be used: an embedding table with unknown names, a wrong
     shape or missing values, an unreadable SMILES, a missing optional extra."""

@@ -12,7 +12,8 @@ COST_COLUMNS = ["fit_seconds", "predict_seconds", "wall_seconds", "peak_memory_m
 
 def compute_cost(records: pd.DataFrame, ranks: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per model: the mean fit, predict and wall seconds per task, the largest peak memory (MiB),
-    and the number of finished and failed tasks, from ``records.parquet``.
+    and the number of scored and failed tasks (a task skipped as not applicable is neither), from
+    ``records.parquet``.
 
     With ``ranks`` (:func:`vcbench.analysis.model_ranks`), ``mean_rank`` is the model's rank averaged
     over every (task, metric): accuracy beside the cost (1 = best everywhere).
@@ -21,6 +22,7 @@ def compute_cost(records: pd.DataFrame, ranks: pd.DataFrame | None = None) -> pd
     frame = records.assign(
         **{c: pd.to_numeric(records[c], errors="coerce") for c in COST_COLUMNS},
         ok=records["status"] == "ok",
+        failed=records["status"] == "failed",  # not "not_applicable": skipped, not failed
     )
     done = frame[frame["ok"]]
     table = done.groupby("model", sort=True).agg(
@@ -29,9 +31,9 @@ def compute_cost(records: pd.DataFrame, ranks: pd.DataFrame | None = None) -> pd
         wall_seconds=("wall_seconds", "mean"),
         peak_memory_mib=("peak_memory_mib", "max"),
     )
-    counts = frame.groupby("model", sort=True)["ok"].agg(n_ok="sum", n_tasks="size")
+    counts = frame.groupby("model", sort=True)["ok"].agg(n_ok="sum")
     table = counts.join(table)
-    table["n_failed"] = table.pop("n_tasks") - table["n_ok"]
+    table["n_failed"] = frame.groupby("model", sort=True)["failed"].sum()
     if ranks is not None:
         table["mean_rank"] = ranks.groupby("model")["rank"].mean()
     table.loc[table.index == POSITIVE, "fit_seconds"] = np.nan  # the replicate is not fitted

@@ -145,7 +145,7 @@ def run_and_report(chosen: Any, *, force: bool, metadata: dict[str, Any]) -> Non
     from vcbench.report import leaderboard_tables, write_report
     from vcbench.report.collapse import collapse_warnings
     from vcbench.runner import run_benchmark
-    from vcbench.runner.failures import failure_text
+    from vcbench.runner.failures import failure_text, not_applicable_text
 
     start = time.perf_counter()
     try:
@@ -160,6 +160,9 @@ def run_and_report(chosen: Any, *, force: bool, metadata: dict[str, Any]) -> Non
     failures = failure_text(result.failure_table, result.n_tasks)
     if failures:  # first, so that it is printed whatever happens after
         errors.print(failures, style="bold red", highlight=False, markup=False)
+    skipped = not_applicable_text(result.not_applicable_table)
+    if skipped:
+        errors.print(skipped, style="yellow", highlight=False, markup=False)
     for table in leaderboard_tables(result.results, width=console.width):
         console.print(table)
     for line in collapse_warnings(result.records):

@@ -96,6 +96,13 @@ def _summary(names: Sequence[str]) -> str:
     return f"{len(names)} ({', '.join(names[:SHOWN])}{more})"
 
 
+def represents_unseen_targets(kind: str, embedding: object) -> bool:
+    """Whether features of ``kind`` from ``embedding`` can represent a target absent from the
+    training data: False for one-hot features only (``kind="onehot"`` or the ``"onehot"``
+    source), whose indicators exist for training targets alone."""
+    return kind != "onehot" and not (isinstance(embedding, str) and embedding == "onehot")
+
+
 class PerturbationFeatures:
     """Feature vectors of perturbations, learned from the training perturbations (module
     docstring).

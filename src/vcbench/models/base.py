@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -78,6 +79,23 @@ class PerturbationModel(ABC):
     @abstractmethod
     def predict(self, queries: Queries) -> ad.AnnData:
         """Predicted cells for every query condition."""
+
+    @classmethod
+    def not_applicable(cls, unseen: str | None, params: Mapping[str, Any]) -> str | None:
+        """Why the model, with ``params`` (the rest at their defaults), has no way to represent
+        what a scenario's test conditions hold out (``unseen``: ``"perturbation"``,
+        ``"combination"``, ``"context"`` or None; ``vcbench.scenarios.registry.unseen_in_test``), or None where it applies. The
+        runner skips a task that is not applicable and records this reason. Default: applicable."""
+        return None
+
+    @classmethod
+    def param_value(cls, params: Mapping[str, Any], name: str) -> Any:
+        """``params[name]``, else the constructor's default for it (None when it has none)."""
+        if name in params:
+            return params[name]
+        parameter = inspect.signature(cls.__init__).parameters.get(name)
+        empty = parameter is None or parameter.default is inspect.Parameter.empty
+        return None if empty else parameter.default
 
     @classmethod
     def _param_names(cls) -> list[str]:

@@ -1,10 +1,14 @@
 """Embedding tables and perturbation features for the models: the knowledge layer's featuriser.
 
 The definitions live in ``vcbench.knowledge`` (``featurize`` and ``tables``); this module is the
-models' entry point to them. ``training_smiles`` reads the compound SMILES the loader recorded.
+models' entry point to them. ``training_smiles`` reads the compound SMILES the loader recorded;
+``onehot_not_applicable`` is the applicability rule of a model featurised only by one-hot indicators.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import anndata as ad
 
@@ -15,8 +19,12 @@ from vcbench.knowledge.featurize import (
     PerturbationFeatures,
     embed_targets,
     pca_gene_embedding,
+    represents_unseen_targets,
 )
 from vcbench.knowledge.tables import EmbeddingSource, load_embedding
+
+if TYPE_CHECKING:
+    from vcbench.models.base import PerturbationModel
 
 __all__ = [
     "FEATURE_KINDS",
@@ -25,6 +33,7 @@ __all__ = [
     "PerturbationFeatures",
     "embed_targets",
     "load_embedding",
+    "onehot_not_applicable",
     "pca_gene_embedding",
     "training_smiles",
 ]
@@ -37,3 +46,20 @@ def training_smiles(adata: ad.AnnData) -> dict[str, str]:
     if names is None or smiles is None:
         return {}
     return {str(n): str(s) for n, s in zip(list(names), list(smiles), strict=True)}
+
+
+def onehot_not_applicable(
+    cls: type[PerturbationModel], unseen: str | None, params: Mapping[str, Any]
+) -> str | None:
+    """Why a model whose perturbations are its ``features``/``embedding`` parameters (the
+    featuriser's) cannot be scored where the test perturbations are unseen, or None: one-hot
+    indicators exist only for training targets, so an unseen perturbation has no representation
+    and every one gets the same prediction."""
+    kind, embedding = cls.param_value(params, "features"), cls.param_value(params, "embedding")
+    if unseen != "perturbation" or represents_unseen_targets(kind, embedding):
+        return None
+    given = f"features={kind!r}" if kind == "onehot" else f"embedding={embedding!r}"
+    return (
+        f"{given}: one-hot perturbation features represent training targets only, so an unseen "
+        "perturbation has none; give features='onehot+embedding' to score it here"
+    )

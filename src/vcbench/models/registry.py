@@ -257,6 +257,21 @@ def model_problems(name: str, params: dict[str, Any]) -> list[str]:
     return params_problems(cls, params)
 
 
+def not_applicable_reason(
+    name: str, params: dict[str, Any], scenario: str, variant: str | None = None
+) -> str | None:
+    """Why model ``name`` with ``params`` cannot be scored on ``scenario``/``variant``
+    (``PerturbationModel.not_applicable`` of its class), or None; None also for a model that cannot
+    be imported (``model_problems`` reports that)."""
+    from vcbench.scenarios.registry import unseen_in_test
+
+    try:
+        cls = get_model_class(name)
+    except ModelError:
+        return None
+    return cls.not_applicable(unseen_in_test(scenario, variant), params)
+
+
 def takes_cell_embedding(name: str) -> bool:
     """Whether a model (a registered name, without importing it, or an import path) takes
     ``cell_embedding_key``."""

@@ -41,7 +41,8 @@ small, and several threads on a shared CPU were up to 20 times slower; ``None``:
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import ClassVar, Literal, Self
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, Self
 
 import anndata as ad
 import numpy as np
@@ -61,7 +62,12 @@ from vcbench.models.base import (
 )
 from vcbench.models.cell_inputs import cell_embedding
 from vcbench.models.effects import TrainingEffects, query_control_means
-from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures, training_smiles
+from vcbench.models.embeddings import (
+    EmbeddingSource,
+    PerturbationFeatures,
+    onehot_not_applicable,
+    training_smiles,
+)
 from vcbench.models.torch_utils import dense_float32 as _dense
 from vcbench.models.torch_utils import mlp
 from vcbench.models.torch_utils import torch_threads as _threads
@@ -121,6 +127,10 @@ class _TorchModel(PerturbationModel):
     """Shared training and prediction of the PerturBench-style models (see the module docstring)."""
 
     uses_controls: ClassVar[bool] = True
+
+    @classmethod
+    def not_applicable(cls, unseen: str | None, params: Mapping[str, Any]) -> str | None:
+        return onehot_not_applicable(cls, unseen, params)
 
     def _init_common(
         self,

@@ -900,6 +900,12 @@ def percent_share(share: float) -> str:
     return f"{np.floor(value * 10) / 10:.1f} %" if text == "100 %" and share < 1 else text
 
 
+def _which_tasks(records: pd.DataFrame) -> str:
+    """``model on scenario/variant`` of each distinct task of ``records``, joined."""
+    pairs = zip(records["model"], records["scenario"], records["variant"], strict=True)
+    return "; ".join(sorted({f"{m} on {s}/{v}" for m, s, v in pairs}))
+
+
 def _summary(ctx: _Context) -> list[str]:
     """Findings: short sentences, each with its number."""
     results, records = ctx.results, ctx.records
@@ -911,17 +917,18 @@ def _summary(ctx: _Context) -> list[str]:
         f"model(s) and baseline(s)."
     ]
     if records is not None and len(records):
-        failed = records[records["status"] != "ok"]
+        failed = records[records["status"] == "failed"]
         if len(failed):
-            which = sorted(
-                {
-                    f"{m} on {s}/{v}"
-                    for m, s, v in zip(
-                        failed["model"], failed["scenario"], failed["variant"], strict=True
-                    )
-                }
+            lines.append(
+                f"{len(failed)} task(s) failed (see records.parquet): {_which_tasks(failed)}."
             )
-            lines.append(f"{len(failed)} task(s) failed (see records.parquet): {'; '.join(which)}.")
+        skipped = records[records["status"] == "not_applicable"]
+        if len(skipped):
+            reasons = "; ".join(sorted(set(skipped["error"].astype(str))))
+            lines.append(
+                f"{len(skipped)} task(s) not applicable, not fitted ({_which_tasks(skipped)}): "
+                f"{reasons}"
+            )
     overall = ctx.standing[ctx.standing["split_category"] == OVERALL]
     firsts, verdicts = [], []
     one_dataset = results["dataset"].nunique() == 1

@@ -36,7 +36,7 @@ from vcbench.files import write_h5ad_atomic, write_json_atomic, write_table_atom
 from vcbench.metrics.truth_cache import TruthCache
 from vcbench.models import get_model
 from vcbench.runner.executors import Job, execute
-from vcbench.runner.failures import failure_table
+from vcbench.runner.failures import failure_table, not_applicable_table
 from vcbench.runner.grid import SplitJob, Task, split_jobs, tasks_for
 from vcbench.runner.isolation import Outcome, limit_memory
 from vcbench.runner.predictions import keep_prediction
@@ -73,7 +73,12 @@ class BenchmarkResult:
         """Records of the tasks that failed."""
         if self.records.empty:
             return self.records
-        return self.records[self.records["status"] != "ok"]
+        return self.records[self.records["status"] == "failed"]
+
+    @property
+    def not_applicable_table(self) -> pd.DataFrame:
+        """The tasks skipped as not applicable: task, model, reason (``failures``)."""
+        return not_applicable_table(self.records)
 
     @property
     def failure_table(self) -> pd.DataFrame:
@@ -321,7 +326,7 @@ def _run_pending(
         ):
             task = by_key[job.key]
             store.write_record(task.task_id, _record(task, outcome))
-            failed += outcome.status != "ok"
+            failed += outcome.status == "failed"
             done.add(task.task_id)
             running = next((t for t in pending if t.task_id not in done), task)
             progress.update(bar, advance=1, failed=failed, description=_task_label(running))
@@ -342,7 +347,9 @@ def run_benchmark(
     run). ``metadata`` (e.g. the overrides applied to the spec) goes into ``run.json`` with the spec
     that ran. Writes ``results.parquet`` (tidy: one row per dataset × scenario × seed × model × condition ×
     metric), ``records.parquet`` (one row per task: status, error, timings, peak memory, versions)
-    and ``summary.parquet``/``summary.csv`` to ``spec.output``. One run writes to a folder at a
+    and ``summary.parquet``/``summary.csv`` to ``spec.output``. A model that is not applicable to a
+    task's scenario (``PerturbationModel.not_applicable``) is not fitted: its record has status
+    ``not_applicable`` and the reason in ``error``. One run writes to a folder at a
     time (``OutputLock``): another run on it makes this one wait up to ``lock_wait`` seconds, then
     refuse (``FolderBusyError``).
     """

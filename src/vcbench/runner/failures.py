@@ -1,5 +1,6 @@
 """The failure table of a run: one row per failed task, with a one-line error and where the full
-traceback is, printed after every run that had failures."""
+traceback is, printed after every run that had failures; and the table of the tasks skipped as not
+applicable (``PerturbationModel.not_applicable``), with their reasons."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 FAILURE_COLUMNS = ["task", "model", "error", "where", "record"]
+NOT_APPLICABLE_COLUMNS = ["task", "model", "reason"]
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 MAX_ERROR = 160
 
@@ -35,13 +37,12 @@ def failure_table(records: pd.DataFrame, root: str | Path) -> pd.DataFrame:
     the record file holding the full traceback."""
     if records.empty or "status" not in records:
         return pd.DataFrame(columns=FAILURE_COLUMNS)
-    failed = records[records["status"] != "ok"]
+    failed = records[records["status"] == "failed"]
     rows = []
     for _, row in failed.iterrows():
-        variant = str(row.get("variant") or "default")
         rows.append(
             {
-                "task": f"{row['dataset']} / {row['scenario']} seed {row['seed']} ({variant})",
+                "task": _task_text(row),
                 "model": str(row["model"]),
                 "error": one_line(row.get("error")),
                 "where": raising_frame(row.get("traceback")),
@@ -49,6 +50,33 @@ def failure_table(records: pd.DataFrame, root: str | Path) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
+
+
+def _task_text(row: pd.Series) -> str:
+    variant = str(row.get("variant") or "default")
+    return f"{row['dataset']} / {row['scenario']} seed {row['seed']} ({variant})"
+
+
+def not_applicable_table(records: pd.DataFrame) -> pd.DataFrame:
+    """The tasks of ``records`` skipped as not applicable: the task, the model and the reason."""
+    if records.empty or "status" not in records:
+        return pd.DataFrame(columns=NOT_APPLICABLE_COLUMNS)
+    skipped = records[records["status"] == "not_applicable"]
+    rows = [
+        {"task": _task_text(row), "model": str(row["model"]), "reason": str(row.get("error"))}
+        for _, row in skipped.iterrows()
+    ]
+    return pd.DataFrame(rows, columns=NOT_APPLICABLE_COLUMNS)
+
+
+def not_applicable_text(table: pd.DataFrame) -> str:
+    """The not-applicable table as plain text lines (one per model and reason)."""
+    if table.empty:
+        return ""
+    lines = [f"{len(table)} task(s) not applicable, not fitted:"]
+    for (model, reason), group in table.groupby(["model", "reason"], sort=True):
+        lines.append(f"  {model} on {len(group)} task(s): {reason}")
+    return "\n".join(lines)
 
 
 def failure_text(table: pd.DataFrame, n_tasks: int) -> str:

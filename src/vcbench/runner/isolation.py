@@ -34,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from vcbench.errors import NotApplicableError
+
 if "fork" in multiprocessing.get_all_start_methods():
     _CONTEXT = multiprocessing.get_context("fork")
 else:  # pragma: no cover - macOS / Windows
@@ -46,7 +48,7 @@ else:  # pragma: no cover - macOS / Windows
 class Outcome:
     """What happened to one isolated call."""
 
-    status: str  # "ok" or "failed"
+    status: str  # "ok", "failed" or "not_applicable" (NotApplicableError: skipped, not failed)
     value: Any = None
     error: str | None = None
     traceback: str | None = None
@@ -138,6 +140,8 @@ def _child(
     try:
         value = function(*args)
         connection.send(("ok", value, None, None, _peak_mib(), _cpu_seconds()))
+    except NotApplicableError as exc:
+        connection.send(("not_applicable", None, str(exc), None, _peak_mib(), _cpu_seconds()))
     except BaseException as exc:  # report everything, KeyboardInterrupt included
         trace = traceback.format_exc()
         connection.send(("failed", None, _error_text(exc), trace, _peak_mib(), _cpu_seconds()))

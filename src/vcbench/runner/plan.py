@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from vcbench.data.fingerprint import fingerprint
+from vcbench.models.registry import not_applicable_reason
 from vcbench.runner.benchmark import SPLIT_FILE, load_entry
 from vcbench.runner.grid import split_jobs, tasks_for
 from vcbench.runner.spec import BenchmarkSpec
@@ -23,8 +24,10 @@ PLAN_COLUMNS = ["dataset", "scenario", "variant", "seed", "model", "split", "sta
 
 def plan(spec: BenchmarkSpec, *, force: bool = False) -> pd.DataFrame:
     """One row per task of ``spec``: its labels, whether its split is ``prepared`` or ``to make``,
-    its ``status`` (``reused``: finished in the output folder; ``run``; ``no predictions file``: a
-    ``predictions`` entry whose file for this split does not exist yet) and its id.
+    its ``status`` (``reused``: finished in the output folder; ``run``; ``not applicable``: the
+    model cannot represent what the scenario holds out, so it will be recorded, not fitted; ``no
+    predictions file``: a ``predictions`` entry whose file for this split does not exist yet) and
+    its id.
 
     The spec is validated first (every problem at once). With ``force`` every task runs.
     """
@@ -39,6 +42,10 @@ def plan(spec: BenchmarkSpec, *, force: bool = False) -> pd.DataFrame:
         reused = not force and store.is_finished(task.task_id)
         path = task.model.params.get("path") if task.model.name == "predictions_file" else None
         status = "reused" if reused else "run"
+        if not reused and not_applicable_reason(
+            task.model.name, task.model.params, job.scenario.name, job.scenario.variant
+        ):
+            status = "not applicable"
         if path is not None and not reused and not Path(path).is_file():
             status = "no predictions file"  # the task would fail; the others run
         rows.append(

@@ -44,6 +44,9 @@ def task_id(parts: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+FINISHED = ("ok", "not_applicable")  # task statuses that a re-run keeps
+
+
 class ResultStore:
     """Finished tasks' results and records under ``root``."""
 
@@ -64,7 +67,13 @@ class ResultStore:
         return json.loads(path.read_text()) if path.exists() else None
 
     def is_finished(self, task: str) -> bool:
-        """Whether a task finished successfully (failed tasks run again on a re-run)."""
+        """Whether a task finished: scored, or found not applicable (failed tasks run again on a
+        re-run; a not-applicable task's id fixes its model, parameters and scenario)."""
+        record = self.record(task)
+        return record is not None and record.get("status") in FINISHED
+
+    def is_scored(self, task: str) -> bool:
+        """Whether a task finished with results."""
         record = self.record(task)
         return record is not None and record.get("status") == "ok"
 
@@ -73,11 +82,11 @@ class ResultStore:
         return write_json_atomic(record, self.task_dir(task) / "record.json")
 
     def results(self, tasks: list[str]) -> pd.DataFrame:
-        """The concatenated results of the given finished tasks."""
+        """The concatenated results of the given scored tasks."""
         frames = [
             pd.read_parquet(self.task_dir(t) / "results.parquet")
             for t in tasks
-            if self.is_finished(t)
+            if self.is_scored(t)
         ]
         if not frames:
             return pd.DataFrame()

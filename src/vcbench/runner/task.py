@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from vcbench.data import contract as c
-from vcbench.errors import ModelError
+from vcbench.errors import ModelError, NotApplicableError
 from vcbench.metrics import evaluate
 from vcbench.metrics.collapse import effect_collapse
 from vcbench.metrics.truth_cache import TruthCache
@@ -22,6 +22,7 @@ from vcbench.models.base import (
 from vcbench.runner.coverage import note_uncovered, uncovered_perturbations
 from vcbench.runner.halves import half_a_mask
 from vcbench.runner.negatives import NegativePolicy, handle_negatives
+from vcbench.scenarios.registry import unseen_in_test
 from vcbench.scenarios.split import Split
 
 
@@ -49,6 +50,18 @@ def with_split_category(scores: pd.DataFrame, split: Split) -> pd.DataFrame:
     index = pd.MultiIndex.from_frame(scores[[SCORE_KEYS[k] for k in keys]].astype(str))
     scores.insert(len(keys), "split_category", category.reindex(index).to_numpy())
     return scores
+
+
+def check_applicable(model: PerturbationModel, split: Split) -> None:
+    """Raise ``NotApplicableError`` with the model's reason when it has no way to represent what
+    the split's test conditions hold out (``PerturbationModel.not_applicable``)."""
+    unseen = unseen_in_test(split.scenario, split.variant)
+    reason = type(model).not_applicable(unseen, model.get_params())
+    if reason:
+        scenario = split.scenario + (f"/{split.variant}" if split.variant else "")
+        raise NotApplicableError(
+            f"{model.name} is not applicable to {scenario} (unseen {unseen}s): {reason}."
+        )
 
 
 def run_model(
@@ -84,7 +97,10 @@ def run_model_timed(
     ``held_out_seed``: score against half B (``truth_for``); negative predicted values are counted
     (``negative_values``) and handled by ``negatives`` (``runner.negatives``); the collapse
     diagnostic (``metrics.collapse``) is returned as ``effect_diversity`` and ``effect_correlation``.
+    A model that is not applicable to the split's scenario raises ``NotApplicableError`` before
+    anything is fitted.
     """
+    check_applicable(model, split)
     train = adata[split.mask(adata, "train")].copy()
     # what the scenario holds out, for the models' own validation (models.deep.selection)
     train.uns[c.HELD_OUT_UNIT] = "context" if split.scenario == "context" else "perturbation"

@@ -78,6 +78,25 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
 }
 
 
+# (scenario, variant) -> what every test condition has that no training cell has: "context" (its
+# cell context), "perturbation" (its label and its targets) or "combination" (its label; some of
+# its parts may be trained as singles). Variants that mix seen and unseen parts (doses, few-shot,
+# cross-dataset) are not listed. Models use it to say where they are not applicable
+# (``PerturbationModel.not_applicable``).
+UNSEEN_IN_TEST: dict[tuple[str, str], str] = {
+    **{("context", v): "context" for v in ("random", "strict", "leave_one_out")},
+    **{("perturbation", v): "perturbation" for v in ("single", "strict", "chemical")},
+    ("perturbation", "combo"): "combination",
+}
+
+
+def unseen_in_test(scenario: str, variant: str | None = None) -> str | None:
+    """What ``UNSEEN_IN_TEST`` says the scenario's test conditions hold out (None: nothing whole);
+    ``variant`` None is the scenario's default variant."""
+    variants = SCENARIOS.get(scenario, {})
+    return UNSEEN_IN_TEST.get((scenario, variant or next(iter(variants), "")))
+
+
 def list_scenarios() -> list[dict[str, object]]:
     """Every scenario variant: name, variant, one-line description, whether it is the default
     variant, and its options (all scenarios are in the core install: no extra)."""

@@ -70,7 +70,8 @@ threads during fit and predict; ``None``: torch's default).
 from __future__ import annotations
 
 import tempfile
-from typing import Literal, Self
+from collections.abc import Mapping
+from typing import Any, Literal, Self
 
 import anndata as ad
 import biolord
@@ -89,7 +90,12 @@ from vcbench.models.adapters.conversion import CONTEXT_KEY, cells_prediction, su
 from vcbench.models.adapters.scvi_runtime import LIGHTNING_LOGGERS, quiet_and_seeded
 from vcbench.models.base import PerturbationModel, Queries
 from vcbench.models.effects import TrainingEffects, query_control_means, training_control_mask
-from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures, training_smiles
+from vcbench.models.embeddings import (
+    EmbeddingSource,
+    PerturbationFeatures,
+    onehot_not_applicable,
+    training_smiles,
+)
 from vcbench.models.torch_utils import torch_threads as _threads
 
 __all__ = ["CONTEXT_KEY", "FEATURES_KEY", "BiolordOfficial"]
@@ -100,6 +106,10 @@ class BiolordOfficial(PerturbationModel):
     """The authors' biolord (package ``biolord``) behind the contract; see the module docstring."""
 
     name = "biolord_official"
+
+    @classmethod
+    def not_applicable(cls, unseen: str | None, params: Mapping[str, Any]) -> str | None:
+        return onehot_not_applicable(cls, unseen, params)
 
     def __init__(
         self,

@@ -49,7 +49,8 @@ Parameters (defaults): ``n_hidden=128``, ``n_latent=32``, ``n_layers=2``, ``drop
 from __future__ import annotations
 
 import tempfile
-from typing import Self
+from collections.abc import Mapping
+from typing import Any, Self
 
 import anndata as ad
 import numpy as np
@@ -79,6 +80,15 @@ class ScGenPertpy(PerturbationModel):
     """scGen (``pertpy.tl.Scgen``) behind the contract; see the module docstring."""
 
     name = "scgen"
+
+    @classmethod
+    def not_applicable(cls, unseen: str | None, params: Mapping[str, Any]) -> str | None:
+        if unseen in ("perturbation", "combination"):
+            return (
+                "scGen's latent arithmetic needs training cells of the perturbation itself, and "
+                "the test perturbations have none"
+            )
+        return None
 
     def __init__(
         self,

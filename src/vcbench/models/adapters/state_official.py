@@ -56,8 +56,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterator
-from typing import Literal, Self
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal, Self
 
 import anndata as ad
 import numpy as np
@@ -75,7 +75,12 @@ from vcbench.models.adapters.conversion import (
 from vcbench.models.adapters.quiet import quiet_packages
 from vcbench.models.base import PerturbationModel, Queries
 from vcbench.models.effects import TrainingEffects, query_control_means, training_control_mask
-from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures, training_smiles
+from vcbench.models.embeddings import (
+    EmbeddingSource,
+    PerturbationFeatures,
+    onehot_not_applicable,
+    training_smiles,
+)
 from vcbench.models.torch_utils import dense_float32 as _dense
 from vcbench.models.torch_utils import torch_threads as _threads
 
@@ -93,6 +98,10 @@ class STATEOfficial(PerturbationModel):
     """Arc Institute's STATE (package ``arc-state``) behind the contract; see the module docstring."""
 
     name = "state_official"
+
+    @classmethod
+    def not_applicable(cls, unseen: str | None, params: Mapping[str, Any]) -> str | None:
+        return onehot_not_applicable(cls, unseen, params)
 
     def __init__(
         self,

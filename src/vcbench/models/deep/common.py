@@ -62,6 +62,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from abc import abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Self
 
@@ -81,7 +82,12 @@ from vcbench.models.deep.selection import (
     held_out_cells,
 )
 from vcbench.models.effects import TrainingEffects, query_control_means, training_control_mask
-from vcbench.models.embeddings import EmbeddingSource, PerturbationFeatures, training_smiles
+from vcbench.models.embeddings import (
+    EmbeddingSource,
+    PerturbationFeatures,
+    onehot_not_applicable,
+    training_smiles,
+)
 from vcbench.models.torch_utils import dense_float32, torch_threads
 
 FeatureKind = Literal["onehot", "embedding", "onehot+embedding"]
@@ -244,6 +250,10 @@ class DeepModel(PerturbationModel):
     # after counterfactual selection: refit on every training cell for the selected epochs (True),
     # or keep the selected epoch's weights, trained without the held-out conditions (False)
     refit_after_selection: ClassVar[bool] = True
+
+    @classmethod
+    def not_applicable(cls, unseen: str | None, params: Mapping[str, Any]) -> str | None:
+        return onehot_not_applicable(cls, unseen, params)
 
     def _init_common(
         self,

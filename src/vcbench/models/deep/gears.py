@@ -130,9 +130,9 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -603,6 +603,10 @@ class GEARS(DeepModel):
     refit_after_selection = False  # GEARS keeps its best validation epoch
 
     name = "gears"
+
+    @classmethod
+    def not_applicable(cls, unseen: str | None, params: Mapping[str, Any]) -> str | None:
+        return None  # perturbations are nodes of its GO graph, not its one-hot features
 
     def __init__(
         self,
