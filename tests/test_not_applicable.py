@@ -80,7 +80,9 @@ def test_scgen_is_not_applicable_to_perturbations_without_training_cells() -> No
 
 def test_run_model_refuses_a_model_that_is_not_applicable_before_fitting() -> None:
     pytest.importorskip("torch")
-    adata = simulate(n_contexts=1, n_genes=40, n_combinations=0, cells_per_condition=20, seed=0).adata
+    adata = simulate(
+        n_contexts=1, n_genes=40, n_combinations=0, cells_per_condition=20, seed=0
+    ).adata
     split = make_split(adata, "perturbation", "single", seed=0)
     model = get_model("linear_additive", n_epochs=1)
     with pytest.raises(NotApplicableError, match=r"not applicable to perturbation/single"):
