@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from vcbench.data import contract as c
+from vcbench.errors import ModelError
 from vcbench.models.effects import group_means
 
 MIN_VALIDATION_CONDITIONS = 8
@@ -44,6 +45,30 @@ MIN_CONTEXTS = 3
 SCORE_TIE = 0.005
 FORM_MARGIN = 0.02
 FORMS = ("effect", "plain")
+SELECTION_MAX_CELLS = 100  # control cells per validation condition predicted during selection
+
+
+def check_parameters(
+    model: str, selection: object, validation_perturbations: float, predict_effect: object = True
+) -> None:
+    """Raise a ``ModelError`` naming ``model`` for an invalid selection parameter."""
+    if predict_effect not in (True, False, "auto"):
+        raise ModelError(
+            f"{model}: predict_effect must be True, False or 'auto', got {predict_effect!r}."
+        )
+    if selection not in ("effect", "loss"):
+        raise ModelError(f"{model}: selection must be 'effect' or 'loss', got {selection!r}.")
+    if not 0 < validation_perturbations < 1:
+        raise ModelError(
+            f"{model}: validation_perturbations must be in (0, 1), got {validation_perturbations}."
+        )
+
+
+def scored_forms(predict_effect: bool | str) -> tuple[str, ...]:
+    """The prediction forms scored in every epoch: both for ``"auto"``, else the one asked for."""
+    if predict_effect == "auto":
+        return FORMS
+    return ("effect",) if predict_effect else ("plain",)
 
 
 @dataclass
