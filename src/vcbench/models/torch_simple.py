@@ -263,8 +263,7 @@ class _TorchModel(PerturbationModel):
         counts = torch.from_numpy(ctrl_counts[ctx_codes[cells]])
         if validation is not None:
             record, target, kept = validation
-            is_kept_control = kept.obs[c.IS_CONTROL].to_numpy(dtype=bool)
-            queries = Queries(target.conditions, kept[is_kept_control])
+            queries = self._validation_queries(target, kept)
 
         with torch.random.fork_rng(devices=[]), _threads(self.n_threads):
             torch.manual_seed(self.seed)
@@ -317,6 +316,23 @@ class _TorchModel(PerturbationModel):
                     # no held-out cells of training conditions here: the training loss breaks ties
                     record.add(scores, self.losses_[-1], self.losses_[-1])
         net.eval()
+
+    def _validation_queries(self, target: ValidationEffects, kept: ad.AnnData) -> Queries:
+        """The validation conditions with at most ``SELECTION_MAX_CELLS`` training controls of
+        each context (a seeded subsample, drawn once: every epoch predicts the same cells)."""
+        is_control = kept.obs[c.IS_CONTROL].to_numpy(dtype=bool)
+        context = kept.obs[c.CONTEXT].astype(str).to_numpy()
+        wanted = set(target.conditions[c.CONTEXT].astype(str))
+        rng = np.random.default_rng(self.seed)
+        rows = []
+        for k in sorted(wanted):
+            cells = np.flatnonzero(is_control & (context == k))
+            if cells.size > SELECTION_MAX_CELLS:
+                cells = np.sort(rng.choice(cells, SELECTION_MAX_CELLS, replace=False))
+            rows.append(cells)
+        controls = kept[np.concatenate(rows)].copy()
+        controls.X = _dense(controls.X)
+        return Queries(target.conditions, controls)
 
     def _cell_embedding(self, cells: ad.AnnData, width: int | None = None) -> np.ndarray | None:
         """``obsm[cell_embedding_key]`` of ``cells`` (None for a model without the key), of

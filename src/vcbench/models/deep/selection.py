@@ -185,6 +185,15 @@ def _draw(rng: np.random.Generator, labels: np.ndarray, fraction: float) -> list
     return sorted(rng.choice(labels, n, replace=False).tolist())
 
 
+def _joined(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's values as strings joined by ``\\x1f`` (one label per condition; vectorised)."""
+    columns = [frame[k].astype(str).to_numpy(dtype=object) for k in frame.columns]
+    label = columns[0]
+    for column in columns[1:]:
+        label = label + "\x1f" + column
+    return label.astype(str)
+
+
 @dataclass(frozen=True)
 class ValidationEffects:
     """The observed effects of the validation conditions and the controls that predict them."""
@@ -199,9 +208,9 @@ class ValidationEffects:
         keys = c.condition_columns(held.obs.columns)
         obs = held.obs[keys].astype(str)
         conditions = obs.drop_duplicates().sort_values(keys).reset_index(drop=True)
-        label = obs.agg("\x1f".join, axis=1).to_numpy()
+        label = _joined(obs)
         names, means = group_means(held, label)
-        order = np.searchsorted(names, conditions.agg("\x1f".join, axis=1).to_numpy())
+        order = np.searchsorted(names, _joined(conditions))
         is_control = kept.obs[c.IS_CONTROL].to_numpy(dtype=bool)
         contexts, control = group_means(
             kept[is_control], kept.obs.loc[is_control, c.CONTEXT].astype(str).to_numpy()
@@ -213,9 +222,9 @@ class ValidationEffects:
     def score(self, prediction: ad.AnnData) -> float:
         """The selection score (mean pdcorr, module docstring) of a prediction of the conditions."""
         keys = list(self.conditions.columns)
-        label = prediction.obs[keys].astype(str).agg("\x1f".join, axis=1).to_numpy()
+        label = _joined(prediction.obs[keys])
         names, means = group_means(prediction, label)
-        wanted = self.conditions.agg("\x1f".join, axis=1).to_numpy()
+        wanted = _joined(self.conditions)
         predicted = means[np.searchsorted(names, wanted)]
         predicted -= np.vstack([self.control_means[k] for k in self.conditions[c.CONTEXT]])
         with np.errstate(invalid="ignore", divide="ignore"):
