@@ -161,3 +161,23 @@ def test_the_effect_form_is_the_control_plus_the_networks_difference(singles) ->
     predicted = decoder.predict(one).X.mean(axis=0) - x0.mean(axis=0)
     unclipped = (x0 + effect > 0).all(axis=0)
     np.testing.assert_allclose(predicted[unclipped], effect[0, unclipped], atol=1e-5)
+
+
+def test_the_refit_trains_the_selected_number_of_epochs(singles, monkeypatch) -> None:
+    """Whatever epoch validation selects, the final model is a fresh fit of ``epoch + 1`` epochs
+    (its cosine spanning them) on every training cell."""
+    from vcbench.models.deep.selection import Selection
+
+    def select_second(self) -> int:
+        self.form, self.epoch = "effect", 1
+        return 1
+
+    monkeypatch.setattr(Selection, "select", select_second)
+    adata, split = singles
+    train = adata[split.mask(adata, "train")].copy()
+    model = get_model("latent_additive", **_params("latent_additive")).fit(train)
+    assert model.selection_.epoch == 1 and len(model.selection_.losses) == 4
+    assert len(model.losses_) == 2 and model.effect_form_
+    two = get_model("latent_additive", **_params("latent_additive", n_epochs=2, selection="loss"))
+    two.fit(train)
+    assert model.losses_ == two.losses_  # the refit is a fit of 2 epochs on all cells
