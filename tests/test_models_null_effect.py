@@ -1,5 +1,5 @@
-"""Effects, not levels: on a screen with no true effect every deep model (and simple torch model) in the effect form
-(``predict_effect=True``) predicts near-zero deltas.
+"""Effects, not levels: on a screen with no true effect every deep model and simple torch model in
+the effect form (``predict_effect=True``) predicts near-zero deltas.
 
 (The default ``predict_effect="auto"`` takes the effect form unless counterfactual validation
 finds the plain form clearly better, and the plain form where there are too few training

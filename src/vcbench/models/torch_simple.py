@@ -26,13 +26,39 @@ learned bias; here the offset ``m_k`` is fixed, and ``softplus(0) = 0.69`` would
 unexpressed gene into an expressed one, which the scale check refuses on the demo), so that the
 predicted log-normalised expression is non-negative (docs/validity.md).
 
+Effects, not levels (``predict_effect``, ``latent_additive`` and ``decoder_only``; as
+``vcbench.models.deep.common``): the effect form predicts the control plus the difference the
+network makes between the perturbation and none (``f = 0``, the features of a control),
+``max(0, x₀ + dec(enc(x₀) + enc_p(f_p)) − dec(enc(x₀) + enc_p(0)))`` for ``latent_additive``
+(clipped at 0: the difference can be negative) and ``x̄₀ + dec([k, f_p]) − dec([k, 0])`` for
+``decoder_only`` (shifted controls, clipped by ``predict_by_shift``); ``False`` is the plain
+network output above; ``"auto"`` (default) lets selection choose (the plain form only when it
+validates better by more than ``selection.FORM_MARGIN``), and is the plain form without selection.
+``linear_additive`` is an effect form by construction (``x₀ + m_k + A f_p``): no form to choose.
+(``decoder_only`` trains on perturbed cells only, so ``dec([k, 0])`` is an extrapolation.)
+
 Training: every perturbed training cell is paired with a control cell of its context drawn at random
 (anew each epoch), and the mean squared error between ``ŷ`` and the perturbed cell is minimised
 with Adam in mini-batches, the learning rate decaying from ``lr`` to 0 along a cosine over the
-epochs (so that the final weights are not dominated by mini-batch noise). Prediction:
-``linear_additive`` and ``latent_additive`` map each query control cell (at most ``max_cells`` per
-condition, a seeded subsample); ``decoder_only`` predicts one mean per condition and returns it as
-shifted query controls (``predict_by_shift``). All randomness
+epochs of the fit (so that the final weights are not dominated by mini-batch noise).
+
+Selection (``selection="effect"``, default; ``vcbench.models.deep.selection``, as the deep
+models): ``validation_perturbations`` (0.2) of the training perturbations (or contexts, per
+``train.uns[contract.HELD_OUT_UNIT]``) are held out whole; a fit of ``n_epochs`` on the rest
+predicts the held-out conditions after every epoch from their contexts' training controls (at most
+``SELECTION_MAX_CELLS`` per context, one seeded subsample) in each scored form, and the epoch (and
+form) with the best mean pdcorr of effects is selected, the training loss breaking ties within
+``SCORE_TIE`` (there are no held-out cells of training conditions here; in practice the later
+epoch). The model is then refitted on every training cell for ``epoch + 1`` epochs, its cosine
+spanning those epochs (a full decay, not the first part of the ``n_epochs`` schedule), with the
+same seed. ``selection_`` records it (``None`` without selection). With fewer than
+``MIN_VALIDATION_CONDITIONS`` validation conditions, or ``selection="loss"``, there is no
+selection: ``n_epochs`` on every training cell, as before. Selection costs two fits and one
+prediction of the validation conditions per epoch.
+
+Prediction: ``linear_additive`` and ``latent_additive`` map each query control cell (at most
+``max_cells`` per condition, a seeded subsample); ``decoder_only`` predicts one mean per condition
+and returns it as shifted query controls (``predict_by_shift``). All randomness
 comes from ``seed`` (CPU results are reproducible; the global torch RNG is left untouched).
 ``n_threads`` sets torch's CPU threads during fit and predict (default 1: these networks are
 small, and several threads on a shared CPU were up to 20 times slower; ``None``: torch's default).

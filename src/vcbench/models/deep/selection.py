@@ -1,5 +1,6 @@
-"""Counterfactual validation: which training conditions a deep model holds out to select its
-epoch, and how a prediction of them is scored.
+"""Counterfactual validation: which training conditions a deep model (or a simple torch model,
+``vcbench.models.torch_simple``) holds out to select its epoch, and how a prediction of them is
+scored.
 
 Definitions:
 
