@@ -1,5 +1,5 @@
-"""Effects, not levels: on a screen with no true effect every deep model in the effect form
-(``predict_effect=True``) predicts near-zero deltas.
+"""Effects, not levels: on a screen with no true effect every deep model and simple torch model in
+the effect form (``predict_effect=True``) predicts near-zero deltas.
 
 (The default ``predict_effect="auto"`` takes the effect form unless counterfactual validation
 finds the plain form clearly better, and the plain form where there are too few training
@@ -13,7 +13,11 @@ deltas, i.e. a model invents no effect larger than the noise it was trained on. 
 form ``x0 + f(x0, p) − f(x0, ∅)`` a decoder bias cancels; with the plain form ``f(x0, p)`` it is
 a delta of its own (measured 2026-12-03, predicted / observed RMS, effect form and plain form:
 sams_vae 0.03 / 1.4, state 0.03 / 0.42, sclambda 0.04 / 0.50, biolord 0.17 / 4.5, gears
-0.17 / 2.6, cpa 0.76 / 0.93, prnet 8.3 / 45, with the fast parameters below).
+0.17 / 2.6, cpa 0.76 / 0.93, prnet 8.3 / 45, with the fast parameters below; the simple torch
+models with one-hot + embedding features, measured 2026-12-04: latent_additive 0.55 / 1.5,
+decoder_only 2.1 / 26, linear_additive 0.69, an effect form by construction; with their default
+one-hot features the effect form is 0 exactly, latent_additive's plain form 1.2, decoder_only's
+16).
 """
 
 from __future__ import annotations
@@ -41,10 +45,20 @@ FAST = {
     "sams_vae": {"n_epochs": 40, "lr": 1e-2, "patience": None},
     "sclambda": {"hidden": 64, "latent_dim": 16, "n_epochs": 15, "lr": 3e-3, "patience": None},
     "state": {"n_epochs": 30, "hidden": 32, "set_size": 32, "lr": 3e-3},
+    # the simple torch models; with their default one-hot features an unseen test perturbation
+    # has the zero feature vector and the effect form is the control exactly, so the embedding
+    # features let the perturbation reach the network (linear_additive is an effect form by
+    # construction: it has no predict_effect)
+    "linear_additive": {"n_epochs": 40, "features": "onehot+embedding"},
+    "latent_additive": {"n_epochs": 40, "features": "onehot+embedding"},
+    "decoder_only": {"n_epochs": 40, "features": "onehot+embedding"},
 }
+EFFECT_FORM_BY_CONSTRUCTION = {"linear_additive"}
 # models whose effect form still invents effects on null data (the model-fidelity issue)
 INVENTS_EFFECTS = {
     "prnet": "its Gaussian variance is unstable and the sampled cells carry it: 8x the noise",
+    "decoder_only": "it trains on perturbed cells only, so dec([k, 0]) (no perturbation) is an "
+    "extrapolation: its effect form shows 2.1x the noise (the plain form 26x)",
 }
 
 
@@ -94,7 +108,8 @@ def _rms(values: np.ndarray) -> float:
 )
 def test_deep_model_predicts_no_effect_where_there_is_none(name: str) -> None:
     adata, split, queries, control, observed = null_case()
-    model = get_model(name, **FAST[name], predict_effect=True)
+    form = {} if name in EFFECT_FORM_BY_CONSTRUCTION else {"predict_effect": True}
+    model = get_model(name, **FAST[name], **form)
     model.fit(adata[split.mask(adata, "train")].copy())
     predicted = _deltas(model.predict(queries), split, control)
     assert _rms(predicted) <= NULL_BAR * _rms(observed), (
@@ -109,3 +124,14 @@ def test_the_plain_form_fails_the_null_bar() -> None:
     model = get_model("biolord", **FAST["biolord"], predict_effect=False)
     model.fit(adata[split.mask(adata, "train")].copy())
     assert _rms(_deltas(model.predict(queries), split, control)) > NULL_BAR * _rms(observed)
+
+
+def test_the_plain_form_of_a_simple_model_fails_the_null_bar() -> None:
+    """decoder_only's plain form ``dec([k, f])`` (its default one-hot features) is its decoder's
+    fit of the perturbed cells, not the control: 16x the noise where the effect form is 0."""
+    adata, split, queries, control, observed = null_case()
+    train = adata[split.mask(adata, "train")].copy()
+    for form, fails in ((False, True), (True, False)):
+        model = get_model("decoder_only", n_epochs=40, predict_effect=form).fit(train)
+        rms = _rms(_deltas(model.predict(queries), split, control))
+        assert (rms > NULL_BAR * _rms(observed)) == fails, (form, rms)

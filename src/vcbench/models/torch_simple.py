@@ -26,13 +26,39 @@ learned bias; here the offset ``m_k`` is fixed, and ``softplus(0) = 0.69`` would
 unexpressed gene into an expressed one, which the scale check refuses on the demo), so that the
 predicted log-normalised expression is non-negative (docs/validity.md).
 
+Effects, not levels (``predict_effect``, ``latent_additive`` and ``decoder_only``; as
+``vcbench.models.deep.common``): the effect form predicts the control plus the difference the
+network makes between the perturbation and none (``f = 0``, the features of a control),
+``max(0, x₀ + dec(enc(x₀) + enc_p(f_p)) − dec(enc(x₀) + enc_p(0)))`` for ``latent_additive``
+(clipped at 0: the difference can be negative) and ``x̄₀ + dec([k, f_p]) − dec([k, 0])`` for
+``decoder_only`` (shifted controls, clipped by ``predict_by_shift``); ``False`` is the plain
+network output above; ``"auto"`` (default) lets selection choose (the plain form only when it
+validates better by more than ``selection.FORM_MARGIN``), and is the plain form without selection.
+``linear_additive`` is an effect form by construction (``x₀ + m_k + A f_p``): no form to choose.
+(``decoder_only`` trains on perturbed cells only, so ``dec([k, 0])`` is an extrapolation.)
+
 Training: every perturbed training cell is paired with a control cell of its context drawn at random
 (anew each epoch), and the mean squared error between ``ŷ`` and the perturbed cell is minimised
 with Adam in mini-batches, the learning rate decaying from ``lr`` to 0 along a cosine over the
-epochs (so that the final weights are not dominated by mini-batch noise). Prediction:
-``linear_additive`` and ``latent_additive`` map each query control cell (at most ``max_cells`` per
-condition, a seeded subsample); ``decoder_only`` predicts one mean per condition and returns it as
-shifted query controls (``predict_by_shift``). All randomness
+epochs of the fit (so that the final weights are not dominated by mini-batch noise).
+
+Selection (``selection="effect"``, default; ``vcbench.models.deep.selection``, as the deep
+models): ``validation_perturbations`` (0.2) of the training perturbations (or contexts, per
+``train.uns[contract.HELD_OUT_UNIT]``) are held out whole; a fit of ``n_epochs`` on the rest
+predicts the held-out conditions after every epoch from their contexts' training controls (at most
+``SELECTION_MAX_CELLS`` per context, one seeded subsample) in each scored form, and the epoch (and
+form) with the best mean pdcorr of effects is selected, the training loss breaking ties within
+``SCORE_TIE`` (there are no held-out cells of training conditions here; in practice the later
+epoch). The model is then refitted on every training cell for ``epoch + 1`` epochs, its cosine
+spanning those epochs (a full decay, not the first part of the ``n_epochs`` schedule), with the
+same seed. ``selection_`` records it (``None`` without selection). With fewer than
+``MIN_VALIDATION_CONDITIONS`` validation conditions, or ``selection="loss"``, there is no
+selection: ``n_epochs`` on every training cell, as before. Selection costs two fits and one
+prediction of the validation conditions per epoch.
+
+Prediction: ``linear_additive`` and ``latent_additive`` map each query control cell (at most
+``max_cells`` per condition, a seeded subsample); ``decoder_only`` predicts one mean per condition
+and returns it as shifted query controls (``predict_by_shift``). All randomness
 comes from ``seed`` (CPU results are reproducible; the global torch RNG is left untouched).
 ``n_threads`` sets torch's CPU threads during fit and predict (default 1: these networks are
 small, and several threads on a shared CPU were up to 20 times slower; ``None``: torch's default).
@@ -61,6 +87,14 @@ from vcbench.models.base import (
     query_obs,
 )
 from vcbench.models.cell_inputs import cell_embedding
+from vcbench.models.deep.selection import (
+    SELECTION_MAX_CELLS,
+    Selection,
+    ValidationEffects,
+    check_parameters,
+    held_out_cells,
+    scored_forms,
+)
 from vcbench.models.effects import TrainingEffects, query_control_means
 from vcbench.models.embeddings import (
     EmbeddingSource,
@@ -127,6 +161,8 @@ class _TorchModel(PerturbationModel):
     """Shared training and prediction of the PerturBench-style models (see the module docstring)."""
 
     uses_controls: ClassVar[bool] = True
+    # the network's output is already control + effect (linear_additive): no form to choose
+    effect_by_construction: ClassVar[bool] = False
 
     @classmethod
     def not_applicable(cls, unseen: str | None, params: Mapping[str, Any]) -> str | None:
@@ -145,7 +181,14 @@ class _TorchModel(PerturbationModel):
         seed: int,
         device: str,
         n_threads: int | None,
+        selection: Literal["effect", "loss"] = "effect",
+        validation_perturbations: float = 0.2,
+        predict_effect: bool | Literal["auto"] = "auto",
     ) -> None:
+        self.selection = selection
+        self.validation_perturbations = validation_perturbations
+        if not self.effect_by_construction:
+            self.predict_effect = predict_effect
         self.features = features
         self.embedding = embedding
         self.n_components = n_components
@@ -162,11 +205,54 @@ class _TorchModel(PerturbationModel):
     def _build(self, n_genes: int, n_features: int, n_covariates: int) -> nn.Module:
         """The network of the model."""
 
+    def _forms(self) -> tuple[str, ...]:
+        """The prediction forms scored in selection (``linear_additive``'s network is an effect
+        form: it has no other)."""
+        if self.effect_by_construction:
+            return ("effect",)
+        return scored_forms(self.predict_effect)
+
     def fit(self, train: ad.AnnData) -> Self:
         if self.n_epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ModelError(
                 f"{self.name}: n_epochs and batch_size must be at least 1 and lr positive."
             )
+        check_parameters(
+            self.name,
+            self.selection,
+            self.validation_perturbations,
+            True if self.effect_by_construction else self.predict_effect,
+        )
+        held = None
+        if self.selection == "effect":
+            unit = str(train.uns.get(c.HELD_OUT_UNIT, "perturbation"))
+            held = held_out_cells(train.obs, unit, self.validation_perturbations, self.seed)
+        self.selection_: Selection | None = None
+        # without selection "auto" is the plain form, the original architectures' output
+        self.effect_form_ = self.effect_by_construction or self.predict_effect is True
+        if held is None:
+            self._fit_epochs(train, self.n_epochs)
+            return self
+        unit, labels, mask = held
+        kept = train[~mask]
+        target = ValidationEffects.from_cells(train[mask], kept)
+        record = Selection(unit, labels, target.conditions)
+        self._fit_epochs(kept, self.n_epochs, validation=(record, target, kept))
+        record.select()
+        self.selection_ = record
+        self.effect_form_ = self.effect_by_construction or record.form == "effect"
+        self._fit_epochs(train, record.epoch + 1)  # the refit, its cosine over these epochs
+        return self
+
+    def _fit_epochs(
+        self,
+        train: ad.AnnData,
+        n_epochs: int,
+        validation: tuple[Selection, ValidationEffects, ad.AnnData] | None = None,
+    ) -> None:
+        """Fit the features and a fresh network on ``train`` for ``n_epochs``, the learning rate
+        decaying to 0 along a cosine over them; with ``validation`` (the record, the held-out
+        effects and the training cells whose controls predict them), score every epoch."""
         obs = train.obs
         is_control = obs[c.IS_CONTROL].to_numpy(dtype=bool)
         context = obs[c.CONTEXT].astype(str).to_numpy()
@@ -211,12 +297,16 @@ class _TorchModel(PerturbationModel):
         ctrl_starts = np.concatenate([[0], np.cumsum(ctrl_counts)[:-1]])
         starts = torch.from_numpy(ctrl_starts[ctx_codes[cells]])
         counts = torch.from_numpy(ctrl_counts[ctx_codes[cells]])
+        if validation is not None:
+            record, target, kept = validation
+            queries = self._validation_queries(target, kept)
 
         with torch.random.fork_rng(devices=[]), _threads(self.n_threads):
             torch.manual_seed(self.seed)
             generator = torch.Generator().manual_seed(self.seed)
             net = self._build(len(self.genes_), self.features_.n_features, len(self.contexts_))
             net = net.to(self.device)
+            self.net_ = net
             x_t = torch.from_numpy(_dense(train.X)).to(self.device)
             in_t = x_t if embedding is None else torch.from_numpy(embedding).to(self.device)
             f_t = torch.from_numpy(feature_table.astype(np.float32)).to(self.device)
@@ -227,10 +317,10 @@ class _TorchModel(PerturbationModel):
             optimiser = torch.optim.Adam(
                 net.parameters(), lr=self.lr, weight_decay=self.weight_decay
             )
-            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=self.n_epochs)
-            net.train()
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=n_epochs)
             self.losses_: list[float] = []
-            for _ in range(self.n_epochs):
+            for _ in range(n_epochs):
+                net.train()
                 if self.uses_controls:  # a random control of the same context for every cell
                     draw = torch.rand(cells.size, generator=generator, dtype=torch.float64)
                     offset = torch.minimum((draw * counts).long(), counts - 1)
@@ -240,18 +330,45 @@ class _TorchModel(PerturbationModel):
                 permutation = torch.randperm(cells.size, generator=generator)
                 total = 0.0
                 for batch in permutation.split(self.batch_size):
-                    target = x_t[cells_t[batch]]
+                    target_x = x_t[cells_t[batch]]
                     output = net(in_t[partner[batch]], f_t[codes_t[batch]], k_t[cells_t[batch]])
-                    loss = torch.mean((output - target) ** 2)
+                    loss = torch.mean((output - target_x) ** 2)
                     optimiser.zero_grad()
                     loss.backward()
                     optimiser.step()
                     total += float(loss.detach()) * batch.numel()
                 self.losses_.append(total / cells.size)
                 schedule.step()
+                if validation is not None:  # eval mode, no randomness: training's stream untouched
+                    net.eval()
+                    scores = {
+                        form: target.score(
+                            self._predict(
+                                queries, max_cells=SELECTION_MAX_CELLS, effect=form == "effect"
+                            )
+                        )
+                        for form in self._forms()
+                    }
+                    # no held-out cells of training conditions here: the training loss breaks ties
+                    record.add(scores, self.losses_[-1], self.losses_[-1])
         net.eval()
-        self.net_ = net
-        return self
+
+    def _validation_queries(self, target: ValidationEffects, kept: ad.AnnData) -> Queries:
+        """The validation conditions with at most ``SELECTION_MAX_CELLS`` training controls of
+        each context (a seeded subsample, drawn once: every epoch predicts the same cells)."""
+        is_control = kept.obs[c.IS_CONTROL].to_numpy(dtype=bool)
+        context = kept.obs[c.CONTEXT].astype(str).to_numpy()
+        wanted = set(target.conditions[c.CONTEXT].astype(str))
+        rng = np.random.default_rng(self.seed)
+        rows = []
+        for k in sorted(wanted):
+            cells = np.flatnonzero(is_control & (context == k))
+            if cells.size > SELECTION_MAX_CELLS:
+                cells = np.sort(rng.choice(cells, SELECTION_MAX_CELLS, replace=False))
+            rows.append(cells)
+        controls = kept[np.concatenate(rows)].copy()
+        controls.X = _dense(controls.X)
+        return Queries(target.conditions, controls)
 
     def _cell_embedding(self, cells: ad.AnnData, width: int | None = None) -> np.ndarray | None:
         """``obsm[cell_embedding_key]`` of ``cells`` (None for a model without the key), of
@@ -290,31 +407,52 @@ class _TorchModel(PerturbationModel):
         with _threads(self.n_threads):
             return self._predict(queries)
 
-    def _predict(self, queries: Queries) -> ad.AnnData:
+    def _predict(
+        self, queries: Queries, max_cells: int | None = None, effect: bool | None = None
+    ) -> ad.AnnData:
+        """Predicted cells of every query condition (at most ``max_cells`` control cells per
+        condition, default the model's ``max_cells``), in the effect form or not (default: the
+        fitted ``effect_form_``; module docstring)."""
+        effect = self.effect_form_ if effect is None else effect
+        subtract = effect and not self.effect_by_construction  # minus the unperturbed output
+        max_cells = (
+            self.max_cells if max_cells is None else min(max_cells, self.max_cells or max_cells)
+        )
         conditions = queries.conditions.reset_index(drop=True)
         control_means = query_control_means(queries, self.genes_)  # errors on missing controls
         features, covariates = self._condition_inputs(conditions)
         if not self.uses_controls:
             x0 = control_means.astype(np.float32)
-            effects = self._forward(x0, features, covariates) - control_means
+            output = self._forward(x0, features, covariates)
+            if subtract:  # dec([k, f]) − dec([k, 0])
+                effects = output - self._forward(x0, np.zeros_like(features), covariates)
+            else:
+                effects = output - control_means
             return predict_by_shift(
-                queries, effects, pd.Index(self.genes_), max_cells=self.max_cells, seed=self.seed
+                queries, effects, pd.Index(self.genes_), max_cells=max_cells, seed=self.seed
             )
         rng = np.random.default_rng(self.seed)
         blocks = [np.zeros((0, len(self.genes_)), dtype=np.float32)]
         obs_blocks = [pd.DataFrame({c.CONTEXT: [], c.PERTURBATION: []}, dtype=str)]
+        no_perturbation = np.zeros((1, features.shape[1]), dtype=np.float32)
         groups = conditions.groupby(c.CONTEXT, observed=True, sort=False).groups
         for context, rows in groups.items():
             controls = queries.controls_of(str(context))
             x0 = _dense(controls[:, self.genes_].X)
             embedding = self._cell_embedding(controls, self.n_cell_inputs_)
             kept = np.arange(x0.shape[0])
-            if self.max_cells is not None and x0.shape[0] > self.max_cells:
-                kept = np.sort(rng.choice(x0.shape[0], self.max_cells, replace=False))
+            if max_cells is not None and x0.shape[0] > max_cells:
+                kept = np.sort(rng.choice(x0.shape[0], max_cells, replace=False))
                 x0 = x0[kept]
             cell_input = x0 if embedding is None else embedding[kept]
+            unperturbed = None  # the network's output for x0 without a perturbation
             for row in rows:
-                blocks.append(self._forward(cell_input, features[[row]], covariates[[row]]))
+                cells = self._forward(cell_input, features[[row]], covariates[[row]])
+                if subtract:
+                    if unperturbed is None:
+                        unperturbed = self._forward(cell_input, no_perturbation, covariates[[row]])
+                    cells = np.maximum(x0 + cells - unperturbed, 0.0)  # clipped at 0
+                blocks.append(cells)
                 obs_blocks.append(query_obs(conditions, row, x0.shape[0]))
         obs = pd.concat(obs_blocks, ignore_index=True)
         obs.index = obs.index.astype(str)
@@ -330,6 +468,7 @@ class LinearAdditive(_TorchModel):
     """``ŷ = x₀ + m_k + A f_p`` (PerturBench's linear additive model; module docstring)."""
 
     name = "linear_additive"
+    effect_by_construction = True
 
     def __init__(
         self,
@@ -344,6 +483,8 @@ class LinearAdditive(_TorchModel):
         seed: int = 0,
         device: str = "cpu",
         n_threads: int | None = 1,
+        selection: Literal["effect", "loss"] = "effect",
+        validation_perturbations: float = 0.2,
     ) -> None:
         self._init_common(
             features,
@@ -357,6 +498,8 @@ class LinearAdditive(_TorchModel):
             seed,
             device,
             n_threads,
+            selection,
+            validation_perturbations,
         )
 
     def _build(self, n_genes: int, n_features: int, n_covariates: int) -> nn.Module:
@@ -405,6 +548,9 @@ class LatentAdditive(_TorchModel):
         seed: int = 0,
         device: str = "cpu",
         n_threads: int | None = 1,
+        selection: Literal["effect", "loss"] = "effect",
+        validation_perturbations: float = 0.2,
+        predict_effect: bool | Literal["auto"] = "auto",
     ) -> None:
         self.cell_embedding_key = cell_embedding_key
         self.hidden = hidden
@@ -423,6 +569,9 @@ class LatentAdditive(_TorchModel):
             seed,
             device,
             n_threads,
+            selection,
+            validation_perturbations,
+            predict_effect,
         )
 
     def _build(self, n_genes: int, n_features: int, n_covariates: int) -> nn.Module:
@@ -460,6 +609,9 @@ class DecoderOnly(_TorchModel):
         seed: int = 0,
         device: str = "cpu",
         n_threads: int | None = 1,
+        selection: Literal["effect", "loss"] = "effect",
+        validation_perturbations: float = 0.2,
+        predict_effect: bool | Literal["auto"] = "auto",
     ) -> None:
         self.hidden = hidden
         self.n_layers = n_layers
@@ -476,6 +628,9 @@ class DecoderOnly(_TorchModel):
             seed,
             device,
             n_threads,
+            selection,
+            validation_perturbations,
+            predict_effect,
         )
 
     def _build(self, n_genes: int, n_features: int, n_covariates: int) -> nn.Module:

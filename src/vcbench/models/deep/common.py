@@ -76,10 +76,12 @@ from vcbench.errors import ModelError
 from vcbench.models.base import PREDICTION_KEY, PerturbationModel, Queries, query_obs
 from vcbench.models.cell_inputs import cell_embedding
 from vcbench.models.deep.selection import (
-    FORMS,
+    SELECTION_MAX_CELLS,
     Selection,
     ValidationEffects,
+    check_parameters,
     held_out_cells,
+    scored_forms,
 )
 from vcbench.models.effects import TrainingEffects, query_control_means, training_control_mask
 from vcbench.models.embeddings import (
@@ -93,7 +95,6 @@ from vcbench.models.torch_utils import dense_float32, torch_threads
 FeatureKind = Literal["onehot", "embedding", "onehot+embedding"]
 SelectionKind = Literal["effect", "loss"]
 MIN_CELLS_FOR_VALIDATION = 10
-SELECTION_MAX_CELLS = 100  # control cells per validation condition predicted during selection
 
 
 def dose_values(obs: pd.DataFrame, is_control: np.ndarray) -> np.ndarray:
@@ -326,20 +327,9 @@ class DeepModel(PerturbationModel):
                 f"{self.name}: validation_fraction must be in [0, 1), got "
                 f"{self.validation_fraction}."
             )
-        if self.predict_effect not in (True, False, "auto"):
-            raise ModelError(
-                f"{self.name}: predict_effect must be True, False or 'auto', got "
-                f"{self.predict_effect!r}."
-            )
-        if self.selection not in ("effect", "loss"):
-            raise ModelError(
-                f"{self.name}: selection must be 'effect' or 'loss', got {self.selection!r}."
-            )
-        if not 0 < self.validation_perturbations < 1:
-            raise ModelError(
-                f"{self.name}: validation_perturbations must be in (0, 1), got "
-                f"{self.validation_perturbations}."
-            )
+        check_parameters(
+            self.name, self.selection, self.validation_perturbations, self.predict_effect
+        )
         held = None
         if self.selection == "effect":
             unit = str(train.uns.get(c.HELD_OUT_UNIT, "perturbation"))
@@ -484,15 +474,8 @@ class DeepModel(PerturbationModel):
             if epochs is not None:
                 continue
             if selection is not None:
-                forms = (
-                    FORMS
-                    if self.predict_effect == "auto"
-                    else ("effect",)
-                    if self.predict_effect
-                    else ("plain",)
-                )
                 scores = {}
-                for form in forms:
+                for form in scored_forms(self.predict_effect):
                     with torch.random.fork_rng(devices=[]):  # training's random stream untouched
                         torch.manual_seed(self.seed)
                         predicted = self._predict(

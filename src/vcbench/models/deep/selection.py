@@ -1,5 +1,6 @@
-"""Counterfactual validation: which training conditions a deep model holds out to select its
-epoch, and how a prediction of them is scored.
+"""Counterfactual validation: which training conditions a deep model (or a simple torch model,
+``vcbench.models.torch_simple``) holds out to select its epoch, and how a prediction of them is
+scored.
 
 Definitions:
 
@@ -37,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from vcbench.data import contract as c
+from vcbench.errors import ModelError
 from vcbench.models.effects import group_means
 
 MIN_VALIDATION_CONDITIONS = 8
@@ -44,6 +46,30 @@ MIN_CONTEXTS = 3
 SCORE_TIE = 0.005
 FORM_MARGIN = 0.02
 FORMS = ("effect", "plain")
+SELECTION_MAX_CELLS = 100  # control cells per validation condition predicted during selection
+
+
+def check_parameters(
+    model: str, selection: object, validation_perturbations: float, predict_effect: object = True
+) -> None:
+    """Raise a ``ModelError`` naming ``model`` for an invalid selection parameter."""
+    if predict_effect not in (True, False, "auto"):
+        raise ModelError(
+            f"{model}: predict_effect must be True, False or 'auto', got {predict_effect!r}."
+        )
+    if selection not in ("effect", "loss"):
+        raise ModelError(f"{model}: selection must be 'effect' or 'loss', got {selection!r}.")
+    if not 0 < validation_perturbations < 1:
+        raise ModelError(
+            f"{model}: validation_perturbations must be in (0, 1), got {validation_perturbations}."
+        )
+
+
+def scored_forms(predict_effect: bool | str) -> tuple[str, ...]:
+    """The prediction forms scored in every epoch: both for ``"auto"``, else the one asked for."""
+    if predict_effect == "auto":
+        return FORMS
+    return ("effect",) if predict_effect else ("plain",)
 
 
 @dataclass
@@ -160,6 +186,15 @@ def _draw(rng: np.random.Generator, labels: np.ndarray, fraction: float) -> list
     return sorted(rng.choice(labels, n, replace=False).tolist())
 
 
+def _joined(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's values as strings joined by ``\\x1f`` (one label per condition; vectorised)."""
+    columns = [frame[k].astype(str).to_numpy(dtype=object) for k in frame.columns]
+    label = columns[0]
+    for column in columns[1:]:
+        label = label + "\x1f" + column
+    return label.astype(str)
+
+
 @dataclass(frozen=True)
 class ValidationEffects:
     """The observed effects of the validation conditions and the controls that predict them."""
@@ -174,9 +209,9 @@ class ValidationEffects:
         keys = c.condition_columns(held.obs.columns)
         obs = held.obs[keys].astype(str)
         conditions = obs.drop_duplicates().sort_values(keys).reset_index(drop=True)
-        label = obs.agg("\x1f".join, axis=1).to_numpy()
+        label = _joined(obs)
         names, means = group_means(held, label)
-        order = np.searchsorted(names, conditions.agg("\x1f".join, axis=1).to_numpy())
+        order = np.searchsorted(names, _joined(conditions))
         is_control = kept.obs[c.IS_CONTROL].to_numpy(dtype=bool)
         contexts, control = group_means(
             kept[is_control], kept.obs.loc[is_control, c.CONTEXT].astype(str).to_numpy()
@@ -188,9 +223,9 @@ class ValidationEffects:
     def score(self, prediction: ad.AnnData) -> float:
         """The selection score (mean pdcorr, module docstring) of a prediction of the conditions."""
         keys = list(self.conditions.columns)
-        label = prediction.obs[keys].astype(str).agg("\x1f".join, axis=1).to_numpy()
+        label = _joined(prediction.obs[keys])
         names, means = group_means(prediction, label)
-        wanted = self.conditions.agg("\x1f".join, axis=1).to_numpy()
+        wanted = _joined(self.conditions)
         predicted = means[np.searchsorted(names, wanted)]
         predicted -= np.vstack([self.control_means[k] for k in self.conditions[c.CONTEXT]])
         with np.errstate(invalid="ignore", divide="ignore"):
