@@ -24,6 +24,7 @@ import pandas as pd
 
 from vcbench.data.simulate import go_screen
 from vcbench.datasets.demo import demo
+from vcbench.errors import NotApplicableError
 from vcbench.models import get_model
 from vcbench.models.registry import LAZY_MODELS, get_model_class
 from vcbench.runner.task import run_model_timed
@@ -61,6 +62,8 @@ def run_one(data, split, name: str, quick: bool) -> dict[str, object]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             scores, timings = run_model_timed(data, split, get_model(name, **params), METRICS)
+    except NotApplicableError as exc:  # skipped by the runner too, with this reason
+        return {"model": name, "error": f"not applicable: {str(exc).split(': ', 1)[-1]}"[:120]}
     except Exception as exc:  # report and go on
         return {"model": name, "error": f"{type(exc).__name__}: {exc}"[:120]}
     means = scores.groupby("metric")["value"].mean()

@@ -26,7 +26,8 @@ FAST = {"n_epochs": 4, "hidden": 32, "latent_dim": 8}
 def _params(name: str, **extra) -> dict:
     keep = {"linear_additive": ["n_epochs"], "decoder_only": ["n_epochs", "hidden"]}
     params = {k: v for k, v in FAST.items() if k in keep.get(name, FAST)}
-    return {**params, **extra}
+    # a representation of the unseen test perturbations: one-hot alone is not applicable there
+    return {"features": "onehot+embedding", **params, **extra}
 
 
 @pytest.fixture(scope="module")
