@@ -16,7 +16,11 @@ from deep_model_cases import check_deep_model  # noqa: E402
 from vcbench.data.simulate import simulate  # noqa: E402
 from vcbench.errors import ModelError  # noqa: E402
 from vcbench.models import get_model  # noqa: E402
-from vcbench.models.deep.prnet import VARIANCE_FLOOR, prnet_gaussian_nll  # noqa: E402
+from vcbench.models.deep.prnet import (  # noqa: E402
+    VARIANCE_FLOOR,
+    centred_sample,
+    prnet_gaussian_nll,
+)
 
 FAST_PARAMS = {"n_epochs": 30, "lr": 3e-3}
 NOISY = slice(0, 20)  # the genes given extra noise in noisy_data()
@@ -114,6 +118,55 @@ def test_sampling_draws_around_the_decoded_mean_and_noise_off_keeps_it_fixed(fit
     assert not torch.allclose(draws, mean)
     assert abs(float(standardised.mean())) < 0.05
     assert abs(float(standardised.std()) - 1.0) < 0.05
+
+
+def test_sampled_cells_keep_their_spread_and_the_decoded_mean(fitted) -> None:
+    """Centred sampling: the predicted condition mean is the decoded mean ``μ`` exactly (the
+    draws add no noise to the effect), while each gene keeps a spread of about ``σ``."""
+    model, x0, inputs = fitted
+    mean, var = decoded(model, x0, inputs)
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(3)
+        draws = model._predict_cells(x0, inputs)
+    torch.testing.assert_close(draws.mean(dim=0), mean.mean(dim=0), atol=1e-5, rtol=0)
+    ratio = (draws - mean).std(dim=0) / var.sqrt().mean(dim=0)
+    assert float((ratio - 1).abs().max()) < 0.35 and abs(float(ratio.mean()) - 1) < 0.05
+    # uncentred draws of as many cells have a mean off μ by about σ/√n
+    gen = torch.Generator().manual_seed(3)
+    raw = mean + var.sqrt() * torch.randn(mean.shape, generator=gen)
+    assert float((raw.mean(dim=0) - mean.mean(dim=0)).abs().max()) > 1e-3
+
+
+def test_centred_sample_has_the_mean_of_mu_and_the_spread_of_sigma() -> None:
+    torch.manual_seed(0)
+    mean = torch.rand(400, 30) * 3
+    var = torch.rand(400, 30) + 0.1  # σ differs between cells
+    cells = centred_sample(mean, var)
+    torch.testing.assert_close(cells.mean(dim=0), mean.mean(dim=0), atol=1e-5, rtol=0)
+    standardised = (cells - mean) / var.sqrt()
+    assert abs(float(standardised.std()) - 1.0) < 0.05
+    one = centred_sample(mean[:1], var[:1])  # one cell: a plain draw, not the mean
+    assert not torch.allclose(one, mean[:1])
+
+
+def test_decoder_starts_at_the_training_mean_and_variance() -> None:
+    """Before training, the decoder's output biases put ``μ`` at the perturbed training cells'
+    gene means and ``σ²`` at their variances (not ReLU(0) = 0 and softplus(0) = 0.69)."""
+    adata = noisy_data()
+    model = get_model("prnet", noise_dim=0, validation_fraction=0.0, selection="loss")
+    model._start(adata)
+    data = model.data_
+    targets = data.x[~data.is_control]
+    bias = model.net_.decoder[-1].bias.detach()
+    n_genes = data.n_genes
+    torch.testing.assert_close(bias[:n_genes], targets.mean(dim=0))
+    torch.testing.assert_close(torch.nn.functional.softplus(bias[n_genes:]), targets.var(dim=0))
+    model.net_.eval()
+    x0 = data.x[data.is_control]
+    mean, var = decoded(model, x0, model.condition_inputs("ctx0", data.labels[0]))
+    level = float(targets.mean(dim=0).abs().mean())
+    assert float((mean.mean(dim=0) - targets.mean(dim=0)).abs().mean()) < 0.2 * level
+    assert float((var.mean(dim=0) / targets.var(dim=0)).log().abs().max()) < 0.5
 
 
 def test_dose_scales_the_perturbation_input(fitted) -> None:

@@ -8,11 +8,12 @@ here (the screen has a systematic shift shared by every perturbation). Models th
 are expected failures with the measured reason (not strict: an unexpected pass is reported as
 XPASS, and the list is the model-fidelity issue's to shrink). Measured 2026-12-03 with default
 settings (counterfactual selection, the form it chose; pdcorr): genepert 0.832, state 0.786
-(plain), biolord 0.762 (plain), sams_vae 0.734 (effect); below: gears 0.692 (effect),
-sclambda 0.672 (plain; its effect form reached 0.739, but validation preferred the plain form,
-0.779 against 0.671), cpa 0.709 (plain), prnet 0.536 (plain).
-With the oracle feature: biolord 0.995, prnet 0.995, sclambda 0.994, sams_vae 0.967, gears
-0.959; cpa 0.713.
+(plain), biolord 0.762 (plain), sams_vae 0.734 (effect); prnet 0.837 (plain; measured
+2026-12-04, since its decoder starts at the training distribution and its samples are centred:
+0.536 before); below: gears 0.692 (effect), sclambda 0.672 (plain; its effect form reached
+0.739, but validation preferred the plain form, 0.779 against 0.671), cpa 0.709 (plain).
+With the oracle feature: prnet 0.996 (2026-12-04; 0.995 before), biolord 0.995, sclambda 0.994,
+sams_vae 0.967, gears 0.959; cpa 0.713.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ BELOW_THE_BAR = {
     "perturbations), which scores 0.672 on the test ones (the effect form: 0.739)",
     "gears": "pdcorr 0.692: its GO-graph route generalises less than the programme structure "
     "allows (0.959 with the oracle graph)",
-    "prnet": "pdcorr 0.536: its likelihood is unstable (8x the noise on a null screen)",
 }
 ORACLE_BELOW_THE_BAR = {"cpa": "pdcorr 0.713 with the true programmes as its embedding"}
 

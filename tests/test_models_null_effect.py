@@ -13,7 +13,8 @@ deltas, i.e. a model invents no effect larger than the noise it was trained on. 
 form ``x0 + f(x0, p) − f(x0, ∅)`` a decoder bias cancels; with the plain form ``f(x0, p)`` it is
 a delta of its own (measured 2026-12-03, predicted / observed RMS, effect form and plain form:
 sams_vae 0.03 / 1.4, state 0.03 / 0.42, sclambda 0.04 / 0.50, biolord 0.17 / 4.5, gears
-0.17 / 2.6, cpa 0.76 / 0.93, prnet 8.3 / 45, with the fast parameters below; the simple torch
+0.17 / 2.6, cpa 0.76 / 0.93, with the fast parameters below; prnet 0.02 / 0.60 since its decoder starts at
+the training distribution and its samples are centred, measured 2026-12-04, 8.3 / 45 before; the simple torch
 models with one-hot + embedding features, measured 2026-12-04: latent_additive 0.55 / 1.5,
 decoder_only 2.1 / 26, linear_additive 0.69, an effect form by construction; with their default
 one-hot features the effect form is 0 exactly, latent_additive's plain form 1.2, decoder_only's
@@ -56,7 +57,6 @@ FAST = {
 EFFECT_FORM_BY_CONSTRUCTION = {"linear_additive"}
 # models whose effect form still invents effects on null data (the model-fidelity issue)
 INVENTS_EFFECTS = {
-    "prnet": "its Gaussian variance is unstable and the sampled cells carry it: 8x the noise",
     "decoder_only": "it trains on perturbed cells only, so dec([k, 0]) (no perturbation) is an "
     "extrapolation: its effect form shows 2.1x the noise (the plain form 26x)",
 }
