@@ -221,7 +221,8 @@ class PRnet(DeepModel):
     ``hidden`` units per layer, ``n_layers`` hidden layers in the encoder, adapter and decoder,
     ``latent_dim`` (``z``), ``perturbation_dim`` (``c``), ``noise_dim`` (``n``; 0: no noise input),
     ``dropout``, ``lr_patience`` (epochs without validation improvement before the learning rate
-    is halved), ``sample`` (predict draws from the Gaussian; False: the decoded mean),
+    is halved), ``sample`` (predict draws from the Gaussian, centred per condition; False: the
+    decoded mean),
     ``cell_embedding_key`` (an ``obsm`` key: the encoder's cell input; None: expression).
     """
 
