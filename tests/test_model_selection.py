@@ -24,6 +24,8 @@ from vcbench.models.deep.selection import (  # noqa: E402
     ValidationEffects,
     held_out_cells,
 )
+from vcbench.models.effects import TrainingEffects  # noqa: E402
+from vcbench.models.embeddings import pca_gene_embedding  # noqa: E402
 from vcbench.runner.task import run_model_timed  # noqa: E402
 from vcbench.scenarios.singles import single_split  # noqa: E402
 
@@ -166,6 +168,36 @@ def test_fit_selects_on_held_out_perturbations_then_refits_on_every_training_cel
     run_model_timed(adata, split, again, ["pdcorr"])
     assert again.selection_.held_out == selection.held_out
     assert again.selection_.scores == selection.scores
+
+
+def test_held_out_perturbations_never_reach_the_selection_time_fit(singles) -> None:
+    """No leakage: the networks, the featuriser (its vocabulary and training PCA embedding) and the
+    training tensors of the selection-time fit come from the kept cells only; the held-out
+    perturbations' cells reach the refit alone."""
+    adata, split = singles
+    model = get_model("cpa", n_epochs=2, patience=None)
+    fits = []
+    start = model._start
+
+    def recording_start(train: ad.AnnData) -> None:
+        start(train)
+        fits.append((train, model.features_))
+
+    model._start = recording_start
+    run_model_timed(adata, split, model, ["pdcorr"])
+    held_out = set(model.selection_.held_out)
+    assert len(fits) == 2  # the selection-time fit, then the refit
+    (kept, selection_features), (train, refit_features) = fits
+    assert not held_out & set(kept.obs[c.PERTURBATION].astype(str))
+    assert held_out <= set(train.obs[c.PERTURBATION].astype(str))
+    assert not held_out & set(selection_features.vocabulary_)
+    assert held_out <= set(refit_features.vocabulary_)
+    pca = [table for name, table, _ in selection_features.blocks_ if name == "pca"]
+    assert pca  # the simulated targets are measured genes: the training PCA embedding
+    expected = pca_gene_embedding(
+        TrainingEffects.from_train(kept).effects, kept.var_names, model.n_components
+    )
+    pd.testing.assert_frame_equal(pca[0], expected)
 
 
 def test_loss_selection_keeps_the_old_behaviour(singles) -> None:

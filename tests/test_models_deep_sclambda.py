@@ -11,10 +11,17 @@ torch = pytest.importorskip("torch")
 from deep_model_cases import check_deep_model, combo_case  # noqa: E402
 
 from vcbench.data import contract as c  # noqa: E402
+from vcbench.data.simulate import simulate  # noqa: E402
 from vcbench.errors import ModelError  # noqa: E402
 from vcbench.models import get_model  # noqa: E402
 from vcbench.models.base import Queries  # noqa: E402
 from vcbench.models.deep.sclambda import donsker_varadhan, gaussian_kl  # noqa: E402
+from vcbench.models.deep.selection import (  # noqa: E402
+    SELECTION_MAX_CELLS,
+    ValidationEffects,
+    held_out_cells,
+)
+from vcbench.scenarios.singles import single_split  # noqa: E402
 
 FAST_PARAMS = {
     "hidden": 64,
@@ -114,3 +121,28 @@ def test_bad_parameters_raise_a_clear_error() -> None:
         get_model("sclambda", **TINY_PARAMS, lambda_mi=-1.0).fit(train)
     with pytest.raises(ModelError, match="sigma_x_sq"):
         get_model("sclambda", **TINY_PARAMS, sigma_x_sq=0.0).fit(train)
+
+
+def test_counterfactual_selection_keeps_the_selected_model_without_held_out_cells() -> None:
+    """The final model is the selection-time model at the selected epoch (as the reference; a
+    refit did not reproduce it, module docstring): it has never seen a held-out perturbation's
+    cell, and its prediction of the validation conditions gives back the recorded score (a refit,
+    trained on those conditions for the same epochs, scores them differently)."""
+    sim = simulate(
+        n_contexts=1, n_genes=60, n_singles=50, n_combinations=0, cells_per_condition=12, seed=1
+    )
+    train = sim.adata[single_split(sim.adata, seed=0).mask(sim.adata, "train")].copy()
+    model = get_model("sclambda", **{**FAST_PARAMS, "n_epochs": 6}).fit(train)
+    selection = model.selection_
+    assert selection is not None and not selection.refit
+    assert not set(selection.held_out) & set(model.data_.labels)
+    assert model.data_.x.shape[0] < train.n_obs
+    _, labels, mask = held_out_cells(train.obs, "perturbation", 0.2, model.seed)
+    assert labels == selection.held_out
+    kept = train[~mask]
+    target = ValidationEffects.from_cells(train[mask], kept)
+    queries = Queries(target.conditions, kept[kept.obs[c.IS_CONTROL].to_numpy(dtype=bool)])
+    predicted = model._predict(
+        queries, max_cells=SELECTION_MAX_CELLS, effect=selection.form == "effect"
+    )
+    assert target.score(predicted) == pytest.approx(selection.score, abs=1e-6)

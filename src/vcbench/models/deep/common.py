@@ -37,9 +37,9 @@ Shared definitions:
   loss breaking ties) is selected; training stops after ``patience`` epochs without a better
   score. The model is then **refitted on every training cell** for the selected number of epochs
   (the held-out conditions are training data too), with the same seed; a model with
-  ``refit_after_selection = False`` (``gears``, as GEARS keeps its best validation epoch) keeps
-  the selected epoch's weights instead. ``selection_`` records the held-out labels, each
-  epoch's score and the choice. With fewer than ``MIN_VALIDATION_CONDITIONS`` (8) validation
+  ``refit_after_selection = False`` (``gears`` and ``sclambda``, as their originals keep their
+  best validation epoch) keeps the selected epoch's weights instead. ``selection_`` records the
+  held-out labels, each epoch's score and the choice. With fewer than ``MIN_VALIDATION_CONDITIONS`` (8) validation
   conditions (or ``selection="loss"``) selection falls back to the validation loss.
 - Validation loss: on ``validation_fraction`` of the cells of each training condition (controls
   included; conditions with fewer than 10 cells keep them all), drawn with ``seed``. It breaks
