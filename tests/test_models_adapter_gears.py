@@ -148,6 +148,9 @@ def test_go_terms_fit_writes_only_to_a_temporary_directory_and_never_downloads(
     monkeypatch.undo()
 
     assert any(p.endswith("perturb_processed.h5ad") for p in written)  # GEARS did write files
+    # Python's own bytecode cache of a module imported for the first time (e.g. scanpy's, in a
+    # fresh venv and a test order where this test imports it first) is not GEARS's writing
+    written = [p for p in written if "__pycache__" not in Path(p).parts]
     assert all(Path(p).is_relative_to(scratch) for p in written), written
     assert not list(scratch.iterdir()) and not list(cwd.iterdir())  # and they are gone
     assert model.go_source_ == "go_terms"
