@@ -71,6 +71,9 @@ class PerturbationModel(ABC):
     """Base class of every model. Subclasses set ``name`` and implement ``fit`` and ``predict``."""
 
     name: ClassVar[str]
+    # perturbations represented by the ``features``/``embedding`` parameters of the featuriser
+    # (``PerturbationFeatures``): the one-hot applicability rule applies (``not_applicable``)
+    featurised: ClassVar[bool] = False
 
     @abstractmethod
     def fit(self, train: ad.AnnData) -> Self:
@@ -85,17 +88,13 @@ class PerturbationModel(ABC):
         """Why the model, with ``params`` (the rest at their defaults), has no way to represent
         what a scenario's test conditions hold out (``unseen``: ``"perturbation"``,
         ``"combination"``, ``"context"`` or None; ``vcbench.scenarios.registry.unseen_in_test``), or None where it applies. The
-        runner skips a task that is not applicable and records this reason. Default: applicable."""
-        return None
+        runner skips a task that is not applicable and records this reason. Default: a
+        ``featurised`` model follows ``embeddings.onehot_not_applicable``; others apply."""
+        if not cls.featurised:
+            return None
+        from vcbench.models.embeddings import onehot_not_applicable
 
-    @classmethod
-    def param_value(cls, params: Mapping[str, Any], name: str) -> Any:
-        """``params[name]``, else the constructor's default for it (None when it has none)."""
-        if name in params:
-            return params[name]
-        parameter = inspect.signature(cls.__init__).parameters.get(name)
-        empty = parameter is None or parameter.default is inspect.Parameter.empty
-        return None if empty else parameter.default
+        return onehot_not_applicable(cls, unseen, params)
 
     @classmethod
     def _param_names(cls) -> list[str]:

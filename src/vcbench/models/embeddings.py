@@ -7,6 +7,7 @@ models' entry point to them. ``training_smiles`` reads the compound SMILES the l
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,15 @@ def training_smiles(adata: ad.AnnData) -> dict[str, str]:
     return {str(n): str(s) for n, s in zip(list(names), list(smiles), strict=True)}
 
 
+def _param_value(cls: type, params: Mapping[str, Any], name: str) -> Any:
+    """``params[name]``, else the constructor's default for it (None when it has none)."""
+    if name in params:
+        return params[name]
+    parameter = inspect.signature(cls.__init__).parameters.get(name)
+    empty = parameter is None or parameter.default is inspect.Parameter.empty
+    return None if empty else parameter.default
+
+
 def onehot_not_applicable(
     cls: type[PerturbationModel], unseen: str | None, params: Mapping[str, Any]
 ) -> str | None:
@@ -55,7 +65,7 @@ def onehot_not_applicable(
     featuriser's) cannot be scored where the test perturbations are unseen, or None: one-hot
     indicators exist only for training targets, so an unseen perturbation has no representation
     and every one gets the same prediction."""
-    kind, embedding = cls.param_value(params, "features"), cls.param_value(params, "embedding")
+    kind, embedding = _param_value(cls, params, "features"), _param_value(cls, params, "embedding")
     if unseen != "perturbation" or represents_unseen_targets(kind, embedding):
         return None
     given = f"features={kind!r}" if kind == "onehot" else f"embedding={embedding!r}"

@@ -67,8 +67,7 @@ small, and several threads on a shared CPU were up to 20 times slower; ``None``:
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, Self
+from typing import ClassVar, Literal, Self
 
 import anndata as ad
 import numpy as np
@@ -99,7 +98,6 @@ from vcbench.models.effects import TrainingEffects, query_control_means
 from vcbench.models.embeddings import (
     EmbeddingSource,
     PerturbationFeatures,
-    onehot_not_applicable,
     training_smiles,
 )
 from vcbench.models.torch_utils import dense_float32 as _dense
@@ -164,9 +162,7 @@ class _TorchModel(PerturbationModel):
     # the network's output is already control + effect (linear_additive): no form to choose
     effect_by_construction: ClassVar[bool] = False
 
-    @classmethod
-    def not_applicable(cls, unseen: str | None, params: Mapping[str, Any]) -> str | None:
-        return onehot_not_applicable(cls, unseen, params)
+    featurised = True  # the one-hot applicability rule (PerturbationModel.not_applicable)
 
     def _init_common(
         self,

@@ -70,8 +70,7 @@ threads during fit and predict; ``None``: torch's default).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
-from typing import Any, Literal, Self
+from typing import Literal, Self
 
 import anndata as ad
 import biolord
@@ -93,7 +92,6 @@ from vcbench.models.effects import TrainingEffects, query_control_means, trainin
 from vcbench.models.embeddings import (
     EmbeddingSource,
     PerturbationFeatures,
-    onehot_not_applicable,
     training_smiles,
 )
 from vcbench.models.torch_utils import torch_threads as _threads
@@ -107,9 +105,7 @@ class BiolordOfficial(PerturbationModel):
 
     name = "biolord_official"
 
-    @classmethod
-    def not_applicable(cls, unseen: str | None, params: Mapping[str, Any]) -> str | None:
-        return onehot_not_applicable(cls, unseen, params)
+    featurised = True  # the one-hot applicability rule (PerturbationModel.not_applicable)
 
     def __init__(
         self,

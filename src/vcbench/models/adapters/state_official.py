@@ -56,8 +56,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterator, Mapping
-from typing import Any, Literal, Self
+from collections.abc import Iterator
+from typing import Literal, Self
 
 import anndata as ad
 import numpy as np
@@ -78,7 +78,6 @@ from vcbench.models.effects import TrainingEffects, query_control_means, trainin
 from vcbench.models.embeddings import (
     EmbeddingSource,
     PerturbationFeatures,
-    onehot_not_applicable,
     training_smiles,
 )
 from vcbench.models.torch_utils import dense_float32 as _dense
@@ -99,9 +98,7 @@ class STATEOfficial(PerturbationModel):
 
     name = "state_official"
 
-    @classmethod
-    def not_applicable(cls, unseen: str | None, params: Mapping[str, Any]) -> str | None:
-        return onehot_not_applicable(cls, unseen, params)
+    featurised = True  # the one-hot applicability rule (PerturbationModel.not_applicable)
 
     def __init__(
         self,

@@ -62,7 +62,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 from abc import abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Self
 
@@ -87,7 +86,6 @@ from vcbench.models.effects import TrainingEffects, query_control_means, trainin
 from vcbench.models.embeddings import (
     EmbeddingSource,
     PerturbationFeatures,
-    onehot_not_applicable,
     training_smiles,
 )
 from vcbench.models.torch_utils import dense_float32, torch_threads
@@ -252,9 +250,7 @@ class DeepModel(PerturbationModel):
     # or keep the selected epoch's weights, trained without the held-out conditions (False)
     refit_after_selection: ClassVar[bool] = True
 
-    @classmethod
-    def not_applicable(cls, unseen: str | None, params: Mapping[str, Any]) -> str | None:
-        return onehot_not_applicable(cls, unseen, params)
+    featurised = True  # the one-hot applicability rule (PerturbationModel.not_applicable)
 
     def _init_common(
         self,

@@ -130,9 +130,9 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -604,9 +604,7 @@ class GEARS(DeepModel):
 
     name = "gears"
 
-    @classmethod
-    def not_applicable(cls, unseen: str | None, params: Mapping[str, Any]) -> str | None:
-        return None  # perturbations are nodes of its GO graph, not its one-hot features
+    featurised = False  # perturbations are nodes of its GO graph, not its one-hot features
 
     def __init__(
         self,
