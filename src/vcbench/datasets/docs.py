@@ -241,8 +241,8 @@ def render_datasets_page() -> str:
         RECIPE,
         "### Tested on real local files",
         "",
-        "`tests/test_datasets_recipes.py` prepares the real subsets in `../shared/data` end to "
-        "end and checks these counts (`Source.expected`); `tests/test_datasets_paper_recipes.py` "
+        "`tests/test_datasets_recipes.py` prepares the real subsets end to end, where the "
+        "project's test data is present (it skips without it), and checks these counts (`Source.expected`); `tests/test_datasets_paper_recipes.py` "
         "pins the counts each recipe keeps and drops on small files copying each source's obs "
         "layout.",
         "",
