@@ -10,11 +10,12 @@ XPASS, and the list is the model-fidelity issue's to shrink). Measured 2026-12-0
 settings (counterfactual selection, the form it chose; pdcorr): genepert 0.832, state 0.786
 (plain), biolord 0.762 (plain), sams_vae 0.734 (effect); prnet 0.837 (plain; measured
 2026-12-04, since its decoder starts at the training distribution and its samples are centred:
-0.536 before); below: gears 0.692 (effect), cpa 0.709 (plain). sclambda: 0.729 (plain, epoch 28;
+0.536 before), cpa 0.785 (measured 2026-12-04 with its variational basal latent: 0.709
+before); below: gears 0.692 (effect). sclambda: 0.729 (plain, epoch 28;
 measured 2026-12-04, keeping the selected epoch's weights; its refit scored 0.672), above the bar
 by less than its seed-to-seed spread (0.663-0.788 over seeds 0-5), so still listed below.
 With the oracle feature: prnet 0.996 (2026-12-04; 0.995 before), biolord 0.995, sclambda 0.994,
-sams_vae 0.967, gears 0.959; cpa 0.713.
+cpa 0.992 (2026-12-04; 0.713 with the deterministic encoder), sams_vae 0.967, gears 0.959.
 """
 
 from __future__ import annotations
@@ -32,16 +33,12 @@ pytest.importorskip("torch")
 
 DEEP = ["cpa", "biolord", "sams_vae", "sclambda", "prnet", "gears", "state"]
 BELOW_THE_BAR = {
-    "cpa": "pdcorr 0.709: no later epoch beats its first on held-out training perturbations "
-    "(epoch 0, plain form, the decoder still near the training mean: 0.684; the effect "
-    "form's best over 60 epochs 0.644), so validation keeps a near-perturbed_mean model (effect "
-    "diversity 0.005); even the oracle feature reaches only 0.713",
     "sclambda": "pdcorr 0.729 (plain form, selected weights kept): 0.005 above the bar, less "
     "than its seed-to-seed spread (0.663-0.788 over seeds 0-5); an XPASS is not yet a pass",
     "gears": "pdcorr 0.692: its GO-graph route generalises less than the programme structure "
     "allows (0.959 with the oracle graph)",
 }
-ORACLE_BELOW_THE_BAR = {"cpa": "pdcorr 0.713 with the true programmes as its embedding"}
+ORACLE_BELOW_THE_BAR: dict[str, str] = {}
 
 
 @cache
