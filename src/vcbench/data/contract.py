@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -66,6 +67,22 @@ def condition_columns(columns: Iterable[str]) -> list[str]:
     """
     present = set(columns)
     return [CONTEXT, PERTURBATION, *([DOSE] if DOSE in present else [])]
+
+
+LABEL_SEPARATOR: Final = "\x1f"
+
+
+def joined_labels(frame: pd.DataFrame) -> np.ndarray:
+    """One string per row: the row's values as strings joined by ``LABEL_SEPARATOR`` (``\\x1f``).
+
+    The label of a condition where ``frame`` holds its ``condition_columns``; vectorised (no
+    per-row Python call).
+    """
+    columns = [frame[k].astype(str).to_numpy(dtype=object) for k in frame.columns]
+    label = columns[0]
+    for column in columns[1:]:
+        label = label + LABEL_SEPARATOR + column
+    return label.astype(str)
 
 
 def split_combination(label: str, delimiter: str = COMBINATION_DELIMITER) -> tuple[str, ...]:

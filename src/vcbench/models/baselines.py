@@ -110,9 +110,7 @@ def _dose_labels(conditions: pd.DataFrame) -> np.ndarray | None:
     """``perturbation␟dose`` per row where ``conditions`` has doses, else None."""
     if c.DOSE not in conditions.columns:
         return None
-    return (
-        conditions[c.PERTURBATION].astype(str) + "\x1f" + conditions[c.DOSE].astype(str)
-    ).to_numpy()
+    return c.joined_labels(conditions[[c.PERTURBATION, c.DOSE]])
 
 
 class PerturbationMean(_EffectBaseline):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 
 from vcbench.data import contract as c
 from vcbench.scenarios.split import Split
@@ -24,7 +25,7 @@ def half_a_mask(adata: ad.AnnData, split: Split, seed: int) -> np.ndarray:
     test = split.mask(adata, "test") & ~obs[c.IS_CONTROL].to_numpy(dtype=bool)
     keys = c.condition_columns(obs.columns)
     rows = np.flatnonzero(test)
-    labels = obs.iloc[rows][keys].astype(str).agg("\x1f".join, axis=1)
+    labels = pd.Series(c.joined_labels(obs.iloc[rows][keys]))
     rng = np.random.default_rng(seed)
     mask = np.zeros(adata.n_obs, dtype=bool)
     for positions in labels.groupby(labels, sort=True).indices.values():

@@ -96,7 +96,7 @@ def collapse_prediction(truth: ad.AnnData) -> ad.AnnData:
     keys = c.condition_columns(perturbed.obs.columns)
     x = perturbed.X.toarray() if sparse.issparse(perturbed.X) else np.asarray(perturbed.X)
     x = x.astype(np.float64)
-    labels = perturbed.obs[keys].astype(str).agg("\x1f".join, axis=1)
+    labels = c.joined_labels(perturbed.obs[keys])
     codes, _ = pd.factorize(labels)
     sums = np.zeros((codes.max() + 1, x.shape[1]))
     np.add.at(sums, codes, x)

@@ -168,7 +168,7 @@ def describe(adata: ad.AnnData, split: Split) -> pd.DataFrame:
     """
     obs = adata.obs
     control = obs[c.IS_CONTROL].to_numpy()
-    condition = obs[c.CONTEXT].astype(str) + "\x1f" + obs[c.PERTURBATION].astype(str)
+    condition = pd.Series(c.joined_labels(obs[[c.CONTEXT, c.PERTURBATION]]))
     rows = []
     for which in SETS:
         mask = split.mask(adata, which)

@@ -186,15 +186,6 @@ def _draw(rng: np.random.Generator, labels: np.ndarray, fraction: float) -> list
     return sorted(rng.choice(labels, n, replace=False).tolist())
 
 
-def _joined(frame: pd.DataFrame) -> np.ndarray:
-    """Each row's values as strings joined by ``\\x1f`` (one label per condition; vectorised)."""
-    columns = [frame[k].astype(str).to_numpy(dtype=object) for k in frame.columns]
-    label = columns[0]
-    for column in columns[1:]:
-        label = label + "\x1f" + column
-    return label.astype(str)
-
-
 @dataclass(frozen=True)
 class ValidationEffects:
     """The observed effects of the validation conditions and the controls that predict them."""
@@ -209,9 +200,9 @@ class ValidationEffects:
         keys = c.condition_columns(held.obs.columns)
         obs = held.obs[keys].astype(str)
         conditions = obs.drop_duplicates().sort_values(keys).reset_index(drop=True)
-        label = _joined(obs)
+        label = c.joined_labels(obs)
         names, means = group_means(held, label)
-        order = np.searchsorted(names, _joined(conditions))
+        order = np.searchsorted(names, c.joined_labels(conditions))
         is_control = kept.obs[c.IS_CONTROL].to_numpy(dtype=bool)
         contexts, control = group_means(
             kept[is_control], kept.obs.loc[is_control, c.CONTEXT].astype(str).to_numpy()
@@ -223,9 +214,9 @@ class ValidationEffects:
     def score(self, prediction: ad.AnnData) -> float:
         """The selection score (mean pdcorr, module docstring) of a prediction of the conditions."""
         keys = list(self.conditions.columns)
-        label = _joined(prediction.obs[keys])
+        label = c.joined_labels(prediction.obs[keys])
         names, means = group_means(prediction, label)
-        wanted = _joined(self.conditions)
+        wanted = c.joined_labels(self.conditions)
         predicted = means[np.searchsorted(names, wanted)]
         predicted -= np.vstack([self.control_means[k] for k in self.conditions[c.CONTEXT]])
         with np.errstate(invalid="ignore", divide="ignore"):
