@@ -107,7 +107,8 @@ def test_float32_gram_keeps_its_own_truth_memo_entries(cells) -> None:
     ("metrics", "loads_numba"), [("['energy_distance', 'mmd_rbf']", False), ("['sinkhorn']", True)]
 )
 def test_numba_loads_only_for_a_sinkhorn_metric(metrics, loads_numba) -> None:
-    """The kernel module (which imports numba) is imported by the first OT problem, not before."""
+    """The kernel module (numba where the C kernel is not built) is imported by the first OT
+    problem, not before."""
     code = (
         "import sys, numpy as np, anndata as ad, pandas as pd\n"
         "from vcbench.data import contract as c\n"

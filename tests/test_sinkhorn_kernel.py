@@ -1,13 +1,20 @@
-"""The fused Sinkhorn kernel against scipy's log-sum-exp, the previous numpy Sinkhorn and POT."""
+"""The fused Sinkhorn kernels (compiled C and numba) against scipy's log-sum-exp and each other, the
+divergence against the previous numpy Sinkhorn and POT."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from scipy.special import logsumexp
 
+from vcbench.metrics import sinkhorn_kernel, sinkhorn_numba
 from vcbench.metrics.distributions import (
     SCALING,
     SYMMETRIC_SCALING,
@@ -16,6 +23,15 @@ from vcbench.metrics.distributions import (
     entropic_ot,
 )
 from vcbench.metrics.sinkhorn_kernel import row_logsumexp
+
+try:
+    from vcbench.metrics import _sinkhorn
+except ImportError:  # not built: no C compiler at install time
+    _sinkhorn = None
+
+KERNELS = {"numba": sinkhorn_numba.row_logsumexp}
+if _sinkhorn is not None:
+    KERNELS["c"] = _sinkhorn.row_logsumexp
 
 # Stated tolerance of the kernel against the previous implementation (relative, on the divergence).
 PREVIOUS_RTOL = 1e-6
@@ -64,21 +80,23 @@ def _log_normalised_cells(rng: np.random.Generator, n: int, genes: int, noise: f
     return np.log1p(counts / counts.sum(axis=1, keepdims=True).clip(1) * 1e4)
 
 
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
 @pytest.mark.parametrize("scale", [1e-3, 1.0, 50.0, 5e4])
-def test_row_logsumexp_matches_scipy(scale: float) -> None:
+def test_row_logsumexp_matches_scipy(kernel: str, scale: float) -> None:
     rng = np.random.default_rng(0)
     cost = rng.random((37, 53)) * scale
     h = rng.normal(0, scale, 53)
     out = np.empty(37)
-    row_logsumexp(cost, 1.7, h, out)
+    KERNELS[kernel](cost, 1.7, h, out)
     expected = logsumexp(h[None, :] - cost * 1.7, axis=1)
     np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
 
 
-def test_row_logsumexp_keeps_a_dominant_term_and_ignores_negligible_ones() -> None:
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+def test_row_logsumexp_keeps_a_dominant_term_and_ignores_negligible_ones(kernel: str) -> None:
     cost = np.array([[0.0, 1e6, 2e6], [5.0, 5.0, 5.0]])
     out = np.empty(2)
-    row_logsumexp(cost, 1.0, np.zeros(3), out)
+    KERNELS[kernel](cost, 1.0, np.zeros(3), out)
     assert out[0] == pytest.approx(0.0, abs=1e-12)  # exp(−1e6) terms vanish, no NaN
     assert out[1] == pytest.approx(-5.0 + np.log(3.0), rel=1e-7)
 
@@ -129,3 +147,74 @@ def test_kernel_gives_the_same_bits_on_threads() -> None:
     with ThreadPoolExecutor(3) as pool:
         threaded = list(pool.map(lambda p: SamplePair(p.y, p.x).sinkhorn(), pairs))
     assert serial == threaded
+
+
+def _compiler_available() -> bool:
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    return shutil.which(compiler) is not None
+
+
+def test_the_compiled_kernel_is_built_and_used_where_a_compiler_is_present() -> None:
+    if _sinkhorn is None:
+        if not _compiler_available():
+            pytest.skip("no C compiler at install time: the numba kernel is used (by design)")
+        pytest.fail("a C compiler is present but vcbench.metrics._sinkhorn was not built")
+    assert sinkhorn_kernel.KERNEL == "c"
+    assert row_logsumexp is _sinkhorn.row_logsumexp
+
+
+@pytest.mark.skipif(_sinkhorn is None, reason="the compiled kernel is not built")
+def test_the_compiled_and_numba_kernels_agree() -> None:
+    rng = np.random.default_rng(4)
+    for n, m in [(1, 1), (5, 3), (483, 483), (200, 517)]:  # odd sizes: the vector remainders
+        x, y = rng.normal(0, 1, (n, 8)), rng.normal(0.2, 1, (m, 8))
+        cost = 0.5 * ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+        h = rng.normal(0, 3, m)
+        for inv_eps in (1.0, 400.0):
+            compiled, jitted = np.empty(n), np.empty(n)
+            _sinkhorn.row_logsumexp(cost, inv_eps, h, compiled)
+            sinkhorn_numba.row_logsumexp(cost, inv_eps, h, jitted)
+            # each is within 4e-7 of the exact value (float32 exponentials); measured: 3.4e-8
+            np.testing.assert_allclose(compiled, jitted, rtol=0, atol=4e-7)
+
+
+@pytest.mark.skipif(_sinkhorn is None, reason="the compiled kernel is not built")
+def test_the_compiled_kernel_rejects_what_it_cannot_read() -> None:
+    cost, h, out = np.zeros((3, 4)), np.zeros(4), np.zeros(3)
+    with pytest.raises(TypeError, match="cost must be a C-contiguous float64"):
+        _sinkhorn.row_logsumexp(np.zeros((4, 3)).T, 1.0, h, out)
+    with pytest.raises(TypeError, match="h must be a 1-D float64"):
+        _sinkhorn.row_logsumexp(cost, 1.0, h.astype(np.float32), out)
+    with pytest.raises(TypeError, match="out must be a C-contiguous writable"):
+        readonly = out.copy()
+        readonly.flags.writeable = False
+        _sinkhorn.row_logsumexp(cost, 1.0, h, readonly)
+    with pytest.raises(ValueError, match="need cost"):
+        _sinkhorn.row_logsumexp(cost, 1.0, np.zeros(5), out)
+
+
+@pytest.mark.skipif(_sinkhorn is None, reason="the compiled kernel is not built")
+def test_a_sinkhorn_evaluation_loads_no_jit_compiler_with_the_compiled_kernel() -> None:
+    code = (
+        "import sys, numpy as np\n"
+        "from vcbench.metrics.distributions import SamplePair\n"
+        "rng = np.random.default_rng(0)\n"
+        "value = SamplePair(rng.normal(0, 1, (30, 5)), rng.normal(0.5, 1, (20, 5))).sinkhorn()\n"
+        "assert value > 0, value\n"
+        "print('numba' in sys.modules, 'llvmlite' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]
+
+
+def test_the_numba_kernel_can_be_forced() -> None:
+    code = (
+        "from vcbench.metrics import sinkhorn_kernel, sinkhorn_numba\n"
+        "assert sinkhorn_kernel.KERNEL == 'numba'\n"
+        "assert sinkhorn_kernel.row_logsumexp is sinkhorn_numba.row_logsumexp\n"
+    )
+    env = {**os.environ, "VCBENCH_SINKHORN_KERNEL": "numba"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    # and is the one used where the compiled module cannot be imported (not built)
+    unbuilt = "import sys\nsys.modules['vcbench.metrics._sinkhorn'] = None\n" + code
+    subprocess.run([sys.executable, "-c", unbuilt], check=True)

@@ -74,7 +74,8 @@ def metric_imports(metrics: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def warm_sinkhorn_kernel() -> None:
-    """Compile (or load from numba's cache) the Sinkhorn kernel with one tiny call."""
+    """Load the Sinkhorn kernel with one tiny call (the compiled module, or numba's kernel from
+    its on-disk cache, compiled there first where it is not)."""
     import numpy as np
 
     from vcbench.metrics.sinkhorn_kernel import row_logsumexp
