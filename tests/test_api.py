@@ -11,6 +11,7 @@ from scipy.spatial.distance import cdist
 
 import vcbench
 from vcbench.errors import MetricError, ModelError, SpecError
+from vcbench.metrics.distributions import GRAM_FLOAT32_TOLERANCE
 from vcbench.models import get_model
 
 
@@ -91,13 +92,18 @@ def _energy(x: np.ndarray, y: np.ndarray) -> float:
 
 def test_distance_over_obs_groups_matches_an_independent_energy_distance() -> None:
     adata = _groups()
-    table = vcbench.distance(adata, groupby="group", metric="energy_distance")
+    table = vcbench.distance(adata, groupby="group", metric="energy_distance", gram="float64")
     x = adata.X.astype(np.float64)
     parts = {g: x[adata.obs["group"].to_numpy() == g] for g in "abc"}
     assert table.loc["a", "c"] == pytest.approx(_energy(parts["a"], parts["c"]), rel=1e-9)
+    # the default float32 products: within the stated tolerance of the terms' scale, 2·E‖a − c‖
+    default = vcbench.distance(adata, groupby="group", metric="energy_distance")
+    scale = 2 * cdist(parts["a"], parts["c"]).mean()
+    assert abs(default.loc["a", "c"] - table.loc["a", "c"]) <= GRAM_FLOAT32_TOLERANCE * scale
+    assert default.loc["a", "c"] != table.loc["a", "c"]
     assert table.loc["c", "a"] == table.loc["a", "c"] and table.loc["b", "b"] == 0
     assert table.loc["a", "b"] < table.loc["a", "c"]
-    to_a = vcbench.distance(adata, "group", contrast="a", obsm_key="X_emb")
+    to_a = vcbench.distance(adata, "group", contrast="a", obsm_key="X_emb", gram="float64")
     emb = adata.obsm["X_emb"]
     expected = _energy(emb[adata.obs["group"] == "c"], emb[adata.obs["group"] == "a"])
     assert to_a["c"] == pytest.approx(expected, rel=1e-9) and to_a["a"] == pytest.approx(

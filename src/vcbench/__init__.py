@@ -12,13 +12,7 @@ The top-level names are imported on first use, so ``import vcbench`` (and the co
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-
-try:
-    __version__ = version("vcbench")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0+unknown"
 
 # public name -> "module:attribute", imported on first access
 _LAZY = {
@@ -31,7 +25,20 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
+def _version() -> str:
+    """The installed distribution's version (importlib.metadata: ~50 ms, so read on first use)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("vcbench")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        return "0.0.0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
     if name in _LAZY:
         module, _, attribute = _LAZY[name].partition(":")
         value = getattr(importlib.import_module(module), attribute)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anndata as ad
 import numpy as np
@@ -19,6 +19,9 @@ from vcbench import defaults
 from vcbench.data import contract as c
 from vcbench.errors import MetricError, SpecError
 from vcbench.suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from vcbench.metrics.distributions import Gram
 
 DISTANCE_METRICS = ("energy_distance", "sinkhorn", "mmd_rbf")
 
@@ -197,6 +200,7 @@ def distance(
     layer: str | None = None,
     max_cells: int | None = 500,
     seed: int = 0,
+    gram: Gram = defaults.GRAM,
 ) -> pd.DataFrame | pd.Series:
     """A distribution distance between the cells of the groups of ``adata.obs[groupby]``.
 
@@ -216,6 +220,9 @@ def distance(
         layer: measure this layer instead of ``X``.
         max_cells: subsample each group to at most this many cells (None: all cells).
         seed: seed of the subsample.
+        gram: the precision of the products behind the expression-space distances
+            (``"float32"``, default, within ``GRAM_FLOAT32_TOLERANCE``; or ``"float64"``), as in
+            ``evaluate``.
     """
     from vcbench.metrics.cells import cell_metric_values
 
@@ -243,7 +250,9 @@ def distance(
     def between(a: str, b: str) -> float:
         if a == b:  # one sample against itself: 0 by definition (the estimators are not exactly 0)
             return 0.0
-        values = cell_metric_values(cells[a], cells[b], {metric}, max_cells=max_cells, seed=seed)
+        values = cell_metric_values(
+            cells[a], cells[b], {metric}, max_cells=max_cells, seed=seed, gram=gram
+        )
         return float(values[metric])
 
     if contrast is not None:

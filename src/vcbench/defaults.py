@@ -16,3 +16,8 @@ CONTROL = "control"
 
 METRICS = "full"
 """The default metric profile (``paper``, ``fast`` or ``full``), or a list of metric names."""
+
+GRAM = "float32"
+"""The precision of the matrix products behind the expression-space distances (energy distance,
+Sinkhorn, MMD): ``float32`` (both samples centred on the real one's mean; norms and sums in
+float64) or ``float64`` (docs/performance.md gives the tolerance)."""

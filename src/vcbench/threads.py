@@ -12,7 +12,8 @@ Policy (the cores are split evenly, never oversubscribed):
   1-thread parallel one). Its parallelism is the pool that scores conditions side by side, with
   ``condition_threads()`` threads from the process's budget (``budget()``): results are collected
   in input order and each condition's arithmetic is the same on any thread, so the numbers never
-  depend on the executor, the number of jobs or the cores.
+  depend on the executor, the number of jobs or the cores. A process that only scores
+  (``vcbench evaluate``) therefore loads its BLAS with one thread (``one_blas_thread_process``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ _THREAD_VARIABLES = (
     "OPENBLAS_NUM_THREADS",
     "MKL_NUM_THREADS",
     "NUMBA_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
+_BLAS_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
     "VECLIB_MAXIMUM_THREADS",
 )
 
@@ -69,6 +76,20 @@ def use_threads(threads: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
+
+
+def one_blas_thread_process() -> bool:
+    """Set up a process whose BLAS only ever runs on one thread (``vcbench evaluate``: scoring is
+    ``deterministic_blas``): the BLAS libraries loaded after this start no worker threads, which
+    would otherwise spin idle after start-up (~0.1 s of CPU per library, measured). For a fresh
+    process only: once numpy is loaded (the command run in-process, as in tests) it does nothing
+    and returns False. The condition pool is unaffected: ``budget()`` is still the cores.
+    """
+    if "numpy" in sys.modules:
+        return False
+    for name in _BLAS_VARIABLES:
+        os.environ[name] = "1"
+    return True
 
 
 def budget() -> int:

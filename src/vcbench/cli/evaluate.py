@@ -20,6 +20,16 @@ class PdsNormalisation(StrEnum):
     p = "p"
 
 
+class GramPrecision(StrEnum):
+    """The values of ``--gram`` (``vcbench.evaluate(gram=...)``)."""
+
+    float32 = "float32"
+    float64 = "float64"
+
+
+DEFAULT_GRAM = GramPrecision(defaults.GRAM)
+
+
 @app.command()
 @friendly_errors
 def evaluate(
@@ -59,12 +69,24 @@ def evaluate(
             "discrimination_score_l1)."
         ),
     ] = PdsNormalisation.p_minus_1,
+    gram: Annotated[
+        GramPrecision,
+        typer.Option(
+            help="Precision of the products behind the expression-space distances: float32 "
+            "(centred; within 1e-7 of the terms' scale, docs/performance.md) or float64."
+        ),
+    ] = DEFAULT_GRAM,
 ) -> None:
     """Score PREDICTION against TRUTH: per-condition scores and a per-metric summary.
 
     Both files use the same obs columns (--perturbation-key, --context-key; '--context-key none'
     for data of one context) and control labels.
     """
+    from vcbench.allocator import keep_freed_memory
+    from vcbench.threads import one_blas_thread_process
+
+    one_blas_thread_process()  # both before numpy and the condition pool start threads
+    keep_freed_memory()
     from vcbench.metrics.files import evaluate_files
 
     result = evaluate_files(
@@ -82,6 +104,7 @@ def evaluate(
         executor=executor,
         scheduler=scheduler,
         pds_normalisation=pds_normalisation.value,
+        gram=gram.value,
     )
     shown = result.summary[["context", "metric", "mean", "ci_low", "ci_high", "n", "n_nan"]]
     console.print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))

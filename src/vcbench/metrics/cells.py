@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from vcbench import defaults
 from vcbench.distances import subsample_rows
 from vcbench.metrics.distributions import Gram, SamplePair
 from vcbench.metrics.wilcoxon import ControlRanks, benjamini_hochberg
@@ -55,7 +56,7 @@ def cell_metric_values(
     max_cells: int | None = 500,
     seed: int = 0,
     truth_memo: Callable[[str, Callable[[], Any]], Any] | None = None,
-    gram: Gram = "float64",
+    gram: Gram = defaults.GRAM,
 ) -> dict[str, float]:
     """The wanted cell-level metrics of one condition (``predicted`` = Y_c, ``observed`` = X_c).
 

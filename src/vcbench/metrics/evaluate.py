@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.linalg import eigh
 
+from vcbench import defaults
 from vcbench.data import contract as c
 from vcbench.data.rows import RowReader
 from vcbench.errors import MetricError
@@ -305,7 +306,7 @@ def evaluate(
     min_truth_cells: int = MIN_TRUTH_CELLS,
     truth_cache: TruthCache | None = None,
     condition_map: ConditionMap | None = None,
-    gram: Gram = "float64",
+    gram: Gram = defaults.GRAM,
 ) -> pd.DataFrame:
     """Score a prediction against the truth (both in the standard form); definitions: docs/metrics.md.
 

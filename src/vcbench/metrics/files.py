@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import pandas as pd
 
+from vcbench import defaults
 from vcbench.data import contract as c
 from vcbench.data.labels import check_labels_present, parse_labels
 from vcbench.data.loader import load_dataset, read_h5ad_light
@@ -86,7 +87,7 @@ def evaluate_files(
     executor: str = "serial",
     scheduler: str | None = None,
     pds_normalisation: str = "p_minus_1",
-    gram: Gram = "float64",
+    gram: Gram = defaults.GRAM,
 ) -> EvaluationFiles:
     """Load both files, score them with ``evaluate`` and write the tables under ``out``.
 
