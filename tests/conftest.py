@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from importlib.util import find_spec
 from pathlib import Path
 
 import anndata as ad
@@ -29,6 +31,18 @@ def shared_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"{SHARED_SKIP}{path}")
     return path
+
+
+def pytest_configure(config) -> None:
+    """In a pytest-xdist worker, import GEARS (whose ``dcor`` compiles and caches numba code as it
+    is imported) under the runner's import lock, before collection. Two workers compiling it at
+    once crashed one in LLVM (CI, 2026-12-07: "Fatal Python error: Aborted" in numba's
+    ``finalize_object`` while collecting the GEARS adapter's tests); task processes take the same
+    lock (``vcbench.runner.preload``). Outside xdist, or without the extra, nothing is imported."""
+    if "PYTEST_XDIST_WORKER" in os.environ and find_spec("gears") is not None:
+        from vcbench.runner.preload import import_serially
+
+        import_serially(["numba", "gears"])
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -336,9 +336,9 @@ def evaluate(
             cluster: ``metrics.dask_conditions.dask_condition_map``. The same values either way.
 
         gram: the precision of the matrix products behind the gene-space distances
-            (``energy_distance``, ``sinkhorn``, ``mmd_rbf``): ``float64``, or ``float32`` on
-            centred samples, within ``distributions.GRAM_FLOAT32_TOLERANCE`` of it
-            (docs/performance.md).
+            (``energy_distance``, ``sinkhorn``, ``mmd_rbf``): ``float32`` (default,
+            ``defaults.GRAM``) on centred samples, within
+            ``distributions.GRAM_FLOAT32_TOLERANCE`` of ``float64`` (docs/performance.md).
 
     Returns:
         A tidy frame with columns context, perturbation (dose, where the truth has doses),

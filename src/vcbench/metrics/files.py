@@ -101,7 +101,8 @@ def evaluate_files(
     95 % interval). ``executor="dask"`` scores the conditions on the Dask cluster at ``scheduler``
     (default: a local cluster), with the same values. ``pds_normalisation="p"`` normalises ``pds``
     by P as cell-eval does (``vcbench.metrics.cell_eval.pds_over_p``; default ``p_minus_1``).
-    ``gram="float32"``: the gene-space distances from float32 products (``evaluate``'s ``gram``).
+    ``gram``: the precision of the gene-space distances' products (``evaluate``'s; float32 by
+    default, ``"float64"`` for the exact products).
     """
     from vcbench.metrics.cell_eval import pds_over_p
 
