@@ -80,7 +80,8 @@ Deviations from the original:
   28, is which perturbations were held out: S1PR1 alone scores −0.25 in the effect form and 0.67 in
   the plain one, half of the lead; nothing held out reaches the selection-time fit,
   tests/test_model_selection.py); kept weights: 0.729 against 0.672 with the refit; over seeds 0-5
-  0.734 against 0.711 on average (better in 4, equal in 1, worse in 1; measured 2026-12-04).
+  0.806 against 0.787 on average, better on 4 screens, worse on 2, above ``perturbed_mean`` on
+  all 6 against 4 (measured 2026-12-07; docs/models.md).
   Without counterfactual selection (``selection="loss"``, too few perturbations) the held-out cells
   of the training conditions are scored each epoch by the squared error of their prediction from a
   paired control, with early stopping after ``patience`` epochs.
