@@ -73,6 +73,30 @@ def test_too_few_contexts_or_validation_conditions() -> None:
         held_out_cells(obs, "dataset", 0.2, seed=0)
 
 
+def test_combination_unit_holds_out_training_combinations_and_keeps_their_parts() -> None:
+    singles = [f"G{i}" for i in range(10)]
+    combos = [f"G{i}+G{j}" for i in range(10) for j in range(i + 1, 10)][:40]
+    obs = _obs(["a"] * 51, [*singles, *combos, c.CONTROL])
+    obs[c.N_TARGETS] = [1] * 10 + [2] * 40 + [0]
+    unit, held, mask = held_out_cells(obs, "combination", 0.2, seed=1)
+    assert unit == "combination" and len(held) == 8 and all("+" in h for h in held)
+    np.testing.assert_array_equal(mask, obs[c.PERTURBATION].isin(held).to_numpy())
+    # too few training combinations to score (4 of 20): nothing held out, not the singles
+    few = obs.iloc[[*range(30), 50]]
+    assert held_out_cells(few, "combination", 0.2, seed=1) is None
+
+
+def test_the_runner_names_the_unit_the_scenario_holds_out() -> None:
+    from vcbench.runner.task import held_out_unit
+    from vcbench.scenarios import combo_split, context_split
+
+    adata = simulate(n_contexts=4, n_singles=12, n_combinations=8, cells_per_condition=5).adata
+    assert held_out_unit(single_split(adata, seed=0)) == "perturbation"
+    assert held_out_unit(context_split(adata, seed=0)) == "context"
+    one = adata[adata.obs[c.CONTEXT] == adata.obs[c.CONTEXT].iloc[0]].copy()
+    assert held_out_unit(combo_split(one, seed=0)) == "combination"
+
+
 def _cells(x: np.ndarray, contexts: list[str], labels: list[str]) -> ad.AnnData:
     obs = _obs(contexts, labels)
     obs.index = obs.index.astype(str)

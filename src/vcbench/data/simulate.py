@@ -253,6 +253,24 @@ def go_screen(*, n_singles: int = 80, seed: int = 0) -> Simulation:
     )
 
 
+def combination_screen(*, seed: int = 0) -> Simulation:
+    """The known-answer screen of combinations of vcbench's tests and benchmarks: one context,
+    200 genes, 40 singles and 60 combinations whose log effect is the sum of their parts' specific
+    effects plus the shared shift (no interaction), 30 cells per condition, 200 control cells,
+    effect rank 4, systematic shift 0.5."""
+    return simulate(
+        n_contexts=1,
+        n_genes=200,
+        n_singles=40,
+        n_combinations=60,
+        cells_per_condition=30,
+        n_control_cells=200,
+        effect_rank=4,
+        systematic_shift=0.5,
+        seed=seed,
+    )
+
+
 GO_PROGRAMME_SIZE = (30, 300)  # protein-coding members of a GO term that can be a programme
 
 

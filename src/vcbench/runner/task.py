@@ -64,6 +64,15 @@ def check_applicable(model: PerturbationModel, split: Split) -> None:
         )
 
 
+def held_out_unit(split: Split) -> str:
+    """What the split holds out of training, so what a model's own validation imitates
+    (``models.deep.selection``): ``"context"`` for unseen-context scenarios, ``"combination"``
+    for the combination split (its test conditions are mostly combinations), else ``"perturbation"``."""
+    if split.scenario == "context":
+        return "context"
+    return "combination" if split.variant == "combo" else "perturbation"
+
+
 def run_model(
     adata: ad.AnnData,
     split: Split,
@@ -103,7 +112,7 @@ def run_model_timed(
     check_applicable(model, split)
     train = adata[split.mask(adata, "train")].copy()
     # what the scenario holds out, for the models' own validation (models.deep.selection)
-    train.uns[c.HELD_OUT_UNIT] = "context" if split.scenario == "context" else "perturbation"
+    train.uns[c.HELD_OUT_UNIT] = held_out_unit(split)
     queries = queries_for(adata, split)
     timings: dict[str, float] = {}
     try:
