@@ -6,7 +6,9 @@ training targets (`combo_unseen0`) of the additive-combination simulator (`combi
 seed 0; combination split seed 0). For each
 model it prints the mean over test conditions of `pdcorr` and `de_overlap`, the collapse diagnostic
 (`effect_diversity`, `effect_correlation`, vcbench.metrics.collapse), the fit wall and CPU time and
-`pdcorr − perturbed_mean`. State the machine's load (`uptime`) beside the times you report.
+`pdcorr − perturbed_mean` (on the combination task `pdcorr` and `de_overlap` over `combo_unseen0`,
+the collapse diagnostic over all its test conditions). State the machine's load (`uptime`) beside
+the times you report.
 
     python benchmarks/bench_models.py [--quick] [--tasks demo go combo] [--models cpa gears ...]
         [--out models.csv]

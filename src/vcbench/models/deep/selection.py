@@ -169,14 +169,7 @@ def held_out_cells(
     rng = np.random.default_rng(seed)
     if unit == "combination":
         combination = perturbed & (obs[c.N_TARGETS].to_numpy() >= 2)
-        labels = np.unique(obs.loc[combination, c.PERTURBATION].astype(str))
-        if labels.size < 2:
-            return None
-        held = _draw(rng, labels, fraction)
-        mask = combination & obs[c.PERTURBATION].astype(str).isin(held).to_numpy()
-        if _n_conditions(obs, mask) < MIN_VALIDATION_CONDITIONS:
-            return None
-        return unit, held, mask
+        return _held_out_labels(obs, combination, unit, fraction, rng)
     if unit == "context":
         contexts = np.unique(obs.loc[perturbed, c.CONTEXT].astype(str))
         if contexts.size >= MIN_CONTEXTS:
@@ -184,14 +177,22 @@ def held_out_cells(
             mask = perturbed & obs[c.CONTEXT].astype(str).isin(held).to_numpy()
             if _n_conditions(obs, mask) >= MIN_VALIDATION_CONDITIONS:
                 return unit, held, mask
-    labels = np.unique(obs.loc[perturbed, c.PERTURBATION].astype(str))
+    return _held_out_labels(obs, perturbed, "perturbation", fraction, rng)
+
+
+def _held_out_labels(
+    obs: pd.DataFrame, eligible: np.ndarray, unit: str, fraction: float, rng: np.random.Generator
+) -> tuple[str, list[str], np.ndarray] | None:
+    """``fraction`` of the perturbation labels of the ``eligible`` cells, every eligible cell of
+    them held out; None when that leaves too few validation conditions."""
+    labels = np.unique(obs.loc[eligible, c.PERTURBATION].astype(str))
     if labels.size < 2:
         return None
     held = _draw(rng, labels, fraction)
-    mask = perturbed & obs[c.PERTURBATION].astype(str).isin(held).to_numpy()
+    mask = eligible & obs[c.PERTURBATION].astype(str).isin(held).to_numpy()
     if _n_conditions(obs, mask) < MIN_VALIDATION_CONDITIONS:
         return None
-    return "perturbation", held, mask
+    return unit, held, mask
 
 
 def _n_conditions(obs: pd.DataFrame, mask: np.ndarray) -> int:
