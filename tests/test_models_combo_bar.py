@@ -15,26 +15,18 @@ from __future__ import annotations
 from functools import cache
 
 import pytest
+from deep_model_cases import expecting_failures
 
 from vcbench.data.simulate import combination_screen
 from vcbench.models import get_model
+from vcbench.models.registry import LAZY_MODELS
 from vcbench.runner import run_model
 from vcbench.scenarios import combo_split
 
 pytest.importorskip("torch")
 
-MODELS = [
-    "cpa",
-    "biolord",
-    "sams_vae",
-    "sclambda",
-    "prnet",
-    "gears",
-    "state",
-    "linear_additive",
-    "latent_additive",
-    "decoder_only",
-]
+# every model of the torch extra (the registry's order)
+MODELS = [name for name, (_, extra) in LAZY_MODELS.items() if extra == "torch"]
 BELOW_THE_BAR = {
     "sclambda": "pdcorr 0.569: its encoder maps a combination's summed target features through an "
     "MLP, so a combination is not the sum of its parts (0.703 with one-hot features too)",
@@ -56,15 +48,7 @@ def seen_combination_pdcorr(name: str) -> float:
     return float(scores.loc[scores["split_category"] == "combo_unseen0", "value"].mean())
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=BELOW_THE_BAR[n], strict=False))
-        if n in BELOW_THE_BAR
-        else n
-        for n in MODELS
-    ],
-)
+@pytest.mark.parametrize("name", expecting_failures(MODELS, BELOW_THE_BAR, strict=False))
 def test_model_combines_training_targets_at_least_halfway_to_additive(name: str) -> None:
     floor, additive = seen_combination_pdcorr("perturbed_mean"), seen_combination_pdcorr("additive")
     assert additive > floor + 0.3  # the case separates the baselines

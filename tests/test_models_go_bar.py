@@ -23,6 +23,7 @@ from __future__ import annotations
 from functools import cache
 
 import pytest
+from deep_model_cases import expecting_failures
 
 from vcbench.data.simulate import go_screen
 from vcbench.models import get_model
@@ -61,22 +62,15 @@ def pdcorr(name: str, oracle: bool = False) -> float:
     return float(scores["value"].mean())
 
 
-def _cases(names: list[str], expected_failures: dict[str, str]) -> list:
-    return [
-        pytest.param(n, marks=pytest.mark.xfail(reason=expected_failures[n], strict=False))
-        if n in expected_failures
-        else n
-        for n in names
-    ]
-
-
-@pytest.mark.parametrize("name", _cases([*DEEP, "genepert"], BELOW_THE_BAR))
+@pytest.mark.parametrize(
+    "name", expecting_failures([*DEEP, "genepert"], BELOW_THE_BAR, strict=False)
+)
 def test_model_beats_perturbed_mean_on_unseen_go_singles(name: str) -> None:
     bar = pdcorr("perturbed_mean")
     assert pdcorr(name) > bar, f"{name}: pdcorr {pdcorr(name):.3f} <= perturbed_mean {bar:.3f}"
 
 
-@pytest.mark.parametrize("name", _cases(DEEP, ORACLE_BELOW_THE_BAR))
+@pytest.mark.parametrize("name", expecting_failures(DEEP, ORACLE_BELOW_THE_BAR, strict=False))
 def test_model_given_the_oracle_feature_beats_perturbed_mean(name: str) -> None:
     bar = pdcorr("perturbed_mean")
     score = pdcorr(name, oracle=True)

@@ -27,6 +27,7 @@ from functools import cache
 
 import numpy as np
 import pytest
+from deep_model_cases import expecting_failures
 
 from vcbench.data import contract as c
 from vcbench.data.simulate import simulate
@@ -97,15 +98,7 @@ def _rms(values: np.ndarray) -> float:
     return float(np.sqrt(np.mean(values**2)))
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=INVENTS_EFFECTS[n], strict=True))
-        if n in INVENTS_EFFECTS
-        else n
-        for n in FAST
-    ],
-)
+@pytest.mark.parametrize("name", expecting_failures(list(FAST), INVENTS_EFFECTS, strict=True))
 def test_deep_model_predicts_no_effect_where_there_is_none(name: str) -> None:
     adata, split, queries, control, observed = null_case()
     form = {} if name in EFFECT_FORM_BY_CONSTRUCTION else {"predict_effect": True}
